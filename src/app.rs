@@ -1,0 +1,91 @@
+//! `AppState` and the router, assembled from each domain's routes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Html;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::Problem;
+use crate::http::middleware;
+use crate::ops::metrics::Metrics;
+use crate::{identity, ops, regions};
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db, clock: Clock) -> Self {
+        AppState { config: Arc::new(config), db, clock, metrics: Arc::new(Metrics::default()) }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dongxi 东西",
+        description = "East–west consumption assistance: certified goods from assisted counties, bulk and group purchases, \
+                       and every paid order counted against yearly targets. Money is integer fen; errors are application/problem+json."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem)),
+    tags(
+        (name = "identity", description = "Organisations, users, sessions"),
+        (name = "regions", description = "Division codes and assisted regions"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The versioned API with its OpenAPI description; every domain adds its routes here.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", identity::routes::routes().merge(regions::routes::routes()))
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi_json = Arc::new(serde_json::to_value(&openapi).unwrap_or_default());
+    let docs_html = Arc::new(ops::docs::render(&openapi_json));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(ops::health::healthz))
+        .route("/readyz", get(ops::health::readyz))
+        .route("/metrics", get(ops::metrics::metrics))
+        .route("/api/openapi.json", get(move || async move { axum::Json((*openapi_json).clone()) }))
+        .route("/api/docs", get(move || async move { Html((*docs_html).clone()) }))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}

@@ -1,0 +1,48 @@
+//! The time source. Production reads the system clock; tests may set and advance a fake one.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, NaiveDateTime, SubsecRound, Utc};
+
+#[derive(Clone, Default)]
+pub struct Clock {
+    fixed: Option<Arc<Mutex<DateTime<Utc>>>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock { fixed: None }
+    }
+
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Clock { fixed: Some(Arc::new(Mutex::new(at))) }
+    }
+
+    /// Truncated to microseconds, the precision both databases store, so a time we return
+    /// equals the one read back later.
+    pub fn now(&self) -> DateTime<Utc> {
+        let t = match &self.fixed {
+            Some(t) => *t.lock().unwrap_or_else(|p| p.into_inner()),
+            None => Utc::now(),
+        };
+        t.trunc_subsecs(6)
+    }
+
+    /// The current time as stored in the database (UTC, no zone).
+    pub fn now_naive(&self) -> NaiveDateTime {
+        self.now().naive_utc()
+    }
+
+    /// Moves a fixed clock forward; a system clock cannot be moved.
+    pub fn advance(&self, by: Duration) {
+        if let Some(t) = &self.fixed {
+            let mut guard = t.lock().unwrap_or_else(|p| p.into_inner());
+            *guard += by;
+        }
+    }
+}
+
+/// Database timestamps are UTC without a zone; the API speaks RFC 3339 with `Z`.
+pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}

@@ -1,0 +1,248 @@
+//! The database seam: one code base over SQLite and PostgreSQL, chosen by the URL scheme.
+//! Backend-specific statements live here, one function each.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::{AppError, AppResult};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> AppResult<Backend> {
+        if url.starts_with("sqlite://") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(anyhow::anyhow!("unsupported database URL scheme (want sqlite:// or postgres://)").into())
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Establishes connections ourselves: `MultiConnection::establish` would try every backend
+/// and hide the real error.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl Manager {
+    pub fn new(url: &str) -> AppResult<Self> {
+        Ok(Manager { url: url.to_owned(), backend: Backend::of_url(url)? })
+    }
+}
+
+pub fn establish(url: &str) -> Result<DbConn, ConnectionError> {
+    match Backend::of_url(url).map_err(|e| ConnectionError::BadConnection(e.to_string()))? {
+        Backend::Postgres => diesel::PgConnection::establish(url).map(DbConn::Postgres),
+        Backend::Sqlite => {
+            let path = sqlite_path(url);
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        ConnectionError::BadConnection(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            let mut conn = diesel::SqliteConnection::establish(path)?;
+            // WAL lets readers run beside the one writer; the busy timeout queues writers instead of failing them.
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConn::Sqlite(conn))
+        }
+    }
+}
+
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The connection pool and the backend it talks to; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Db {
+    pub fn connect(url: &str, max_size: u32) -> AppResult<Db> {
+        let manager = Manager::new(url)?;
+        let backend = manager.backend;
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(5))
+            .build_unchecked(manager);
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    pub fn get(&self) -> AppResult<PooledConn> {
+        self.pool.get().map_err(|e| AppError::Unavailable(e.to_string()))
+    }
+
+    pub fn get_timeout(&self, timeout: Duration) -> AppResult<PooledConn> {
+        self.pool.get_timeout(timeout).map_err(|e| AppError::Unavailable(e.to_string()))
+    }
+
+    /// Runs blocking database work off the async runtime.
+    pub async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` in a write transaction (see [`write_tx`]).
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_tx(conn, f)).await
+    }
+}
+
+/// A write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write lock is taken up front
+/// and two writers never deadlock upgrading from a read lock.
+pub fn write_tx<T, F>(conn: &mut DbConn, f: F) -> AppResult<T>
+where
+    F: FnOnce(&mut DbConn) -> AppResult<T>,
+{
+    match conn {
+        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(err)
+        }
+    }
+}
+
+/// Applies pending schema migrations; returns how many ran.
+pub fn run_migrations(conn: &mut DbConn) -> AppResult<usize> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| AppError::Unexpected(anyhow::anyhow!("migration failed: {e}")))
+}
+
+pub fn has_pending_migrations(conn: &mut DbConn) -> AppResult<bool> {
+    let pending = match conn {
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+    };
+    pending.map_err(|e| AppError::Unavailable(e.to_string()))
+}
+
+/// Reads one value of the key/value `app_meta` table.
+pub fn meta_get(conn: &mut DbConn, key: &str) -> AppResult<Option<String>> {
+    use schema::app_meta::dsl as m;
+    Ok(m::app_meta.filter(m::key.eq(key)).select(m::value).first::<String>(conn).optional()?)
+}
+
+/// Upsert of one `app_meta` value.
+pub fn meta_set(conn: &mut DbConn, key: &str, value: &str) -> AppResult<()> {
+    use schema::app_meta::dsl as m;
+    let updated = diesel::update(m::app_meta.filter(m::key.eq(key))).set(m::value.eq(value)).execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(m::app_meta).values((m::key.eq(key), m::value.eq(value))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A `LIKE` pattern matching strings that start with `prefix`, with wildcards escaped (use `.escape('\\')`).
+pub fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A multi-row `INSERT`: the multi-backend connection cannot express one, so this dispatches
+/// to the concrete connection. Evaluates to `QueryResult<usize>`.
+#[macro_export]
+macro_rules! insert_batch {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        use diesel::RunQueryDsl as _;
+        match $conn {
+            $crate::db::DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
+            $crate::db::DbConn::Postgres(c) => diesel::insert_into($table).values($rows).execute(c),
+        }
+    }};
+}

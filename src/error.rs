@@ -1,0 +1,221 @@
+//! The one place errors become HTTP: every failure is an `application/problem+json` body
+//! with a stable snake_case `code`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// A field that failed validation.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field in the request, e.g. `lines[0].quantity`.
+    pub field: String,
+    pub message: String,
+}
+
+/// RFC 9457 problem details, with Dongxi's stable `code` and extension members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Facts a client can act on (`available`, `product_id`, …), flattened to the top level.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            type_: format!("https://dongxi.dev/problems/{}", code.replace('_', "-")),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            code: code.to_owned(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            extra: Map::new(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{} {}: {}", .0.status, .0.code, .0.detail)]
+    Problem(Box<Problem>),
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl From<Problem> for AppError {
+    fn from(p: Problem) -> Self {
+        AppError::Problem(Box::new(p))
+    }
+}
+
+impl AppError {
+    pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Problem::new(status, code, detail).into()
+    }
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::BAD_REQUEST, code, detail)
+    }
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+    pub fn forbidden_code(code: &str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::FORBIDDEN, code, detail)
+    }
+    /// Unknown and invisible look the same, so nobody learns that another organisation's object exists.
+    pub fn not_found(what: &str) -> Self {
+        Self::problem(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::CONFLICT, code, detail)
+    }
+    pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+    /// A 422 naming one field.
+    pub fn invalid_field(code: &str, field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, format!("{field}: {message}"));
+        p.errors.push(FieldError { field: field.to_owned(), message });
+        p.into()
+    }
+    pub fn too_many(code: &str, detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail);
+        p.retry_after_secs = Some(retry_after_secs);
+        p.into()
+    }
+
+    /// Adds an extension member at the top level of the problem.
+    pub fn with(self, key: &str, value: impl Into<Value>) -> Self {
+        match self {
+            AppError::Problem(mut p) => {
+                p.extra.insert(key.to_owned(), value.into());
+                AppError::Problem(p)
+            }
+            other => other,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AppError::Problem(p) => Some(&p.code),
+            _ => None,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match self {
+            AppError::Problem(p) => (**p).clone(),
+            AppError::Database(D::NotFound) => Problem::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+            AppError::Database(D::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "the request conflicts with data that already exists")
+            }
+            AppError::Database(D::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                let mut p =
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "concurrent update; retry the request");
+                p.retry_after_secs = Some(1);
+                p
+            }
+            AppError::Database(D::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) | AppError::Unavailable(_) => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is not answering; retry shortly",
+                );
+                p.retry_after_secs = Some(2);
+                p
+            }
+            AppError::Database(_) | AppError::Unexpected(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an unexpected error occurred; it has been logged",
+            ),
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to a domain error; everything else passes through.
+pub fn on_unique_violation(err: diesel::result::Error, mapped: impl FnOnce() -> AppError) -> AppError {
+    use diesel::result::{DatabaseErrorKind, Error as D};
+    match err {
+        D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => mapped(),
+        other => AppError::Database(other),
+    }
+}
+
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let Some(secs) = problem.retry_after_secs {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let problem = self.to_problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %self, code = %problem.code, "request failed");
+        }
+        problem_response(&problem)
+    }
+}
+
+/// Collects field errors so a client hears about every bad field at once.
+#[derive(Default, Debug)]
+pub struct Violations(Vec<FieldError>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError { field: field.into(), message: message.into() });
+    }
+    pub fn check(&mut self, ok: bool, field: &str, message: &str) {
+        if !ok {
+            self.add(field, message);
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// `Ok` when nothing was added, otherwise a 422 with `code` listing every field.
+    pub fn finish(self, code: &str) -> AppResult<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let detail = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+        let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail);
+        p.errors = self.0;
+        Err(p.into())
+    }
+}

@@ -1,0 +1,10 @@
+//! Organisations, users, sessions, roles and the authorisation policy.
+
+pub mod model;
+pub mod password;
+pub mod policy;
+pub mod routes;
+pub mod service;
+pub mod types;
+
+pub use policy::Actor;

@@ -1,0 +1,16 @@
+//! Dongxi (东西): a backend for east–west consumption assistance (消费帮扶).
+//! See ARCHITECTURE.md in the shared docs for the shape of the code.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod ids;
+pub mod ops;
+pub mod regions;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,46 @@
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::db;
+use crate::regions::service::national_dataset_loaded;
+
+/// 200 while the process runs.
+pub async fn healthz() -> Response {
+    (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
+}
+
+/// 200 when the database answers, migrations are applied and the region list is loaded; 503 otherwise.
+/// A fresh connection attempt each time, so it recovers as soon as the database does.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.db.clone();
+    let check = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let mut conn = database.get_timeout(Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        if db::has_pending_migrations(&mut conn).map_err(|e| e.to_string())? {
+            return Err("migrations pending".into());
+        }
+        if !national_dataset_loaded(&mut conn).map_err(|e| e.to_string())? {
+            return Err("region list not loaded".into());
+        }
+        Ok(())
+    });
+    let outcome = match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(join.to_string()),
+        Err(_) => Err("database check timed out".into()),
+    };
+    match outcome {
+        Ok(()) => {
+            (StatusCode::OK, Json(json!({"status": "ready", "database": state.db.backend().name()}))).into_response()
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": reason}))).into_response()
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Start-up: connect, migrate, bootstrap, serve until a signal.
+
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::app::{AppState, router};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{self, Db, DbConn};
+use crate::error::AppResult;
+use crate::identity::service::bootstrap_admin;
+use crate::regions;
+
+/// Applies schema migrations and loads the national region list; both are idempotent.
+pub fn migrate(conn: &mut DbConn, clock: &Clock) -> AppResult<(usize, usize)> {
+    let applied = db::run_migrations(conn)?;
+    let regions = regions::service::load_national(conn, clock.now_naive())?;
+    Ok((applied, regions))
+}
+
+/// Connects and, unless told not to, migrates and creates the bootstrap admin.
+pub fn prepare(config: &Config, clock: &Clock, run_migrations: bool) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create DONGXI_DATA_DIR {}", config.data_dir.display()))?;
+    let database = Db::connect(&config.database_url, config.db_pool_size)?;
+    let mut conn = database.get().context("cannot connect to the database at DATABASE_URL")?;
+    if run_migrations {
+        let started = Instant::now();
+        let (applied, regions) = migrate(&mut conn, clock)?;
+        tracing::info!(applied, regions, elapsed_ms = started.elapsed().as_millis() as u64, "database migrated");
+    }
+    if let Some(admin) = &config.bootstrap_admin {
+        if bootstrap_admin(&mut conn, admin, clock.now_naive())? {
+            tracing::info!(email = %admin.email, "bootstrap platform admin created");
+        }
+    }
+    Ok(database)
+}
+
+pub async fn serve(config: Config, database: Db, clock: Clock, banner: Option<String>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on DONGXI_BIND {}", config.bind))?;
+    let address = listener.local_addr()?;
+    let state = AppState::new(config, database, clock);
+    println!("Dongxi 东西 is serving on http://{address}  (API docs: http://{address}/api/docs)");
+    if let Some(banner) = banner {
+        println!("{banner}");
+    }
+    tracing::info!(%address, "serving");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
