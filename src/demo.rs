@@ -206,14 +206,21 @@ const ORGS: &[DemoOrg] = &[
     },
 ];
 
-/// Seeds the demo once; returns false when this database already has it (or has real users, which it leaves alone).
-pub fn seed(conn: &mut DbConn, clock: &Clock) -> AppResult<bool> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoSeed {
+    Seeded,
+    AlreadyThere,
+    /// The database holds real organisations; demo data is never mixed into them.
+    Refused,
+}
+
+/// Seeds the demo into a database that holds nothing but (at most) a platform organisation.
+pub fn seed(conn: &mut DbConn, clock: &Clock) -> AppResult<DemoSeed> {
     if db::meta_get(conn, DEMO_META_KEY)?.is_some() {
-        return Ok(false);
+        return Ok(DemoSeed::AlreadyThere);
     }
-    if crate::identity::model::any_user_exists(conn)? {
-        tracing::warn!("the database already has users; demo data is not added to it");
-        return Ok(false);
+    if crate::identity::model::any_non_platform_org(conn)? {
+        return Ok(DemoSeed::Refused);
     }
     let now = clock.now_naive();
     db::write_tx(conn, |conn| {
@@ -253,7 +260,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock) -> AppResult<bool> {
             created.push((org.key, row));
         }
         db::meta_set(conn, DEMO_META_KEY, &now.to_string())?;
-        Ok(true)
+        Ok(DemoSeed::Seeded)
     })
 }
 

@@ -88,16 +88,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo, no_migrate } => {
             let database = server::prepare(&config, &clock, !no_migrate)?;
-            let banner = if demo {
+            let mut show_demo = false;
+            if demo {
                 let mut conn = database.get()?;
-                if demo::seed(&mut conn, &clock)? {
-                    tracing::info!("demo data seeded");
+                match demo::seed(&mut conn, &clock)? {
+                    demo::DemoSeed::Seeded => {
+                        tracing::info!("demo data seeded");
+                        show_demo = true;
+                    }
+                    demo::DemoSeed::AlreadyThere => show_demo = true,
+                    demo::DemoSeed::Refused => eprintln!(
+                        "dongxi: --demo ignored: this database already holds real organisations; use an empty DONGXI_DATA_DIR"
+                    ),
                 }
-                Some(demo::banner(&format!("http://{}", config.bind)))
-            } else {
-                None
-            };
-            server::serve(config, database, clock, banner).await
+            }
+            server::serve(config, database, clock, show_demo).await
         }
         Command::Migrate => {
             let database = dongxi::db::Db::connect(&config.database_url, 1)?;
@@ -110,10 +115,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::SeedDemo => {
             let database = server::prepare(&config, &clock, true)?;
             let mut conn = database.get()?;
-            if demo::seed(&mut conn, &clock)? {
-                println!("{}", demo::banner(&format!("http://{}", config.bind)));
-            } else {
-                println!("demo data not added: this database already has it, or has other users");
+            match demo::seed(&mut conn, &clock)? {
+                demo::DemoSeed::Seeded => println!("{}", demo::banner(&format!("http://{}", config.bind))),
+                demo::DemoSeed::AlreadyThere => println!("demo data is already loaded"),
+                demo::DemoSeed::Refused => {
+                    anyhow::bail!("this database already holds real organisations; demo data is not mixed in")
+                }
             }
             Ok(())
         }

@@ -38,15 +38,16 @@ pub fn prepare(config: &Config, clock: &Clock, run_migrations: bool) -> anyhow::
     Ok(database)
 }
 
-pub async fn serve(config: Config, database: Db, clock: Clock, banner: Option<String>) -> anyhow::Result<()> {
+/// Serves until SIGTERM or Ctrl-C; `demo` adds the demo sign-ins to the start-up banner.
+pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on DONGXI_BIND {}", config.bind))?;
     let address = listener.local_addr()?;
     let state = AppState::new(config, database, clock);
     println!("Dongxi 东西 is serving on http://{address}  (API docs: http://{address}/api/docs)");
-    if let Some(banner) = banner {
-        println!("{banner}");
+    if demo {
+        println!("{}", crate::demo::banner(&format!("http://{address}")));
     }
     tracing::info!(%address, "serving");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;

@@ -243,6 +243,11 @@ pub fn record_failure(
     Ok(())
 }
 
-pub fn any_user_exists(conn: &mut DbConn) -> AppResult<bool> {
-    Ok(users::table.select(users::id).first::<String>(conn).optional()?.is_some())
+pub fn any_non_platform_org(conn: &mut DbConn) -> AppResult<bool> {
+    Ok(organizations::table
+        .filter(organizations::kind.ne(OrgKind::Platform.as_str()))
+        .select(organizations::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
 }

@@ -49,13 +49,15 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>)
     .map_err(|e| AppError::Unexpected(anyhow::anyhow!("password check failed: {e}")))?;
     let ttl = state.config.session_ttl;
     let failed_email = email.as_str().to_owned();
-    let response = state
+    // A failure is committed before it is reported, so the throttle counts it.
+    let outcome = state
         .db
         .write(move |conn| match verified {
-            Some(user) => service::login_succeeded(conn, user, now, ttl),
-            None => Err(service::login_failed(conn, &failed_email, now)),
+            Some(user) => service::login_succeeded(conn, user, now, ttl).map(Ok),
+            None => service::login_failed(conn, &failed_email, now).map(Err),
         })
         .await?;
+    let response = outcome?;
     Ok(Json(response))
 }
 

@@ -138,12 +138,11 @@ pub fn login_lookup(conn: &mut DbConn, email: &str, now: NaiveDateTime) -> AppRe
     model::find_user_by_email(conn, email)
 }
 
-pub fn login_failed(conn: &mut DbConn, email: &str, now: NaiveDateTime) -> AppError {
+/// Records a failed attempt; returns the error to report once the record is committed.
+pub fn login_failed(conn: &mut DbConn, email: &str, now: NaiveDateTime) -> AppResult<AppError> {
     let window_start = now - Duration::minutes(LOGIN_WINDOW_MINUTES);
-    match model::record_failure(conn, &new_id("lgf"), email, now, window_start) {
-        Ok(()) => invalid_credentials(),
-        Err(e) => e,
-    }
+    model::record_failure(conn, &new_id("lgf"), email, now, window_start)?;
+    Ok(invalid_credentials())
 }
 
 pub fn login_succeeded(

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::db;
+use crate::error::{Problem, problem_response};
 use crate::regions::service::national_dataset_loaded;
 
 /// 200 while the process runs.
@@ -40,7 +41,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": reason}))).into_response()
+            let mut problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is not ready");
+            problem.retry_after_secs = Some(2);
+            problem_response(&problem)
         }
     }
 }

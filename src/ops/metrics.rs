@@ -27,6 +27,13 @@ struct Series {
     latency: BTreeMap<(String, String), Histogram>,
 }
 
+/// Connections of the pool: open, idle among them, and the ceiling.
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 pub struct Metrics {
     started: Instant,
     series: Mutex<Series>,
@@ -52,7 +59,7 @@ impl Metrics {
         h.count += 1;
     }
 
-    pub fn render(&self, pool: diesel::r2d2::State, pool_max: u32, backend: &str) -> String {
+    pub fn render(&self, pool: PoolUsage, backend: &str) -> String {
         let s = self.series.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         let _ = writeln!(out, "# HELP dongxi_http_requests_total HTTP requests by method, route and status.");
@@ -82,17 +89,13 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP dongxi_db_pool_connections Database connections by state.");
         let _ = writeln!(out, "# TYPE dongxi_db_pool_connections gauge");
-        let _ = writeln!(
-            out,
-            "dongxi_db_pool_connections{{backend=\"{backend}\",state=\"idle\"}} {}",
-            pool.idle_connections
-        );
+        let _ = writeln!(out, "dongxi_db_pool_connections{{backend=\"{backend}\",state=\"idle\"}} {}", pool.idle);
         let _ = writeln!(
             out,
             "dongxi_db_pool_connections{{backend=\"{backend}\",state=\"in_use\"}} {}",
-            pool.connections.saturating_sub(pool.idle_connections)
+            pool.open.saturating_sub(pool.idle)
         );
-        let _ = writeln!(out, "dongxi_db_pool_connections{{backend=\"{backend}\",state=\"max\"}} {pool_max}");
+        let _ = writeln!(out, "dongxi_db_pool_connections{{backend=\"{backend}\",state=\"max\"}} {}", pool.max);
         let _ = writeln!(out, "# HELP dongxi_uptime_seconds Seconds since the process started.");
         let _ = writeln!(out, "# TYPE dongxi_uptime_seconds gauge");
         let _ = writeln!(out, "dongxi_uptime_seconds {}", self.started.elapsed().as_secs_f64());
@@ -105,7 +108,9 @@ fn esc(value: &str) -> String {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.render(state.db.pool_state(), state.config.db_pool_size, state.db.backend().name());
+    let pool = state.db.pool_state();
+    let usage = PoolUsage { open: pool.connections, idle: pool.idle_connections, max: state.config.db_pool_size };
+    let body = state.metrics.render(usage, state.db.backend().name());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 
@@ -119,8 +124,7 @@ mod tests {
         m.observe("GET", "/api/v1/regions/{code}", 200, 0.003);
         m.observe("GET", "/api/v1/regions/{code}", 200, 0.2);
         m.observe("GET", "/api/v1/regions/{code}", 404, 0.0005);
-        let state = diesel::r2d2::State { connections: 3, idle_connections: 2, ..Default::default() };
-        let text = m.render(state, 10, "sqlite");
+        let text = m.render(PoolUsage { open: 3, idle: 2, max: 10 }, "sqlite");
         assert!(
             text.contains(
                 "dongxi_http_requests_total{method=\"GET\",route=\"/api/v1/regions/{code}\",status=\"200\"} 2"

@@ -1,0 +1,306 @@
+//! `TestApp`: the router on an empty database per test (a temp SQLite file, or a fresh
+//! PostgreSQL schema when `DONGXI_TEST_DATABASE_URL` is set), with requests sent in-process.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::connection::SimpleConnection;
+use dongxi::app::{AppState, router};
+use dongxi::clock::Clock;
+use dongxi::config::Config;
+use dongxi::db::{Db, DbConn};
+use dongxi::identity::model::OrgRow;
+use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
+use dongxi::identity::types::{Email, OrgKind, Password, Role};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// Runs each test body once per backend: `name::sqlite` always, `name::postgres` when configured.
+#[macro_export]
+macro_rules! backend_tests {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::helpers::TestApp::sqlite().await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::postgres().await {
+                        run(app).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// A service a test needs: its address from the environment, or a printed skip locally,
+/// and a failure when `DONGXI_REQUIRE_SERVICES=1` (as in CI).
+pub fn service_env(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(v) => Some(v),
+        None => {
+            if std::env::var("DONGXI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{var} is not set but DONGXI_REQUIRE_SERVICES=1: {what} must run here");
+            }
+            eprintln!("skipped: {what} needs {var}");
+            None
+        }
+    }
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).single().expect("valid time")
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, schema: String },
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, schema } = self {
+            if let Ok(mut conn) = dongxi::db::establish(admin_url) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub clock: Clock,
+    pub backend: &'static str,
+    _cleanup: Cleanup,
+}
+
+pub fn test_config(database_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("DATABASE_URL".into(), database_url.into());
+    vars.insert("DONGXI_DATA_DIR".into(), data_dir.display().to_string());
+    vars.insert("DONGXI_DB_POOL_SIZE".into(), "4".into());
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test config")
+}
+
+/// A fresh, empty PostgreSQL schema and the URL whose connections use it.
+pub fn fresh_pg_schema(admin_url: &str) -> (String, String) {
+    let schema = format!("t_{}", dongxi::ids::new_id("x").to_lowercase().replace('_', ""));
+    let mut conn = dongxi::db::establish(admin_url).expect("connect to DONGXI_TEST_DATABASE_URL");
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+    let sep = if admin_url.contains('?') { '&' } else { '?' };
+    (format!("{admin_url}{sep}options=-csearch_path%3D{schema}"), schema)
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let data_dir = dir.path().to_path_buf();
+        Self::build(url, data_dir, Cleanup::Sqlite(dir), "sqlite", &[]).await
+    }
+
+    pub async fn postgres() -> Option<TestApp> {
+        let admin_url = service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL half of the suite")?;
+        Some(Self::postgres_at(&admin_url, &[]).await)
+    }
+
+    pub async fn postgres_at(admin_url: &str, extra: &[(&str, &str)]) -> TestApp {
+        let (url, schema) = fresh_pg_schema(admin_url);
+        let data_dir = std::env::temp_dir().join(format!("dongxi-test-{schema}"));
+        Self::build(url, data_dir, Cleanup::Postgres { admin_url: admin_url.to_owned(), schema }, "postgres", extra)
+            .await
+    }
+
+    async fn build(
+        url: String,
+        data_dir: std::path::PathBuf,
+        cleanup: Cleanup,
+        backend: &'static str,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
+        let config = test_config(&url, &data_dir, extra);
+        let clock = Clock::fixed(start_time());
+        let db = Db::connect(&config.database_url, config.db_pool_size).expect("pool");
+        {
+            let clock = clock.clone();
+            db.run(move |conn| dongxi::server::migrate(conn, &clock).map(|_| ())).await.expect("migrate");
+        }
+        let state = AppState::new(config, db, clock.clone());
+        TestApp { router: router(state.clone()), state, clock, backend, _cleanup: cleanup }
+    }
+
+    /// Runs blocking work on a pooled connection.
+    pub async fn db<T: Send + 'static>(&self, f: impl FnOnce(&mut DbConn) -> T + Send + 'static) -> T {
+        let db = self.state.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().expect("connection");
+            f(&mut conn)
+        })
+        .await
+        .expect("db task")
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder<'_> {
+        RequestBuilder { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None }
+    }
+    pub fn get(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::GET, path)
+    }
+    pub fn post(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::POST, path)
+    }
+    pub fn patch(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::PATCH, path)
+    }
+
+    /// An organisation created directly (no HTTP), for arranging a test.
+    pub async fn org(&self, name: &str, kind: OrgKind, region: &str, parent: Option<&OrgRow>) -> OrgRow {
+        let (name, region, parent, now) = (name.to_owned(), region.to_owned(), parent.cloned(), self.clock.now_naive());
+        self.db(move |c| create_org_unchecked(c, &name, kind, &region, parent.as_ref(), now).expect("org")).await
+    }
+
+    /// A user in `org` with the test password; returns its email.
+    pub async fn user(&self, org: &OrgRow, email: &str, role: Role) -> String {
+        let (org_id, email_s, now) = (org.id.clone(), email.to_owned(), self.clock.now_naive());
+        self.db(move |c| {
+            let user = NewUser {
+                email: Email::parse(&email_s).expect("email"),
+                name: "测试用户".into(),
+                password: Password::parse(PASSWORD).expect("password"),
+                role,
+            };
+            create_user_unchecked(c, &org_id, &user, now).expect("user")
+        })
+        .await;
+        email.to_owned()
+    }
+
+    pub async fn login(&self, email: &str) -> String {
+        let r = self
+            .post("/api/v1/auth/login")
+            .json(serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {email}: {}", r.text());
+        r.json()["token"].as_str().expect("token").to_owned()
+    }
+
+    /// An organisation with one user of `role`, signed in: (org, token).
+    pub async fn signed_in(&self, name: &str, kind: OrgKind, region: &str, role: Role) -> (OrgRow, String) {
+        let org = self.org(name, kind, region, None).await;
+        let email = format!("{}@test.dongxi.cn", dongxi::ids::new_id("u").to_lowercase());
+        self.user(&org, &email, role).await;
+        let token = self.login(&email).await;
+        (org, token)
+    }
+
+    pub async fn platform_admin(&self) -> String {
+        self.signed_in("平台", OrgKind::Platform, "110000", Role::Admin).await.1
+    }
+}
+
+pub struct RequestBuilder<'a> {
+    app: &'a TestApp,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl RequestBuilder<'_> {
+    pub fn token(mut self, token: &str) -> Self {
+        self.headers.push(("authorization".into(), format!("Bearer {token}")));
+        self
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn json(mut self, body: Value) -> Self {
+        self.headers.push(("content-type".into(), "application/json".into()));
+        self.body = Some(serde_json::to_vec(&body).expect("json"));
+        self
+    }
+    pub fn raw(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        self.headers.push(("content-type".into(), content_type.into()));
+        self.body = Some(body);
+        self
+    }
+    pub async fn send(self) -> TestResponse {
+        let mut builder = Request::builder().method(self.method.clone()).uri(&self.path);
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        let request = builder.body(self.body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
+        let response = self.app.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+        let text = String::from_utf8_lossy(&body);
+        // No response anywhere may carry a password hash.
+        assert!(
+            !text.contains("$argon2") && !text.contains("password_hash"),
+            "{} {} leaked a hash: {text}",
+            self.method,
+            self.path
+        );
+        if status.is_client_error() || status.is_server_error() {
+            assert_eq!(
+                headers.get("content-type").and_then(|v| v.to_str().ok()),
+                Some("application/problem+json"),
+                "{} {} → {status} without problem+json: {text}",
+                self.method,
+                self.path
+            );
+        }
+        TestResponse { status, headers, body }
+    }
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// Asserts a problem with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "want {status} {code}, got: {}", self.text());
+        let body = self.json();
+        assert_eq!(body["code"], code, "{body}");
+        assert_eq!(body["status"], status, "{body}");
+        assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(), "{body}");
+        body
+    }
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text());
+        self
+    }
+}

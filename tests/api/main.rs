@@ -1,0 +1,8 @@
+//! The one integration-test binary. Each module covers a domain; `backend_tests!` runs every
+//! test on SQLite and, when `DONGXI_TEST_DATABASE_URL` is set, on PostgreSQL too.
+
+mod helpers;
+
+mod identity;
+mod ops;
+mod regions;

@@ -1,0 +1,352 @@
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, fresh_pg_schema, service_env};
+
+backend_tests! {
+    async fn health_readiness_and_metrics(app: TestApp) {
+        app.get("/healthz").send().await.assert_status(200);
+        let ready = app.get("/readyz").send().await;
+        ready.assert_status(200);
+        assert_eq!(ready.json()["database"], app.backend);
+
+        app.get("/api/v1/regions/522323").send().await.assert_status(200);
+        app.get("/api/v1/regions/000000").send().await.assert_status(404);
+        let metrics = app.get("/metrics").send().await.text();
+        assert!(metrics.contains(r#"dongxi_http_requests_total{method="GET",route="/api/v1/regions/{code}",status="200"} 1"#), "{metrics}");
+        assert!(metrics.contains(r#"dongxi_http_requests_total{method="GET",route="/api/v1/regions/{code}",status="404"} 1"#));
+        assert!(metrics.contains("dongxi_http_request_duration_seconds_bucket"));
+        assert!(metrics.contains(&format!("dongxi_db_pool_connections{{backend=\"{}\",state=\"max\"}} 4", app.backend)));
+    }
+
+    async fn unknown_routes_and_methods_are_problems(app: TestApp) {
+        app.get("/api/v1/nothing-here").send().await.assert_problem(404, "not_found");
+        app.request(axum::http::Method::DELETE, "/api/v1/regions/522323").send().await.assert_problem(405, "method_not_allowed");
+        let r = app.get("/healthz").header("x-request-id", "trace-abc.123").send().await;
+        assert_eq!(r.headers["x-request-id"], "trace-abc.123");
+        let r = app.get("/healthz").header("x-request-id", "bad id with spaces").send().await;
+        assert!(r.headers["x-request-id"].to_str().unwrap().starts_with("req_"));
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    }
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let app = TestApp::sqlite().await;
+    let doc = app.get("/api/openapi.json").send().await.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/logout"),
+        ("get", "/api/v1/me"),
+        ("post", "/api/v1/organizations"),
+        ("get", "/api/v1/organizations"),
+        ("get", "/api/v1/organizations/{id}"),
+        ("post", "/api/v1/organizations/{id}/users"),
+        ("get", "/api/v1/organizations/{id}/users"),
+        ("get", "/api/v1/regions"),
+        ("post", "/api/v1/regions"),
+        ("get", "/api/v1/regions/{code}"),
+        ("patch", "/api/v1/regions/{code}"),
+    ];
+    for (method, path) in expected {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} has no responses"));
+            let documented_body = responses
+                .iter()
+                .any(|(status, r)| status.starts_with('2') && (status == "204" || r.get("content").is_some()));
+            assert!(documented_body, "{method} {path}: no success response schema");
+            if method == "post" || method == "patch" {
+                let has_body = op.pointer("/requestBody/content/application~1json/schema").is_some();
+                let bodiless = path.ends_with("/logout");
+                assert!(has_body || bodiless, "{method} {path}: no request schema");
+            }
+            for (status, r) in responses {
+                if status.starts_with('4') {
+                    let schema = r.pointer("/content/application~1json/schema/$ref").and_then(Value::as_str);
+                    assert_eq!(schema, Some("#/components/schemas/Problem"), "{method} {path} {status}");
+                }
+            }
+        }
+    }
+    for name in ["Problem", "RegionView", "OrgView", "UserView", "MeView", "LoginResponse", "NewOrgBody", "NewUserBody"]
+    {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    let docs = app.get("/api/docs").send().await.text();
+    assert!(docs.contains("/api/v1/organizations/{id}/users") && docs.contains("schema-Problem"));
+    assert!(!docs.contains("<script src") && !docs.contains("https://cdn"), "docs load nothing from the internet");
+}
+
+/// A minimal HTTP/1.1 client for talking to a real server process.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.unwrap_or("");
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: String,
+}
+
+/// Starts the real `dongxi serve --demo` binary and waits until it is ready.
+fn start_server(database_url: &str, data_dir: &std::path::Path) -> (Server, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dongxi"))
+        .args(["serve", "--demo"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("DONGXI_DATA_DIR", data_dir)
+        .env("DONGXI_BIND", "127.0.0.1:0")
+        .env("DONGXI_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env("DONGXI_BOOTSTRAP_ADMIN_EMAIL", "root@province.gov.cn")
+        .env("DONGXI_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-secret-Zq9")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dongxi");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stdout = String::new();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.expect("stdout line");
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if let Some(rest) = line.split("serving on http://").nth(1) {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("Try: curl") {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address printed: {stdout}"));
+    loop {
+        if let Ok((200, _)) = http(&addr, "GET", "/readyz", None, None) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not ready within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Server { child, addr, stdout }, started.elapsed())
+}
+
+/// The quick start, for real: the binary migrates, seeds the demo, prints working logins,
+/// logs in JSON without secrets, and stops cleanly on SIGTERM.
+fn quick_start_run(backend: &str, database_url: &str, data_dir: &std::path::Path) {
+    let (mut server, ready_after) = start_server(database_url, data_dir);
+    eprintln!("{backend}: cold start to ready in {} ms", ready_after.as_millis());
+    assert!(
+        server.stdout.contains("qxn@demo.dongxi.cn") && server.stdout.contains("dongxi-demo-2021"),
+        "{}",
+        server.stdout
+    );
+
+    let login = r#"{"email":"qxn@demo.dongxi.cn","password":"dongxi-demo-2021"}"#;
+    let (status, body) = http(&server.addr, "POST", "/api/v1/auth/login", Some(login), None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+    let (status, me) = http(&server.addr, "GET", "/api/v1/me", None, Some(&token)).unwrap();
+    assert_eq!(status, 200);
+    assert!(me.contains("黔西南州乡村振兴局"), "{me}");
+    let (status, _) = http(&server.addr, "GET", "/api/v1/regions/522323", None, None).unwrap();
+    assert_eq!(status, 200);
+    let bad = r#"{"email":"qxn@demo.dongxi.cn","password":"wrong-secret-Xy7"}"#;
+    assert_eq!(http(&server.addr, "POST", "/api/v1/auth/login", Some(bad), None).unwrap().0, 401);
+    let boot = r#"{"email":"root@province.gov.cn","password":"bootstrap-secret-Zq9"}"#;
+    assert_eq!(http(&server.addr, "POST", "/api/v1/auth/login", Some(boot), None).unwrap().0, 200);
+
+    let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .unwrap_or_default();
+    eprintln!("{backend}: RSS after start and a few requests: {rss_kb} kB");
+
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    let mut logs = String::new();
+    server.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("\"message\":\"handled\""), "JSON access logs expected: {logs}");
+    assert!(logs.contains("\"id\":\"req_"), "request ids in logs");
+    for secret in ["dongxi-demo-2021", "wrong-secret-Xy7", "bootstrap-secret-Zq9", "$argon2", token.as_str()] {
+        assert!(!logs.contains(secret), "the logs contain a secret ({secret})");
+    }
+}
+
+#[test]
+fn quick_start_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dongxi.db").display());
+    quick_start_run("sqlite", &url, dir.path());
+}
+
+#[test]
+fn quick_start_on_postgres() {
+    let Some(admin_url) = service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL quick start") else { return };
+    let (url, schema) = fresh_pg_schema(&admin_url);
+    let dir = tempfile::tempdir().unwrap();
+    quick_start_run("postgres", &url, dir.path());
+    if let Ok(mut conn) = dongxi::db::establish(&admin_url) {
+        use diesel::connection::SimpleConnection;
+        let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+    }
+}
+
+/// A private PostgreSQL cluster the test may stop and start without disturbing other tests.
+struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres_user: bool,
+}
+
+impl PrivatePostgres {
+    fn bindir() -> Option<std::path::PathBuf> {
+        let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .collect();
+        dirs.sort();
+        dirs.into_iter().rev().find(|d| d.join("pg_ctl").exists())
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let path = self.bin.join(program);
+        let mut cmd = if self.as_postgres_user {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        };
+        cmd.args(args).output().expect("run PostgreSQL tool")
+    }
+
+    fn create() -> PrivatePostgres {
+        let bin = Self::bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().unwrap();
+        let uid = Command::new("id").arg("-u").output().unwrap();
+        let as_postgres_user = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+        if as_postgres_user {
+            assert!(
+                Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap().success()
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let pg = PrivatePostgres { bin, dir, port, as_postgres_user };
+        let data = pg.data();
+        let out = pg.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn start(&self) {
+        let opts =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log").display().to_string();
+        let out = self.run("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"]);
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn stop(&self) {
+        let out = self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "stop"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_without_a_restart() {
+    if service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL readiness test").is_none() {
+        return;
+    }
+    let pg = tokio::task::spawn_blocking(|| {
+        let pg = PrivatePostgres::create();
+        pg.start();
+        pg
+    })
+    .await
+    .unwrap();
+    let app = TestApp::postgres_at(&pg.url(), &[]).await;
+    app.get("/readyz").send().await.assert_status(200);
+    app.get("/api/v1/regions/522323").send().await.assert_status(200);
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let r = app.get("/readyz").send().await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(started.elapsed() < Duration::from_secs(5), "readiness answers promptly when the database is down");
+    app.get("/api/v1/regions/522323").send().await.assert_problem(503, "database_unavailable");
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.start();
+        pg
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = app.get("/readyz").send().await.status;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not ready again within 20 s of the database coming back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.get("/api/v1/regions/522323").send().await.assert_status(200);
+    drop(app);
+    drop(pg);
+}
