@@ -118,15 +118,21 @@ struct Server {
     stdout: String,
 }
 
+/// The `dongxi` binary with a clean environment pointing at one database.
+fn dongxi(database_url: &str, data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dongxi"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("DONGXI_DATA_DIR", data_dir);
+    cmd
+}
+
 /// Starts the real `dongxi serve --demo` binary and waits until it is ready.
 fn start_server(database_url: &str, data_dir: &std::path::Path) -> (Server, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dongxi"))
+    let mut child = dongxi(database_url, data_dir)
         .args(["serve", "--demo"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("DONGXI_DATA_DIR", data_dir)
         .env("DONGXI_BIND", "127.0.0.1:0")
         .env("DONGXI_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
@@ -186,6 +192,28 @@ fn quick_start_run(backend: &str, database_url: &str, data_dir: &std::path::Path
     let boot = r#"{"email":"root@province.gov.cn","password":"bootstrap-secret-Zq9"}"#;
     assert_eq!(http(&server.addr, "POST", "/api/v1/auth/login", Some(boot), None).unwrap().0, 200);
 
+    // `dongxi user create` beside the running server; the new user signs in over HTTP.
+    let org_id = serde_json::from_str::<Value>(&me).unwrap()["organization"]["id"].as_str().unwrap().to_owned();
+    let out = dongxi(database_url, data_dir)
+        .args(["user", "create", "--email", "Analyst@QXN.gov.cn", "--org", &org_id, "--role", "member"])
+        .env("DONGXI_USER_PASSWORD", "cli-made-password-8")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli_login = r#"{"email":"analyst@qxn.gov.cn","password":"cli-made-password-8"}"#;
+    assert_eq!(http(&server.addr, "POST", "/api/v1/auth/login", Some(cli_login), None).unwrap().0, 200);
+    let out = dongxi(database_url, data_dir)
+        .args(["user", "create", "--email", "weak@qxn.gov.cn", "--org", &org_id, "--password", "short"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password must have at least 10 characters"));
+    let out = dongxi(database_url, data_dir)
+        .args(["user", "create", "--email", "x@qxn.gov.cn", "--org", "org_missing", "--password", "long-enough-pw"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no organisation"));
+
     let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
         .ok()
         .and_then(|s| {
@@ -212,6 +240,35 @@ fn quick_start_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("dongxi.db").display());
     quick_start_run("sqlite", &url, dir.path());
+}
+
+/// With `--no-migrate` on an empty database the server answers but is not ready, until
+/// `dongxi migrate` runs beside it; no restart needed.
+#[test]
+fn serve_without_migrations_is_not_ready_until_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dongxi.db").display());
+    let mut child = dongxi(&url, dir.path())
+        .args(["serve", "--no-migrate"])
+        .env("DONGXI_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    let addr = first.split("serving on http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_owned();
+    let (status, body) = http(&addr, "GET", "/readyz", None, None).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not_ready"));
+    assert_eq!(http(&addr, "GET", "/healthz", None, None).unwrap().0, 200);
+    let out = dongxi(&url, dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("regions added: 3224"));
+    assert_eq!(http(&addr, "GET", "/readyz", None, None).unwrap().0, 200);
+    let again = dongxi(&url, dir.path()).arg("migrate").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("migrations applied: 0; regions added: 0"));
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

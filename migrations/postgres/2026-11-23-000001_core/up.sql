@@ -55,3 +55,4 @@ CREATE TABLE login_failures (
     failed_at TIMESTAMP NOT NULL
 );
 CREATE INDEX login_failures_email_idx ON login_failures (email, failed_at);
+CREATE INDEX login_failures_time_idx ON login_failures (failed_at);
