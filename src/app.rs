@@ -17,7 +17,7 @@ use crate::db::Db;
 use crate::error::Problem;
 use crate::http::middleware;
 use crate::ops::metrics::Metrics;
-use crate::{identity, ops, regions};
+use crate::{catalog, identity, ops, regions};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -33,6 +33,11 @@ impl AppState {
     pub fn new(config: Config, db: Db, clock: Clock) -> Self {
         AppState { config: Arc::new(config), db, clock, metrics: Arc::new(Metrics::default()) }
     }
+
+    /// The current instant (as stored) and today's date in the deployment's zone.
+    pub fn now(&self) -> (chrono::NaiveDateTime, chrono::NaiveDate) {
+        (self.clock.now_naive(), self.clock.today(self.config.timezone))
+    }
 }
 
 #[derive(OpenApi)]
@@ -47,6 +52,7 @@ impl AppState {
     tags(
         (name = "identity", description = "Organisations, users, sessions"),
         (name = "regions", description = "Division codes and assisted regions"),
+        (name = "catalog", description = "Products, certification, batches and trace codes"),
     )
 )]
 struct ApiDoc;
@@ -66,7 +72,7 @@ impl Modify for BearerAuth {
 /// The versioned API with its OpenAPI description; every domain adds its routes here.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", identity::routes::routes().merge(regions::routes::routes()))
+        .nest("/api/v1", identity::routes::routes().merge(regions::routes::routes()).merge(catalog::routes::routes()))
         .split_for_parts()
 }
 

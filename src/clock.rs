@@ -28,6 +28,11 @@ impl Clock {
         t.trunc_subsecs(6)
     }
 
+    /// Today's date where the deployment is (the configured zone, Asia/Shanghai by default).
+    pub fn today(&self, zone: chrono_tz::Tz) -> chrono::NaiveDate {
+        self.now().with_timezone(&zone).date_naive()
+    }
+
     /// The current time as stored in the database (UTC, no zone).
     pub fn now_naive(&self) -> NaiveDateTime {
         self.now().naive_utc()

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md in the shared docs for the shape of the code.
 
 pub mod app;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod ops;
+pub mod outbox;
 pub mod regions;
 pub mod server;
 pub mod telemetry;

@@ -31,10 +31,29 @@ enum Command {
     Migrate,
     /// Load the demo data into an empty database.
     SeedDemo,
+    /// Bulk imports.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import products as drafts from a CSV or XLSX file: every row is checked first, then all
+    /// are written, or none. Columns: name, category, description, origin_region_code, unit, spec,
+    /// net_weight_g, price_fen, tiers ("10:6500;100:6000"), min_order_qty, stock, storage,
+    /// shelf_life_days, images ("url|url"); Chinese headings (名称, 品类 …) work too.
+    Products {
+        file: std::path::PathBuf,
+        /// The producer organisation's id.
+        #[arg(long)]
+        producer: String,
     },
 }
 
@@ -55,6 +74,54 @@ enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+fn import_products(config: &Config, clock: &Clock, file: &std::path::Path, producer: &str) -> anyhow::Result<()> {
+    use dongxi::catalog::import::{ImportOutcome, import, read_table};
+    use indicatif::{ProgressBar, ProgressStyle};
+
+    let started = std::time::Instant::now();
+    let table = read_table(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let database = server::prepare(config, clock, true)?;
+    let mut conn = database.get()?;
+    let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} rows ({per_sec})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let checking = ProgressBar::new(table.rows.len() as u64).with_style(style.clone()).with_message("checking");
+    let writing = ProgressBar::hidden().with_style(style).with_message("writing");
+    let outcome = import(
+        &mut conn,
+        producer,
+        &table,
+        clock.now_naive(),
+        || checking.inc(1),
+        |n| {
+            if writing.is_hidden() {
+                checking.finish();
+                writing.set_length(table.rows.len() as u64);
+                writing.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            writing.inc(n)
+        },
+    )?;
+    checking.finish_and_clear();
+    writing.finish_and_clear();
+    match outcome {
+        ImportOutcome::Imported(n) => {
+            let secs = started.elapsed().as_secs_f64();
+            println!("imported {n} products as drafts in {secs:.2} s ({:.0} rows/s)", n as f64 / secs.max(1e-9));
+            Ok(())
+        }
+        ImportOutcome::Rejected(problems) => {
+            for p in problems.iter().take(100) {
+                eprintln!("{p}");
+            }
+            if problems.len() > 100 {
+                eprintln!("… and {} more problems", problems.len() - 100);
+            }
+            anyhow::bail!("nothing imported: {} problem(s) in {}", problems.len(), file.display())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -123,6 +190,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Import { command: ImportCommand::Products { file, producer } } => {
+            import_products(&config, &clock, &file, &producer)
         }
         Command::User { command: UserCommand::Create { email, password, org, role, name } } => {
             let database = server::prepare(&config, &clock, true)?;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod catalog;
 mod identity;
 mod ops;
 mod regions;

@@ -1,0 +1,10 @@
+//! Products, tiers, certification, batches and trace codes, the price check, bulk import.
+
+pub mod categories;
+pub mod certification;
+pub mod import;
+pub mod model;
+pub mod routes;
+pub mod service;
+pub mod trace;
+pub mod types;

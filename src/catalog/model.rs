@@ -1,0 +1,204 @@
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use crate::db::schema::{batches, certification_events, certification_requests, organizations, products};
+use crate::db::{DbConn, MultiBackend, prefix_pattern};
+use crate::error::AppResult;
+use crate::identity::Actor;
+use crate::identity::types::OrgKind;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = products, treat_none_as_null = true)]
+pub struct ProductRow {
+    pub id: String,
+    pub producer_id: String,
+    pub name: String,
+    pub category: String,
+    pub description: String,
+    pub origin_region_code: String,
+    pub origin_path: String,
+    pub unit: String,
+    pub spec: String,
+    pub net_weight_g: Option<i64>,
+    pub price_fen: i64,
+    pub price_per_500g_fen: Option<i64>,
+    pub tiers: String,
+    pub min_order_qty: i64,
+    pub stock: i64,
+    pub storage: String,
+    pub shelf_life_days: Option<i64>,
+    pub images: String,
+    pub status: String,
+    pub cert_status: String,
+    pub certificate_no: Option<String>,
+    pub cert_valid_until: Option<NaiveDate>,
+    pub rating_sum: i64,
+    pub rating_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+type ProductCondition = Box<dyn BoxableExpression<products::table, MultiBackend, SqlType = Bool>>;
+
+/// Listed with a certificate valid on `today`: what the public may see and buyers may order.
+pub fn on_sale(today: NaiveDate) -> ProductCondition {
+    Box::new(
+        products::status
+            .eq("listed")
+            .and(products::cert_status.eq("certified"))
+            .and(products::cert_valid_until.ge(today).assume_not_null()),
+    )
+}
+
+/// The products `viewer` may see: everything on sale, plus its own (producers), those from
+/// inside its region (coordinators, who review them), or all (platform).
+fn visible(viewer: Option<&Actor>, today: NaiveDate) -> Option<ProductCondition> {
+    let Some(actor) = viewer else { return Some(on_sale(today)) };
+    match actor.org_kind {
+        OrgKind::Platform => None,
+        OrgKind::Producer => Some(Box::new(on_sale(today).or(products::producer_id.eq(actor.org.id.clone())))),
+        OrgKind::Coordinator => Some(Box::new(
+            on_sale(today).or(products::origin_path.like(prefix_pattern(&actor.region_path)).escape('\\')),
+        )),
+        OrgKind::Agency => Some(on_sale(today)),
+    }
+}
+
+pub fn find_visible(
+    conn: &mut DbConn,
+    viewer: Option<&Actor>,
+    id: &str,
+    today: NaiveDate,
+) -> AppResult<Option<ProductRow>> {
+    let mut query = products::table.filter(products::id.eq(id.to_owned())).select(ProductRow::as_select()).into_boxed();
+    if let Some(cond) = visible(viewer, today) {
+        query = query.filter(cond);
+    }
+    Ok(query.first(conn).optional()?)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> AppResult<Option<ProductRow>> {
+    Ok(products::table.find(id).select(ProductRow::as_select()).first(conn).optional()?)
+}
+
+#[derive(Debug, Default)]
+pub struct ProductFilter {
+    pub producer_id: Option<String>,
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub origin_path: Option<String>,
+    pub after_id: Option<String>,
+}
+
+pub fn list_visible(
+    conn: &mut DbConn,
+    viewer: Option<&Actor>,
+    filter: ProductFilter,
+    today: NaiveDate,
+    limit: i64,
+) -> AppResult<Vec<ProductRow>> {
+    let mut query = products::table.select(ProductRow::as_select()).order(products::id.asc()).limit(limit).into_boxed();
+    if let Some(cond) = visible(viewer, today) {
+        query = query.filter(cond);
+    }
+    if let Some(v) = filter.producer_id {
+        query = query.filter(products::producer_id.eq(v));
+    }
+    if let Some(v) = filter.status {
+        query = query.filter(products::status.eq(v));
+    }
+    if let Some(v) = filter.category {
+        query = query.filter(products::category.eq(v));
+    }
+    if let Some(v) = filter.origin_path {
+        query = query.filter(products::origin_path.like(prefix_pattern(&v)).escape('\\'));
+    }
+    if let Some(v) = filter.after_id {
+        query = query.filter(products::id.gt(v));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn insert(conn: &mut DbConn, row: &ProductRow) -> AppResult<()> {
+    diesel::insert_into(products::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_many(conn: &mut DbConn, rows: &[ProductRow]) -> AppResult<usize> {
+    let mut n = 0;
+    for chunk in rows.chunks(500) {
+        n += crate::insert_batch!(conn, products::table, chunk)?;
+    }
+    Ok(n)
+}
+
+pub fn save(conn: &mut DbConn, row: &ProductRow) -> AppResult<()> {
+    diesel::update(products::table.find(&row.id)).set(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn producer_name(conn: &mut DbConn, producer_id: &str) -> AppResult<String> {
+    Ok(organizations::table.find(producer_id).select(organizations::name).first(conn)?)
+}
+
+/// Per-500 g prices of the products on sale in a category, ascending, leaving one product out.
+pub fn category_prices_per_500g(
+    conn: &mut DbConn,
+    category: &str,
+    except_id: &str,
+    today: NaiveDate,
+) -> AppResult<Vec<i64>> {
+    Ok(products::table
+        .filter(on_sale(today))
+        .filter(products::category.eq(category.to_owned()))
+        .filter(products::id.ne(except_id.to_owned()))
+        .filter(products::price_per_500g_fen.is_not_null())
+        .select(products::price_per_500g_fen.assume_not_null())
+        .order(products::price_per_500g_fen.asc())
+        .load(conn)?)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = certification_requests)]
+pub struct RequestRow {
+    pub id: String,
+    pub product_id: String,
+    pub status: String,
+    pub benefit_mechanism: String,
+    pub documents: String,
+    pub submitted_by: String,
+    pub submitted_at: NaiveDateTime,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decision_reason: Option<String>,
+    pub certificate_no: Option<String>,
+    pub valid_until: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = certification_events)]
+pub struct EventRow {
+    pub id: String,
+    pub product_id: String,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub actor_user_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    pub reason: Option<String>,
+    pub details: String,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = batches)]
+pub struct BatchRow {
+    pub id: String,
+    pub product_id: String,
+    pub batch_no: String,
+    pub produced_on: NaiveDate,
+    pub quantity: i64,
+    pub inspection_report_url: Option<String>,
+    pub trace_code: String,
+    pub created_at: NaiveDateTime,
+}
