@@ -276,27 +276,47 @@ pub fn validate_fields(conn: &mut DbConn, fields: &mut ProductFields) -> AppResu
     regions::path_of(conn, &fields.origin_region_code)?.ok_or_else(|| AppError::not_found("region"))
 }
 
+/// Writes validated fields onto a row (new or existing), keeping derived columns in step.
+fn apply_fields(row: &mut ProductRow, fields: ProductFields, origin_path: String) {
+    row.price_per_500g_fen = fields.price_per_500g_fen();
+    row.tiers = json!(fields.tiers).to_string();
+    row.images = json!(fields.images).to_string();
+    row.storage = fields.storage.as_str().to_owned();
+    row.name = fields.name;
+    row.category = fields.category;
+    row.description = fields.description;
+    row.origin_region_code = fields.origin_region_code;
+    row.origin_path = origin_path;
+    row.unit = fields.unit;
+    row.spec = fields.spec;
+    row.net_weight_g = fields.net_weight_g;
+    row.price_fen = fields.price_fen;
+    row.min_order_qty = fields.min_order_qty;
+    row.stock = fields.stock;
+    row.shelf_life_days = fields.shelf_life_days;
+}
+
 /// A new draft row from validated fields.
 pub fn new_row(producer_id: &str, fields: ProductFields, origin_path: String, now: NaiveDateTime) -> ProductRow {
-    ProductRow {
+    let mut row = ProductRow {
         id: new_id("prd"),
         producer_id: producer_id.to_owned(),
-        price_per_500g_fen: fields.price_per_500g_fen(),
-        tiers: json!(fields.tiers).to_string(),
-        images: json!(fields.images).to_string(),
-        storage: fields.storage.as_str().to_owned(),
-        name: fields.name,
-        category: fields.category,
-        description: fields.description,
-        origin_region_code: fields.origin_region_code,
-        origin_path,
-        unit: fields.unit,
-        spec: fields.spec,
-        net_weight_g: fields.net_weight_g,
-        price_fen: fields.price_fen,
-        min_order_qty: fields.min_order_qty,
-        stock: fields.stock,
-        shelf_life_days: fields.shelf_life_days,
+        name: String::new(),
+        category: String::new(),
+        description: String::new(),
+        origin_region_code: String::new(),
+        origin_path: String::new(),
+        unit: String::new(),
+        spec: String::new(),
+        net_weight_g: None,
+        price_fen: 0,
+        price_per_500g_fen: None,
+        tiers: String::new(),
+        min_order_qty: 1,
+        stock: 0,
+        storage: String::new(),
+        shelf_life_days: None,
+        images: String::new(),
         status: "draft".into(),
         cert_status: "none".into(),
         certificate_no: None,
@@ -305,7 +325,9 @@ pub fn new_row(producer_id: &str, fields: ProductFields, origin_path: String, no
         rating_count: 0,
         created_at: now,
         updated_at: now,
-    }
+    };
+    apply_fields(&mut row, fields, origin_path);
+    row
 }
 
 fn require_producer(actor: &Actor) -> AppResult<()> {
@@ -409,22 +431,7 @@ pub fn update(
         // The certificate vouched for another origin or specification: it no longer applies.
         super::certification::reset_for_material_change(conn, actor, &mut row, now)?;
     }
-    row.price_per_500g_fen = fields.price_per_500g_fen();
-    row.tiers = json!(fields.tiers).to_string();
-    row.images = json!(fields.images).to_string();
-    row.storage = fields.storage.as_str().to_owned();
-    row.name = fields.name;
-    row.category = fields.category;
-    row.description = fields.description;
-    row.origin_region_code = fields.origin_region_code;
-    row.origin_path = origin_path;
-    row.unit = fields.unit;
-    row.spec = fields.spec;
-    row.net_weight_g = fields.net_weight_g;
-    row.price_fen = fields.price_fen;
-    row.min_order_qty = fields.min_order_qty;
-    row.stock = fields.stock;
-    row.shelf_life_days = fields.shelf_life_days;
+    apply_fields(&mut row, fields, origin_path);
     row.updated_at = now;
     model::save(conn, &row)?;
     reindex(conn, &row.id, now)?;
