@@ -71,6 +71,9 @@ pub struct ProductView {
     pub rating: RatingView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Only for the producer and its reviewers, on `GET /products/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_check: Option<PriceCheck>,
 }
 
 /// A certificate past `valid_until` reads as expired (and is treated like a revoked one).
@@ -130,6 +133,7 @@ impl ProductView {
             shelf_life_days: row.shelf_life_days,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
+            price_check: None,
         })
     }
 }
@@ -364,7 +368,16 @@ pub fn owned(conn: &mut DbConn, actor: &Actor, id: &str, today: NaiveDate) -> Ap
 }
 
 pub fn get(conn: &mut DbConn, viewer: Option<&Actor>, id: &str, today: NaiveDate) -> AppResult<ProductView> {
-    ProductView::from_row(visible(conn, viewer, id, today)?, today)
+    let row = visible(conn, viewer, id, today)?;
+    let concerned = viewer.is_some_and(|a| {
+        a.org.id == row.producer_id
+            || a.org_kind == OrgKind::Platform
+            || (a.org_kind == OrgKind::Coordinator && row.origin_path.starts_with(&a.region_path))
+    });
+    let check = if concerned { Some(price_check_of(conn, &row, today)?) } else { None };
+    let mut view = ProductView::from_row(row, today)?;
+    view.price_check = check;
+    Ok(view)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

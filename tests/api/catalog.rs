@@ -334,6 +334,11 @@ backend_tests! {
         assert!(check["price_per_500g_fen"].is_null() && check["ratio"].is_null());
         assert_eq!(check["flagged"], false);
         app.get(&format!("/api/v1/products/{dear}/price-check")).send().await.assert_problem(404, "not_found");
+        // The producer and the reviewer see the same check on the product itself; the public does not.
+        assert_eq!(app.get(&format!("/api/v1/products/{dear}")).token(&w.producer).send().await.json()["price_check"]["flagged"], true);
+        assert_eq!(app.get(&format!("/api/v1/products/{dear}")).token(&w.qxn).send().await.json()["price_check"]["ratio"], 1.25);
+        let public = app.get("/api/v1/products?category=tea").send().await.json();
+        assert!(public["items"][0].get("price_check").is_none());
     }
 
     async fn import_is_all_or_nothing(app: TestApp) {
