@@ -2,6 +2,7 @@
 # Import throughput of `dongxi import products` for 10,000 and 100,000 rows, on SQLite and,
 # when DONGXI_BENCH_PG_URL names an existing database, on PostgreSQL (a fresh schema each run).
 set -euo pipefail
+export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/dongxi"

@@ -3,6 +3,7 @@
 # and idle RSS of `dongxi serve`, on SQLite and, when DONGXI_BENCH_PG_URL names an existing
 # database, on PostgreSQL (a fresh schema each run). Usage: benches/startup.sh [runs]
 set -euo pipefail
+export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 cargo build --release --quiet
