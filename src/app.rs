@@ -17,7 +17,8 @@ use crate::db::Db;
 use crate::error::Problem;
 use crate::http::middleware;
 use crate::ops::metrics::Metrics;
-use crate::{catalog, identity, ops, regions};
+use crate::search::SearchEngine;
+use crate::{catalog, identity, ops, regions, search};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -27,11 +28,12 @@ pub struct AppState {
     pub db: Db,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    pub search: Arc<dyn SearchEngine>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, clock: Clock) -> Self {
-        AppState { config: Arc::new(config), db, clock, metrics: Arc::new(Metrics::default()) }
+    pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> Self {
+        AppState { config: Arc::new(config), db, clock, metrics: Arc::new(Metrics::default()), search }
     }
 
     /// The current instant (as stored) and today's date in the deployment's zone.
@@ -53,6 +55,7 @@ impl AppState {
         (name = "identity", description = "Organisations, users, sessions"),
         (name = "regions", description = "Division codes and assisted regions"),
         (name = "catalog", description = "Products, certification, batches and trace codes"),
+        (name = "search", description = "Product search"),
     )
 )]
 struct ApiDoc;
@@ -72,7 +75,13 @@ impl Modify for BearerAuth {
 /// The versioned API with its OpenAPI description; every domain adds its routes here.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", identity::routes::routes().merge(regions::routes::routes()).merge(catalog::routes::routes()))
+        .nest(
+            "/api/v1",
+            identity::routes::routes()
+                .merge(regions::routes::routes())
+                .merge(catalog::routes::routes())
+                .merge(search::routes::routes()),
+        )
         .split_for_parts()
 }
 

@@ -14,5 +14,6 @@ pub mod ids;
 pub mod ops;
 pub mod outbox;
 pub mod regions;
+pub mod search;
 pub mod server;
 pub mod telemetry;

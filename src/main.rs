@@ -31,6 +31,10 @@ enum Command {
     Migrate,
     /// Load the demo data into an empty database.
     SeedDemo,
+    /// Run the background worker (search indexing, scheduled jobs) without serving HTTP.
+    Worker,
+    /// Rebuild the search index from the database into a fresh index and swap it in; servers keep answering.
+    Reindex,
     /// Bulk imports.
     Import {
         #[command(subcommand)]
@@ -124,6 +128,28 @@ fn import_products(config: &Config, clock: &Clock, file: &std::path::Path, produ
     }
 }
 
+async fn reindex(config: &Config, clock: &Clock) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+
+    let database = server::prepare(config, clock, true)?;
+    let engine = server::search_engine(config)?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("reindex [{bar:40}] {pos}/{len} products ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let report = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let today = clock.today(config.timezone);
+    let count = dongxi::search::indexer::rebuild(&database, engine.as_ref(), today, &report).await?;
+    bar.finish_and_clear();
+    println!("reindexed {count} products into the {} index in {:.1} s", engine.name(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::from_env() {
@@ -191,6 +217,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Worker => {
+            let database = server::prepare(&config, &clock, true)?;
+            server::work(config, database, clock).await
+        }
+        Command::Reindex => reindex(&config, &clock).await,
         Command::Import { command: ImportCommand::Products { file, producer } } => {
             import_products(&config, &clock, &file, &producer)
         }

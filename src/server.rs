@@ -1,5 +1,6 @@
 //! Start-up: connect, migrate, bootstrap, serve until a signal.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -11,6 +12,9 @@ use crate::db::{self, Db, DbConn};
 use crate::error::AppResult;
 use crate::identity::service::bootstrap_admin;
 use crate::regions;
+use crate::search::SearchEngine;
+use crate::search::embedded::EmbeddedEngine;
+use crate::search::meili::MeiliEngine;
 
 /// Applies schema migrations and loads the national region list; both are idempotent.
 pub fn migrate(conn: &mut DbConn, clock: &Clock) -> AppResult<(usize, usize)> {
@@ -30,27 +34,60 @@ pub fn prepare(config: &Config, clock: &Clock, run_migrations: bool) -> anyhow::
         let (applied, regions) = migrate(&mut conn, clock)?;
         tracing::info!(applied, regions, elapsed_ms = started.elapsed().as_millis() as u64, "database migrated");
     }
-    if let Some(admin) = &config.bootstrap_admin {
-        if bootstrap_admin(&mut conn, admin, clock.now_naive())? {
-            tracing::info!(email = %admin.email, "bootstrap platform admin created");
-        }
+    if let Some(admin) = &config.bootstrap_admin
+        && bootstrap_admin(&mut conn, admin, clock.now_naive())?
+    {
+        tracing::info!(email = %admin.email, "bootstrap platform admin created");
     }
     Ok(database)
 }
 
 /// Serves until SIGTERM or Ctrl-C; `demo` adds the demo sign-ins to the start-up banner.
+/// The configured search engine: Meilisearch when `MEILI_URL` is set, else the embedded index.
+pub fn search_engine(config: &Config) -> anyhow::Result<Arc<dyn SearchEngine>> {
+    Ok(match &config.meili {
+        Some(m) => Arc::new(MeiliEngine::new(&m.url, m.master_key.as_ref().map(|k| k.0.as_str()), "products")?),
+        None => Arc::new(EmbeddedEngine::open(&config.data_dir)?),
+    })
+}
+
+/// The background work of a process: the search indexer (more jobs join it later).
+pub fn spawn_worker(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let (db, engine, clock, zone) =
+        (state.db.clone(), state.search.clone(), state.clock.clone(), state.config.timezone);
+    tokio::spawn(crate::search::indexer::run(db, engine, clock, zone, shutdown))
+}
+
+/// Runs only the background worker until a signal.
+pub async fn work(config: Config, database: Db, clock: Clock) -> anyhow::Result<()> {
+    let search = search_engine(&config)?;
+    let state = AppState::new(config, database, clock, search);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = spawn_worker(&state, stopped);
+    tracing::info!("worker running");
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = worker.await;
+    Ok(())
+}
+
 pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on DONGXI_BIND {}", config.bind))?;
     let address = listener.local_addr()?;
-    let state = AppState::new(config, database, clock);
+    let search = search_engine(&config)?;
+    let state = AppState::new(config, database, clock, search);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = spawn_worker(&state, stopped);
     println!("Dongxi 东西 is serving on http://{address}  (API docs: http://{address}/api/docs)");
     if demo {
         println!("{}", crate::demo::banner(&format!("http://{address}")));
     }
     tracing::info!(%address, "serving");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let _ = stop.send(true);
+    let _ = worker.await;
     tracing::info!("stopped");
     Ok(())
 }

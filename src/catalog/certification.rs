@@ -257,14 +257,14 @@ pub fn list(
     page: &PageRequest,
     today: NaiveDate,
 ) -> AppResult<Page<RequestView>> {
-    if let Some(s) = &q.status {
-        if !["pending", "approved", "rejected", "withdrawn"].contains(&s.as_str()) {
-            return Err(AppError::invalid_field(
-                "validation_failed",
-                "status",
-                "must be pending, approved, rejected or withdrawn",
-            ));
-        }
+    if let Some(s) = &q.status
+        && !["pending", "approved", "rejected", "withdrawn"].contains(&s.as_str())
+    {
+        return Err(AppError::invalid_field(
+            "validation_failed",
+            "status",
+            "must be pending, approved, rejected or withdrawn",
+        ));
     }
     let mut query = certification_requests::table
         .inner_join(products::table)

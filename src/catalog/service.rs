@@ -400,10 +400,10 @@ pub fn list(
     page: &PageRequest,
     today: NaiveDate,
 ) -> AppResult<Page<ProductView>> {
-    if let Some(status) = &q.status {
-        if !["draft", "listed", "unlisted"].contains(&status.as_str()) {
-            return Err(AppError::invalid_field("validation_failed", "status", "must be draft, listed or unlisted"));
-        }
+    if let Some(status) = &q.status
+        && !["draft", "listed", "unlisted"].contains(&status.as_str())
+    {
+        return Err(AppError::invalid_field("validation_failed", "status", "must be draft, listed or unlisted"));
     }
     let origin_path = match &q.origin {
         Some(code) => Some(

@@ -64,12 +64,11 @@ pub fn establish(url: &str) -> Result<DbConn, ConnectionError> {
         Backend::Postgres => diesel::PgConnection::establish(url).map(DbConn::Postgres),
         Backend::Sqlite => {
             let path = sqlite_path(url);
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        ConnectionError::BadConnection(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
+            if let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| ConnectionError::BadConnection(format!("cannot create {}: {e}", parent.display())))?;
             }
             let mut conn = diesel::SqliteConnection::establish(path)?;
             // WAL lets readers run beside the one writer; the busy timeout queues writers instead of failing them.
@@ -245,4 +244,49 @@ macro_rules! insert_batch {
             $crate::db::DbConn::Postgres(c) => diesel::insert_into($table).values($rows).execute(c),
         }
     }};
+}
+
+/// Claims up to `limit` due outbox rows of `topic` for `lease`: rows another worker holds are
+/// skipped (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite serialises writers). Returns (id, payload).
+pub fn claim_outbox(
+    conn: &mut DbConn,
+    topic: &str,
+    now: chrono::NaiveDateTime,
+    lease: chrono::Duration,
+    limit: i64,
+) -> AppResult<Vec<(String, String)>> {
+    use schema::outbox::dsl as o;
+    macro_rules! due {
+        () => {
+            o::outbox
+                .filter(o::topic.eq(topic))
+                .filter(o::done_at.is_null())
+                .filter(o::available_at.le(now))
+                .filter(o::locked_until.is_null().or(o::locked_until.lt(now)))
+                .order(o::id.asc())
+                .limit(limit)
+                .select((o::id, o::payload))
+        };
+    }
+    macro_rules! claim {
+        ($ids:expr) => {
+            diesel::update(o::outbox.filter(o::id.eq_any($ids)))
+                .set((o::locked_until.eq(now + lease), o::attempts.eq(o::attempts + 1)))
+        };
+    }
+    let rows = match conn {
+        DbConn::Postgres(c) => c.transaction(|c| {
+            let rows: Vec<(String, String)> = due!().for_update().skip_locked().load(c)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            claim!(&ids).execute(c)?;
+            Ok::<_, diesel::result::Error>(rows)
+        })?,
+        DbConn::Sqlite(c) => c.immediate_transaction(|c| {
+            let rows: Vec<(String, String)> = due!().load(c)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            claim!(&ids).execute(c)?;
+            Ok::<_, diesel::result::Error>(rows)
+        })?,
+    };
+    Ok(rows)
 }

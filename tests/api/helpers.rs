@@ -68,15 +68,20 @@ pub fn start_time() -> DateTime<Utc> {
 
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, schema: String },
+    Postgres {
+        admin_url: String,
+        schema: String,
+        #[allow(dead_code)]
+        data_dir: tempfile::TempDir,
+    },
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, schema } = self {
-            if let Ok(mut conn) = dongxi::db::establish(admin_url) {
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
+        if let Cleanup::Postgres { admin_url, schema, .. } = self
+            && let Ok(mut conn) = dongxi::db::establish(admin_url)
+        {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
         }
     }
 }
@@ -86,6 +91,7 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Clock,
     pub backend: &'static str,
+    pub data_dir: std::path::PathBuf,
     _cleanup: Cleanup,
 }
 
@@ -124,9 +130,10 @@ impl TestApp {
 
     pub async fn postgres_at(admin_url: &str, extra: &[(&str, &str)]) -> TestApp {
         let (url, schema) = fresh_pg_schema(admin_url);
-        let data_dir = std::env::temp_dir().join(format!("dongxi-test-{schema}"));
-        Self::build(url, data_dir, Cleanup::Postgres { admin_url: admin_url.to_owned(), schema }, "postgres", extra)
-            .await
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        let cleanup = Cleanup::Postgres { admin_url: admin_url.to_owned(), schema, data_dir: dir };
+        Self::build(url, data_dir, cleanup, "postgres", extra).await
     }
 
     async fn build(
@@ -143,8 +150,30 @@ impl TestApp {
             let clock = clock.clone();
             db.run(move |conn| dongxi::server::migrate(conn, &clock).map(|_| ())).await.expect("migrate");
         }
-        let state = AppState::new(config, db, clock.clone());
-        TestApp { router: router(state.clone()), state, clock, backend, _cleanup: cleanup }
+        let search = dongxi::server::search_engine(&config).expect("search engine");
+        let state = AppState::new(config, db, clock.clone(), search);
+        TestApp { router: router(state.clone()), state, clock, backend, data_dir, _cleanup: cleanup }
+    }
+
+    /// The same app with another search engine (the Meilisearch half of the conformance suite).
+    pub fn with_search(mut self, engine: std::sync::Arc<dyn dongxi::search::SearchEngine>) -> TestApp {
+        self.state.search = engine;
+        self.router = router(self.state.clone());
+        self
+    }
+
+    /// Runs the search indexer until the outbox holds nothing due.
+    pub async fn index_now(&self) {
+        let today = self.clock.today(self.state.config.timezone);
+        loop {
+            let now = self.clock.now_naive();
+            let handled = dongxi::search::indexer::index_once(&self.state.db, self.state.search.as_ref(), now, today)
+                .await
+                .expect("indexing");
+            if handled == 0 {
+                break;
+            }
+        }
     }
 
     /// Runs blocking work on a pooled connection.

@@ -7,3 +7,4 @@ mod catalog;
 mod identity;
 mod ops;
 mod regions;
+mod search;

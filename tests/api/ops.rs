@@ -72,6 +72,7 @@ async fn openapi_describes_every_route() {
         ("get", "/api/v1/products/{id}/batches"),
         ("get", "/api/v1/trace/{code}"),
         ("get", "/api/v1/products/{id}/price-check"),
+        ("get", "/api/v1/search/products"),
     ];
     for (method, path) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");

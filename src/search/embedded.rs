@@ -1,0 +1,589 @@
+//! The embedded engine: a tantivy index under `$DONGXI_DATA_DIR/search`. Each rebuild writes a
+//! new generation directory and then atomically replaces the `CURRENT` pointer; a server notices
+//! within half a second and switches, so searches never stop.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions,
+    Value,
+};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, Term};
+
+use super::analysis::Analyzer;
+use super::document::SearchDoc;
+use super::engine::{BoxFuture, Facets, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
+
+const TOKENIZER: &str = "dongxi_cjk";
+const WRITER_HEAP: usize = 64 * 1024 * 1024;
+
+/// Field weights: a match in the name counts most.
+const TEXT_FIELDS: [(&str, f32); 6] = [
+    ("name", 4.0),
+    ("category_name", 2.0),
+    ("origin_names", 1.5),
+    ("producer_name", 1.2),
+    ("spec", 0.5),
+    ("description", 0.4),
+];
+
+#[derive(Clone)]
+struct CjkTokenizer(Arc<Analyzer>);
+
+struct VecTokenStream {
+    tokens: Vec<Token>,
+    index: usize,
+}
+
+impl TokenStream for VecTokenStream {
+    fn advance(&mut self) -> bool {
+        self.index += 1;
+        self.index <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.index - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.index - 1]
+    }
+}
+
+impl Tokenizer for CjkTokenizer {
+    type TokenStream<'a> = VecTokenStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        let tokens = self
+            .0
+            .index_tokens(text)
+            .into_iter()
+            .enumerate()
+            .map(|(position, text)| Token { offset_from: 0, offset_to: 0, position, text, position_length: 1 })
+            .collect();
+        VecTokenStream { tokens, index: 0 }
+    }
+}
+
+struct Fields {
+    id: Field,
+    doc: Field,
+    text: Vec<(Field, f32)>,
+    name_pinyin: Field,
+    name_initials: Field,
+    category: Field,
+    origin_codes: Field,
+    storage: Field,
+    price_fen: Field,
+    in_stock: Field,
+}
+
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_text_field("id", STRING | STORED);
+    b.add_text_field("doc", STORED);
+    let cjk = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqs),
+    );
+    for (name, _) in TEXT_FIELDS {
+        b.add_text_field(name, cjk.clone());
+    }
+    let latin = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::WithFreqs),
+    );
+    b.add_text_field("name_pinyin", latin.clone());
+    b.add_text_field("name_initials", latin);
+    b.add_text_field("category", STRING | FAST);
+    b.add_text_field("origin_prefecture", STRING | FAST);
+    b.add_text_field("storage", STRING | FAST);
+    b.add_text_field("origin_codes", STRING);
+    b.add_i64_field("price_fen", INDEXED | FAST);
+    b.add_i64_field("created_at", FAST);
+    b.add_f64_field("rating", FAST);
+    b.add_bool_field("in_stock", INDEXED);
+    b.build()
+}
+
+fn field(schema: &Schema, name: &str) -> Result<Field, SearchError> {
+    schema.get_field(name).map_err(|e| SearchError::Failed(format!("index schema: {e}")))
+}
+
+fn fields(schema: &Schema) -> Result<Fields, SearchError> {
+    Ok(Fields {
+        id: field(schema, "id")?,
+        doc: field(schema, "doc")?,
+        text: TEXT_FIELDS.iter().map(|(n, w)| Ok((field(schema, n)?, *w))).collect::<Result<_, SearchError>>()?,
+        name_pinyin: field(schema, "name_pinyin")?,
+        name_initials: field(schema, "name_initials")?,
+        category: field(schema, "category")?,
+        origin_codes: field(schema, "origin_codes")?,
+        storage: field(schema, "storage")?,
+        price_fen: field(schema, "price_fen")?,
+        in_stock: field(schema, "in_stock")?,
+    })
+}
+
+fn failed(e: impl std::fmt::Display) -> SearchError {
+    SearchError::Failed(e.to_string())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> SearchError {
+    SearchError::Unavailable(e.to_string())
+}
+
+fn open_index(dir: &Path, analyzer: &Arc<Analyzer>, create: bool) -> Result<Index, SearchError> {
+    let index = if create {
+        std::fs::create_dir_all(dir).map_err(unavailable)?;
+        Index::create_in_dir(dir, schema()).map_err(unavailable)?
+    } else {
+        Index::open_in_dir(dir).map_err(unavailable)?
+    };
+    index.tokenizers().register(TOKENIZER, CjkTokenizer(analyzer.clone()));
+    Ok(index)
+}
+
+fn to_document(f: &Fields, schema: &Schema, d: &SearchDoc) -> Result<TantivyDocument, SearchError> {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.id, &d.id);
+    doc.add_text(f.doc, serde_json::to_string(d).map_err(failed)?);
+    for (name, value) in [
+        ("name", &d.name),
+        ("category_name", &d.category_name),
+        ("origin_names", &d.origin_names),
+        ("producer_name", &d.producer_name),
+        ("spec", &d.spec),
+        ("description", &d.description),
+    ] {
+        doc.add_text(field(schema, name)?, value);
+    }
+    doc.add_text(f.name_pinyin, &d.name_pinyin);
+    doc.add_text(f.name_initials, &d.name_initials);
+    doc.add_text(f.category, &d.category);
+    doc.add_text(field(schema, "origin_prefecture")?, &d.origin_prefecture);
+    doc.add_text(f.storage, &d.storage);
+    for code in &d.origin_codes {
+        doc.add_text(f.origin_codes, code);
+    }
+    doc.add_i64(f.price_fen, d.price_fen);
+    doc.add_i64(field(schema, "created_at")?, d.created_at);
+    doc.add_f64(field(schema, "rating")?, d.rating_avg.unwrap_or(-1.0));
+    doc.add_bool(f.in_stock, d.in_stock);
+    Ok(doc)
+}
+
+struct Live {
+    generation: String,
+    index: Index,
+    reader: IndexReader,
+    writer: Option<Mutex<IndexWriter>>,
+    fields: Fields,
+}
+
+pub struct EmbeddedEngine {
+    root: PathBuf,
+    analyzer: Arc<Analyzer>,
+    live: RwLock<Option<Live>>,
+    last_check_ms: AtomicI64,
+    /// Set when the server switched to a generation built elsewhere: changes since then are replayed.
+    replay_since: Mutex<Option<i64>>,
+    created_fresh: bool,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl EmbeddedEngine {
+    /// Opens (or creates, empty) the index under `data_dir/search`.
+    pub fn open(data_dir: &Path) -> Result<EmbeddedEngine, SearchError> {
+        let mut engine = EmbeddedEngine {
+            root: data_dir.join("search"),
+            analyzer: Analyzer::shared(),
+            live: RwLock::new(None),
+            last_check_ms: AtomicI64::new(0),
+            replay_since: Mutex::new(None),
+            created_fresh: false,
+        };
+        if engine.current_generation().is_none() {
+            engine.created_fresh = true;
+            let generation = format!("g-{}", now_ms());
+            open_index(&engine.root.join(&generation), &engine.analyzer, true)?;
+            engine.point_to(&generation, now_ms())?;
+        }
+        engine.refresh(true)?;
+        Ok(engine)
+    }
+
+    fn current_generation(&self) -> Option<String> {
+        std::fs::read_to_string(self.root.join("CURRENT")).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+
+    /// Atomically makes `generation` the live one (write, then rename over `CURRENT`).
+    fn point_to(&self, generation: &str, started_at_ms: i64) -> Result<(), SearchError> {
+        std::fs::write(self.root.join(generation).join("STARTED_AT"), started_at_ms.to_string())
+            .map_err(unavailable)?;
+        let tmp = self.root.join(format!("CURRENT.{}", std::process::id()));
+        std::fs::write(&tmp, generation).map_err(unavailable)?;
+        std::fs::rename(&tmp, self.root.join("CURRENT")).map_err(unavailable)
+    }
+
+    /// Switches to the generation `CURRENT` names if it changed (checked at most every 500 ms).
+    fn refresh(&self, force: bool) -> Result<(), SearchError> {
+        let now = now_ms();
+        if !force && now - self.last_check_ms.load(Ordering::Relaxed) < 500 {
+            return Ok(());
+        }
+        self.last_check_ms.store(now, Ordering::Relaxed);
+        let Some(generation) = self.current_generation() else {
+            return Err(SearchError::Unavailable("the search index is missing: run `dongxi reindex`".into()));
+        };
+        if self.live.read().map_err(failed)?.as_ref().is_some_and(|l| l.generation == generation) {
+            return Ok(());
+        }
+        let dir = self.root.join(&generation);
+        let index = open_index(&dir, &self.analyzer, false)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(unavailable)?;
+        let fields = fields(&index.schema())?;
+        let had_previous = self.live.read().map_err(failed)?.is_some();
+        let mut live = self.live.write().map_err(failed)?;
+        // Release the old generation's writer before the new one is taken.
+        *live = None;
+        *live = Some(Live { generation, index, reader, writer: None, fields });
+        if had_previous {
+            let started =
+                std::fs::read_to_string(dir.join("STARTED_AT")).ok().and_then(|s| s.trim().parse::<i64>().ok());
+            *self.replay_since.lock().map_err(failed)? = Some(started.unwrap_or(0));
+        }
+        Ok(())
+    }
+
+    /// After switching to a generation another process built: replay changes since its build began.
+    pub fn take_replay_since(&self) -> Option<i64> {
+        self.replay_since.lock().ok().and_then(|mut g| g.take())
+    }
+
+    fn search_blocking(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let started = Instant::now();
+        self.refresh(false)?;
+        let guard = self.live.read().map_err(failed)?;
+        let live = guard.as_ref().ok_or_else(|| unavailable("no index open"))?;
+        let searcher = live.reader.searcher();
+        let query = self.build_query(&live.fields, q);
+        let limit = q.limit.max(1);
+        let window = TopDocs::with_limit(limit).and_offset(q.offset);
+        let facets = FacetCounter { fields: vec!["category", "origin_prefecture", "storage"] };
+        let (addresses, total, counts): (Vec<DocAddress>, usize, _) = match q.sort {
+            SortOrder::Relevance if q.q.trim().is_empty() => {
+                let (docs, total, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), Count, facets))
+                    .map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+            }
+            SortOrder::Relevance => {
+                let (docs, total, counts) =
+                    searcher.search(&query, &(window.order_by_score(), Count, facets)).map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+            }
+            SortOrder::PriceAsc | SortOrder::PriceDesc => {
+                let order = if q.sort == SortOrder::PriceAsc { Order::Asc } else { Order::Desc };
+                let (docs, total, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<i64>("price_fen", order), Count, facets))
+                    .map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+            }
+            SortOrder::Newest => {
+                let (docs, total, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), Count, facets))
+                    .map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+            }
+            SortOrder::Rating => {
+                let (docs, total, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<f64>("rating", Order::Desc), Count, facets))
+                    .map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+            }
+        };
+        let mut hits = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address).map_err(failed)?;
+            let json = doc
+                .get_first(live.fields.doc)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| failed("document without body"))?;
+            let stored: SearchDoc = serde_json::from_str(json).map_err(failed)?;
+            hits.push(stored.hit());
+        }
+        let mut counts = counts.into_iter();
+        let mut next = || counts.next().unwrap_or_default();
+        let facets = Facets { category: next(), origin_prefecture: next(), storage: next() };
+        Ok(SearchResults {
+            hits,
+            total: total as u64,
+            facets,
+            engine: "embedded",
+            took_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    fn build_query(&self, f: &Fields, q: &SearchQuery) -> Box<dyn Query> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in self.analyzer.query_terms(&q.q) {
+            let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (i, variant) in term.variants.iter().enumerate() {
+                // The word typed counts more than its synonyms.
+                let emphasis = if i == 0 { 1.0 } else { 0.8 };
+                for (field, weight) in &f.text {
+                    let parts: Vec<(Occur, Box<dyn Query>)> = variant
+                        .iter()
+                        .map(|t| {
+                            (
+                                Occur::Must,
+                                Box::new(TermQuery::new(Term::from_field_text(*field, t), IndexRecordOption::WithFreqs))
+                                    as Box<dyn Query>,
+                            )
+                        })
+                        .collect();
+                    options.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(BooleanQuery::new(parts)), *weight * emphasis)),
+                    ));
+                }
+            }
+            if term.ascii {
+                let word = &term.variants[0][0];
+                for (field, weight) in [(f.name_pinyin, 2.5f32), (f.name_initials, 1.5f32)] {
+                    options.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            Box::new(TermQuery::new(Term::from_field_text(field, word), IndexRecordOption::WithFreqs)),
+                            weight,
+                        )),
+                    ));
+                    if word.len() >= 2
+                        && word.chars().all(|c| c.is_ascii_alphanumeric())
+                        && let Ok(prefix) = RegexQuery::from_pattern(&format!("{word}.*"), field)
+                    {
+                        options.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * 0.8))));
+                    }
+                }
+            }
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(options))));
+        }
+        let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
+            (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
+        };
+        let term = |field: Field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
+        };
+        if let Some(c) = &q.category {
+            clauses.push(filter(term(f.category, c)));
+        }
+        if let Some(o) = &q.origin {
+            clauses.push(filter(term(f.origin_codes, o)));
+        }
+        if let Some(s) = &q.storage {
+            clauses.push(filter(term(f.storage, s)));
+        }
+        if let Some(stock) = q.in_stock {
+            clauses.push(filter(Box::new(TermQuery::new(
+                Term::from_field_bool(f.in_stock, stock),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        if q.price_min_fen.is_some() || q.price_max_fen.is_some() {
+            let lower = q
+                .price_min_fen
+                .map(|v| Bound::Included(Term::from_field_i64(f.price_fen, v)))
+                .unwrap_or(Bound::Unbounded);
+            let upper = q
+                .price_max_fen
+                .map(|v| Bound::Included(Term::from_field_i64(f.price_fen, v)))
+                .unwrap_or(Bound::Unbounded);
+            clauses.push(filter(Box::new(RangeQuery::new(lower, upper))));
+        }
+        if clauses.is_empty() {
+            return Box::new(AllQuery);
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    fn apply_blocking(&self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> Result<(), SearchError> {
+        self.refresh(true)?;
+        let guard = self.live.read().map_err(failed)?;
+        let live = guard.as_ref().ok_or_else(|| unavailable("no index open"))?;
+        if live.writer.is_none() {
+            drop(guard);
+            let mut w = self.live.write().map_err(failed)?;
+            if let Some(live) = w.as_mut()
+                && live.writer.is_none()
+            {
+                let writer = live.index.writer(WRITER_HEAP).map_err(unavailable)?;
+                live.writer = Some(Mutex::new(writer));
+            }
+            drop(w);
+            return self.apply_blocking(upserts, deletes);
+        }
+        let schema = live.index.schema();
+        let mut writer = live.writer.as_ref().ok_or_else(|| failed("no writer"))?.lock().map_err(failed)?;
+        for id in upserts.iter().map(|d| &d.id).chain(deletes.iter()) {
+            writer.delete_term(Term::from_field_text(live.fields.id, id));
+        }
+        for doc in &upserts {
+            writer.add_document(to_document(&live.fields, &schema, doc)?).map_err(failed)?;
+        }
+        writer.commit().map_err(failed)?;
+        live.reader.reload().map_err(failed)?;
+        Ok(())
+    }
+
+    fn rebuild_blocking(
+        &self,
+        docs: Box<dyn Iterator<Item = Result<Vec<SearchDoc>, SearchError>> + Send + '_>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, SearchError> {
+        let started = now_ms();
+        let generation = format!("g-{started}");
+        let dir = self.root.join(&generation);
+        let index = open_index(&dir, &self.analyzer, true)?;
+        let schema = index.schema();
+        let f = fields(&schema)?;
+        let mut writer: IndexWriter = index.writer(WRITER_HEAP).map_err(unavailable)?;
+        let mut count = 0u64;
+        for batch in docs {
+            let batch = batch?;
+            for d in &batch {
+                writer.add_document(to_document(&f, &schema, d)?).map_err(failed)?;
+            }
+            count += batch.len() as u64;
+            progress(batch.len() as u64);
+        }
+        writer.commit().map_err(failed)?;
+        writer.wait_merging_threads().map_err(failed)?;
+        let previous = self.current_generation();
+        self.point_to(&generation, started)?;
+        // The old generation stays until the next rebuild, for servers still switching over.
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            let keep: HashSet<String> = [Some(generation.clone()), previous].into_iter().flatten().collect();
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("g-") && !keep.contains(&name) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        self.refresh(true)?;
+        Ok(count)
+    }
+}
+
+impl SearchEngine for EmbeddedEngine {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn search<'a>(&'a self, query: &'a SearchQuery) -> BoxFuture<'a, Result<SearchResults, SearchError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.search_blocking(query)) })
+    }
+
+    fn apply<'a>(&'a self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> BoxFuture<'a, Result<(), SearchError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.apply_blocking(upserts, deletes)) })
+    }
+
+    fn rebuild<'a>(
+        &'a self,
+        docs: Box<dyn Iterator<Item = Result<Vec<SearchDoc>, SearchError>> + Send + 'a>,
+        progress: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> BoxFuture<'a, Result<u64, SearchError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.rebuild_blocking(docs, progress)) })
+    }
+
+    fn take_replay_since(&self) -> Option<i64> {
+        EmbeddedEngine::take_replay_since(self)
+    }
+
+    fn needs_rebuild(&self) -> bool {
+        self.created_fresh
+    }
+}
+
+/// Counts documents per value of string fast fields, over every match (not just the page).
+struct FacetCounter {
+    fields: Vec<&'static str>,
+}
+
+struct SegmentFacetCounter {
+    columns: Vec<Option<(tantivy::columnar::StrColumn, Vec<u64>)>>,
+}
+
+impl Collector for FacetCounter {
+    type Fruit = Vec<BTreeMap<String, u64>>;
+    type Child = SegmentFacetCounter;
+
+    fn for_segment(&self, _segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentFacetCounter> {
+        let mut columns = Vec::new();
+        for name in &self.fields {
+            let column = reader.fast_fields().str(name)?;
+            columns.push(column.map(|c| {
+                let n = c.dictionary().num_terms();
+                (c, vec![0u64; n])
+            }));
+        }
+        Ok(SegmentFacetCounter { columns })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<BTreeMap<String, u64>>>) -> tantivy::Result<Self::Fruit> {
+        let mut merged = vec![BTreeMap::new(); self.fields.len()];
+        for fruit in fruits {
+            for (i, counts) in fruit.into_iter().enumerate() {
+                for (k, v) in counts {
+                    *merged[i].entry(k).or_insert(0) += v;
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
+impl SegmentCollector for SegmentFacetCounter {
+    type Fruit = Vec<BTreeMap<String, u64>>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        for (column, counts) in self.columns.iter_mut().flatten() {
+            for ord in column.ords().values_for_doc(doc) {
+                if let Some(c) = counts.get_mut(ord as usize) {
+                    *c += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.columns
+            .into_iter()
+            .map(|column| {
+                let mut out = BTreeMap::new();
+                if let Some((column, counts)) = column {
+                    let mut text = String::new();
+                    for (ord, n) in counts.into_iter().enumerate() {
+                        if n > 0 && column.ord_to_str(ord as u64, &mut text).unwrap_or(false) && !text.is_empty() {
+                            out.insert(text.clone(), n);
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,114 @@
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::document::SearchDoc;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The engine cannot be reached or its index cannot be read: 503 `search_unavailable`.
+    #[error("search unavailable: {0}")]
+    Unavailable(String),
+    #[error("search failed: {0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Relevance,
+    PriceAsc,
+    PriceDesc,
+    Newest,
+    Rating,
+}
+
+impl SortOrder {
+    pub fn parse(s: &str) -> Option<SortOrder> {
+        Some(match s {
+            "relevance" => SortOrder::Relevance,
+            "price_asc" => SortOrder::PriceAsc,
+            "price_desc" => SortOrder::PriceDesc,
+            "newest" => SortOrder::Newest,
+            "rating" => SortOrder::Rating,
+            _ => return None,
+        })
+    }
+}
+
+/// A validated search: every field already checked by the route.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub q: String,
+    pub category: Option<String>,
+    /// A region code at any level; matches products whose origin lies inside it.
+    pub origin: Option<String>,
+    pub storage: Option<String>,
+    pub price_min_fen: Option<i64>,
+    pub price_max_fen: Option<i64>,
+    pub in_stock: Option<bool>,
+    pub sort: SortOrder,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct SearchHit {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub origin_region_code: String,
+    pub origin_name: String,
+    pub producer_id: String,
+    pub producer_name: String,
+    pub price_fen: i64,
+    pub unit: String,
+    pub spec: String,
+    pub stock: i64,
+    pub rating_avg: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]
+pub struct Facets {
+    pub category: BTreeMap<String, u64>,
+    pub origin_prefecture: BTreeMap<String, u64>,
+    pub storage: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub hits: Vec<SearchHit>,
+    pub total: u64,
+    pub facets: Facets,
+    /// `embedded` or `meilisearch`.
+    pub engine: &'static str,
+    pub took_ms: f64,
+}
+
+/// Where products are searched. Writes return once the change is visible to searches.
+pub trait SearchEngine: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn search<'a>(&'a self, query: &'a SearchQuery) -> BoxFuture<'a, Result<SearchResults, SearchError>>;
+    fn apply<'a>(&'a self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> BoxFuture<'a, Result<(), SearchError>>;
+    /// Builds a fresh index from `docs` beside the live one, then swaps it in atomically;
+    /// searches keep answering from the old index meanwhile.
+    fn rebuild<'a>(
+        &'a self,
+        docs: Box<dyn Iterator<Item = Result<Vec<SearchDoc>, SearchError>> + Send + 'a>,
+        progress: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> BoxFuture<'a, Result<u64, SearchError>>;
+    /// Set once after this process switched to an index another process built: the time (ms
+    /// since the epoch) from which changes must be replayed into it.
+    fn take_replay_since(&self) -> Option<i64> {
+        None
+    }
+    /// True when the index was just created empty and should be built from the database.
+    fn needs_rebuild(&self) -> bool {
+        false
+    }
+}

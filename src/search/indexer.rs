@@ -1,0 +1,251 @@
+//! Keeps the search index in step with the database: consumes `search.product` outbox rows in
+//! batches, replays after an index swap, removes products whose certificate expired, rebuilds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::analysis::Analyzer;
+use super::document::{load_changes, load_on_sale_page};
+use super::engine::{SearchEngine, SearchError};
+use crate::db::schema::{app_meta, outbox, products};
+use crate::db::{self, Db, DbConn};
+use crate::error::{AppError, AppResult};
+use crate::outbox::SEARCH_PRODUCT;
+
+const BATCH: i64 = 500;
+const LEASE_SECS: i64 = 60;
+const EXPIRY_META_KEY: &str = "search_expiry_swept_through";
+
+fn product_ids(payloads: &[(String, String)]) -> Vec<String> {
+    let mut ids: Vec<String> = payloads
+        .iter()
+        .filter_map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).ok())
+        .filter_map(|v| v.get("product_id").and_then(|x| x.as_str()).map(str::to_owned))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn mark_done(conn: &mut DbConn, ids: &[String], now: NaiveDateTime) -> AppResult<()> {
+    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
+        .set((
+            outbox::done_at.eq(now),
+            outbox::locked_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Puts failed rows back with exponential backoff (1 s, 2 s, 4 s … capped at 5 minutes).
+fn mark_failed(conn: &mut DbConn, ids: &[String], error: &str, now: NaiveDateTime) -> AppResult<()> {
+    for id in ids {
+        let attempts: i32 = outbox::table.find(id).select(outbox::attempts).first(conn)?;
+        let delay = 1i64 << attempts.clamp(0, 9);
+        diesel::update(outbox::table.find(id))
+            .set((
+                outbox::available_at.eq(now + chrono::Duration::seconds(delay.min(300))),
+                outbox::locked_until.eq(None::<NaiveDateTime>),
+                outbox::last_error.eq(Some(error.chars().take(1000).collect::<String>())),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Applies the changes to some products to the index.
+pub async fn apply_products(
+    db: &Db,
+    engine: &dyn SearchEngine,
+    ids: Vec<String>,
+    today: NaiveDate,
+) -> Result<usize, AppError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let analyzer = Analyzer::shared();
+    let (upserts, deletes) = db.run(move |c| load_changes(c, &ids, today, &analyzer)).await?;
+    let n = upserts.len() + deletes.len();
+    engine.apply(upserts, deletes).await.map_err(search_error)?;
+    Ok(n)
+}
+
+pub fn search_error(e: SearchError) -> AppError {
+    match e {
+        SearchError::Unavailable(m) => {
+            AppError::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, "search_unavailable", m)
+        }
+        SearchError::Failed(m) => AppError::Unexpected(anyhow::anyhow!(m)),
+    }
+}
+
+/// One round: claim due rows, index them, mark them. Returns how many rows were handled.
+pub async fn index_once(db: &Db, engine: &dyn SearchEngine, now: NaiveDateTime, today: NaiveDate) -> AppResult<usize> {
+    if let Some(since) = engine.take_replay_since() {
+        replay_since(db, engine, since, today).await?;
+    }
+    let rows =
+        db.run(move |c| db::claim_outbox(c, SEARCH_PRODUCT, now, chrono::Duration::seconds(LEASE_SECS), BATCH)).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let row_ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    match apply_products(db, engine, product_ids(&rows), today).await {
+        Ok(_) => {
+            db.write(move |c| mark_done(c, &row_ids, now)).await?;
+            Ok(rows.len())
+        }
+        Err(e) => {
+            let message = e.to_string();
+            tracing::warn!(error = %message, rows = rows.len(), "search indexing failed; will retry");
+            db.write(move |c| mark_failed(c, &row_ids, &message, now)).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Re-applies every product changed since `since_ms` (with a margin for clock skew between processes).
+pub async fn replay_since(db: &Db, engine: &dyn SearchEngine, since_ms: i64, today: NaiveDate) -> AppResult<usize> {
+    let since = chrono::DateTime::from_timestamp_millis(since_ms - 5_000).map(|t| t.naive_utc()).unwrap_or_default();
+    let payloads: Vec<(String, String)> = db
+        .run(move |c| {
+            Ok(outbox::table
+                .filter(outbox::topic.eq(SEARCH_PRODUCT))
+                .filter(outbox::created_at.ge(since))
+                .select((outbox::id, outbox::payload))
+                .load(c)?)
+        })
+        .await?;
+    apply_products(db, engine, product_ids(&payloads), today).await
+}
+
+/// Once a day (in the deployment's zone): queue the products whose certificate lapsed, so the
+/// index drops them. Exactly one worker wins each day (a conditional update).
+pub fn sweep_expired(conn: &mut DbConn, today: NaiveDate, now: NaiveDateTime) -> AppResult<usize> {
+    db::write_tx(conn, |conn| {
+        let previous = db::meta_get(conn, EXPIRY_META_KEY)?;
+        let today_s = today.to_string();
+        if previous.as_deref() >= Some(today_s.as_str()) {
+            return Ok(0);
+        }
+        let claimed = match &previous {
+            None => {
+                db::meta_set(conn, EXPIRY_META_KEY, &today_s)?;
+                1
+            }
+            Some(p) => {
+                diesel::update(app_meta::table.filter(app_meta::key.eq(EXPIRY_META_KEY)).filter(app_meta::value.eq(p)))
+                    .set(app_meta::value.eq(&today_s))
+                    .execute(conn)?
+            }
+        };
+        if claimed == 0 {
+            return Ok(0);
+        }
+        // The first sweep looks back to the start of the century; later ones from the previous sweep's day.
+        let floor = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(today);
+        let from = previous.and_then(|p| p.parse::<NaiveDate>().ok()).and_then(|d| d.pred_opt()).unwrap_or(floor);
+        let lapsed: Vec<String> = products::table
+            .filter(products::cert_status.eq("certified"))
+            .filter(products::status.eq("listed"))
+            .filter(products::cert_valid_until.lt(today))
+            .filter(products::cert_valid_until.ge(from))
+            .select(products::id)
+            .load(conn)?;
+        for id in &lapsed {
+            crate::outbox::enqueue(
+                conn,
+                SEARCH_PRODUCT,
+                &serde_json::json!({"product_id": id, "reason": "certificate_expired"}),
+                now,
+            )?;
+        }
+        Ok(lapsed.len())
+    })
+}
+
+/// Runs until `shutdown` resolves: index due rows every 200 ms, sweep expiries every minute.
+pub async fn run(
+    db: Db,
+    engine: Arc<dyn SearchEngine>,
+    clock: crate::clock::Clock,
+    zone: chrono_tz::Tz,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
+    loop {
+        let now = clock.now_naive();
+        let today = clock.today(zone);
+        if last_sweep.elapsed() >= Duration::from_secs(60) {
+            last_sweep = std::time::Instant::now();
+            let result = db.run(move |c| sweep_expired(c, today, now)).await;
+            match result {
+                Ok(n) if n > 0 => tracing::info!(products = n, "certificates lapsed; removing from search"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+        // A failed round was logged and its rows rescheduled; the loop simply waits and goes on.
+        let handled: usize = index_once(&db, engine.as_ref(), now, today).await.unwrap_or_default();
+        if handled == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.changed() => return,
+            }
+        } else if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Rebuilds the index from every product on sale, swapping it in at the end, then replays what
+/// changed meanwhile. `progress` receives (done, total).
+pub async fn rebuild(
+    db: &Db,
+    engine: &dyn SearchEngine,
+    today: NaiveDate,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> AppResult<u64> {
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    let total: i64 = db
+        .run(move |c| Ok(products::table.filter(crate::catalog::model::on_sale(today)).count().get_result(c)?))
+        .await?;
+    let total = total as u64;
+    let analyzer = Analyzer::shared();
+    let pages_db = db.clone();
+    let mut after: Option<String> = None;
+    let mut finished = false;
+    let pages = std::iter::from_fn(move || {
+        if finished {
+            return None;
+        }
+        let result = tokio::task::block_in_place(|| -> Result<Vec<super::document::SearchDoc>, SearchError> {
+            let mut conn = pages_db.get().map_err(|e| SearchError::Unavailable(e.to_string()))?;
+            load_on_sale_page(&mut conn, after.as_deref(), 1000, today, &analyzer)
+                .map_err(|e| SearchError::Failed(e.to_string()))
+        });
+        match result {
+            Ok(page) if page.is_empty() => None,
+            Ok(page) => {
+                after = page.last().map(|d| d.id.clone());
+                Some(Ok(page))
+            }
+            Err(e) => {
+                finished = true;
+                Some(Err(e))
+            }
+        }
+    });
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let report = |n: u64| {
+        let so_far = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        progress(so_far, total);
+    };
+    let count = engine.rebuild(Box::new(pages), &report).await.map_err(search_error)?;
+    replay_since(db, engine, started_ms, today).await?;
+    Ok(count)
+}

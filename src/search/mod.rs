@@ -1,0 +1,13 @@
+//! Product search: one `SearchEngine` trait, an embedded tantivy engine (default) and a
+//! Meilisearch engine, fed from the outbox. Index settings, synonyms and stop words are data
+//! in `search/` at the repository root, shared by both engines.
+
+pub mod analysis;
+pub mod document;
+pub mod embedded;
+pub mod engine;
+pub mod indexer;
+pub mod meili;
+pub mod routes;
+
+pub use engine::{SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
