@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
-use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
-};
+use tantivy::collector::{Collector, SegmentCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions,
     Value,
@@ -27,15 +25,10 @@ use super::engine::{BoxFuture, Facets, SearchEngine, SearchError, SearchQuery, S
 const TOKENIZER: &str = "dongxi_cjk";
 const WRITER_HEAP: usize = 64 * 1024 * 1024;
 
-/// Field weights: a match in the name counts most.
-const TEXT_FIELDS: [(&str, f32); 6] = [
-    ("name", 4.0),
-    ("category_name", 2.0),
-    ("origin_names", 1.5),
-    ("producer_name", 1.2),
-    ("spec", 0.5),
-    ("description", 0.4),
-];
+/// Words are matched in `all` (name, category, origin chain, producer, specification and
+/// description together) and again in `name`, which weighs most. Two fields instead of six keep
+/// a synonym-expanded query to a few term lookups per word.
+const TEXT_FIELDS: [(&str, f32); 2] = [("name", 3.0), ("all", 1.0)];
 
 #[derive(Clone)]
 struct CjkTokenizer(Arc<Analyzer>);
@@ -141,7 +134,14 @@ fn unavailable(e: impl std::fmt::Display) -> SearchError {
 fn open_index(dir: &Path, analyzer: &Arc<Analyzer>, create: bool) -> Result<Index, SearchError> {
     let index = if create {
         std::fs::create_dir_all(dir).map_err(unavailable)?;
-        Index::create_in_dir(dir, schema()).map_err(unavailable)?
+        // The doc store holds only the small hit of each product, uncompressed: reading twenty
+        // hits then costs no decompression (it was the largest part of a search).
+        let settings = tantivy::IndexSettings {
+            docstore_compression: tantivy::store::Compressor::None,
+            docstore_blocksize: 4096,
+            ..Default::default()
+        };
+        Index::builder().schema(schema()).settings(settings).create_in_dir(dir).map_err(unavailable)?
     } else {
         Index::open_in_dir(dir).map_err(unavailable)?
     };
@@ -152,17 +152,10 @@ fn open_index(dir: &Path, analyzer: &Arc<Analyzer>, create: bool) -> Result<Inde
 fn to_document(f: &Fields, schema: &Schema, d: &SearchDoc) -> Result<TantivyDocument, SearchError> {
     let mut doc = TantivyDocument::default();
     doc.add_text(f.id, &d.id);
-    doc.add_text(f.doc, serde_json::to_string(d).map_err(failed)?);
-    for (name, value) in [
-        ("name", &d.name),
-        ("category_name", &d.category_name),
-        ("origin_names", &d.origin_names),
-        ("producer_name", &d.producer_name),
-        ("spec", &d.spec),
-        ("description", &d.description),
-    ] {
-        doc.add_text(field(schema, name)?, value);
-    }
+    doc.add_text(f.doc, serde_json::to_string(&d.hit()).map_err(failed)?);
+    doc.add_text(field(schema, "name")?, &d.name);
+    let all = [d.name.as_str(), &d.category_name, &d.origin_names, &d.producer_name, &d.spec, &d.description].join(" ");
+    doc.add_text(field(schema, "all")?, all);
     doc.add_text(f.name_pinyin, &d.name_pinyin);
     doc.add_text(f.name_initials, &d.name_initials);
     doc.add_text(f.category, &d.category);
@@ -279,36 +272,35 @@ impl EmbeddedEngine {
         let limit = q.limit.max(1);
         let window = TopDocs::with_limit(limit).and_offset(q.offset);
         let facets = FacetCounter { fields: vec!["category", "origin_prefecture", "storage"] };
-        let (addresses, total, counts): (Vec<DocAddress>, usize, _) = match q.sort {
+        let (addresses, counts): (Vec<DocAddress>, _) = match q.sort {
             SortOrder::Relevance if q.q.trim().is_empty() => {
-                let (docs, total, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), Count, facets))
+                let (docs, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), facets))
                     .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+                (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
             SortOrder::Relevance => {
-                let (docs, total, counts) =
-                    searcher.search(&query, &(window.order_by_score(), Count, facets)).map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+                let (docs, counts) = searcher.search(&query, &(window.order_by_score(), facets)).map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
             SortOrder::PriceAsc | SortOrder::PriceDesc => {
                 let order = if q.sort == SortOrder::PriceAsc { Order::Asc } else { Order::Desc };
-                let (docs, total, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<i64>("price_fen", order), Count, facets))
+                let (docs, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<i64>("price_fen", order), facets))
                     .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+                (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
             SortOrder::Newest => {
-                let (docs, total, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), Count, facets))
+                let (docs, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), facets))
                     .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+                (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
             SortOrder::Rating => {
-                let (docs, total, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<f64>("rating", Order::Desc), Count, facets))
+                let (docs, counts) = searcher
+                    .search(&query, &(window.order_by_fast_field::<f64>("rating", Order::Desc), facets))
                     .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, counts)
+                (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
         };
         let mut hits = Vec::with_capacity(addresses.len());
@@ -318,19 +310,14 @@ impl EmbeddedEngine {
                 .get_first(live.fields.doc)
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| failed("document without body"))?;
-            let stored: SearchDoc = serde_json::from_str(json).map_err(failed)?;
-            hits.push(stored.hit());
+            hits.push(serde_json::from_str(json).map_err(failed)?);
         }
         let mut counts = counts.into_iter();
         let mut next = || counts.next().unwrap_or_default();
         let facets = Facets { category: next(), origin_prefecture: next(), storage: next() };
-        Ok(SearchResults {
-            hits,
-            total: total as u64,
-            facets,
-            engine: "embedded",
-            took_ms: started.elapsed().as_secs_f64() * 1000.0,
-        })
+        // Every product has exactly one category, so the category counts add up to the total.
+        let total: u64 = facets.category.values().sum();
+        Ok(SearchResults { hits, total, facets, engine: "embedded", took_ms: started.elapsed().as_secs_f64() * 1000.0 })
     }
 
     fn build_query(&self, f: &Fields, q: &SearchQuery) -> Box<dyn Query> {
@@ -367,11 +354,18 @@ impl EmbeddedEngine {
                             weight,
                         )),
                     ));
-                    if word.len() >= 2
-                        && word.chars().all(|c| c.is_ascii_alphanumeric())
-                        && let Ok(prefix) = RegexQuery::from_pattern(&format!("{word}.*"), field)
-                    {
-                        options.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * 0.8))));
+                    // A prefix as a range of terms: cheaper than building a regex automaton per query.
+                    if word.len() >= 2 && word.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        let mut upper = word.clone().into_bytes();
+                        if let Some(last) = upper.last_mut() {
+                            *last += 1;
+                        }
+                        let upper = String::from_utf8(upper).unwrap_or_default();
+                        let range = RangeQuery::new(
+                            Bound::Included(Term::from_field_text(field, word)),
+                            Bound::Excluded(Term::from_field_text(field, &upper)),
+                        );
+                        options.push((Occur::Should, Box::new(BoostQuery::new(Box::new(range), weight * 0.8))));
                     }
                 }
             }
@@ -560,11 +554,10 @@ impl SegmentCollector for SegmentFacetCounter {
     type Fruit = Vec<BTreeMap<String, u64>>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
+        // Each facet field holds one value per product.
         for (column, counts) in self.columns.iter_mut().flatten() {
-            for ord in column.ords().values_for_doc(doc) {
-                if let Some(c) = counts.get_mut(ord as usize) {
-                    *c += 1;
-                }
+            if let Some(c) = column.ords().first(doc).and_then(|ord| counts.get_mut(ord as usize)) {
+                *c += 1;
             }
         }
     }

@@ -81,6 +81,23 @@ fn parse(p: SearchParams) -> AppResult<SearchQuery> {
     })
 }
 
+/// Region codes seen to exist. Regions are never deleted, so a code once found stays valid and
+/// the hot search path skips the database for it.
+static KNOWN_REGIONS: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+async fn known_region(state: &AppState, code: String) -> AppResult<bool> {
+    if KNOWN_REGIONS.read().map(|set| set.contains(&code)).unwrap_or(false) {
+        return Ok(true);
+    }
+    let lookup = code.clone();
+    let found = state.db.run(move |c| crate::regions::path_of(c, &lookup)).await?.is_some();
+    if found && let Ok(mut set) = KNOWN_REGIONS.write() {
+        set.insert(code);
+    }
+    Ok(found)
+}
+
 /// Searches the certified products on sale, with filters, facets and sorts. Public.
 #[utoipa::path(get, path = "/search/products", tag = "search", params(SearchParams),
     responses(
@@ -93,11 +110,10 @@ async fn search_products(
     crate::http::extract::ApiQuery(params): crate::http::extract::ApiQuery<SearchParams>,
 ) -> AppResult<Json<SearchResults>> {
     let query = parse(params)?;
-    if let Some(origin) = query.origin.clone() {
-        let known = state.db.run(move |c| crate::regions::path_of(c, &origin)).await?;
-        if known.is_none() {
-            return Err(AppError::invalid_field("unknown_region", "origin", "no such region"));
-        }
+    if let Some(origin) = query.origin.clone()
+        && !known_region(&state, origin).await?
+    {
+        return Err(AppError::invalid_field("unknown_region", "origin", "no such region"));
     }
     let results = state.search.search(&query).await.map_err(search_error)?;
     Ok(Json(results))
