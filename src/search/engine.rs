@@ -111,4 +111,8 @@ pub trait SearchEngine: Send + Sync {
     fn needs_rebuild(&self) -> bool {
         false
     }
+    /// Readies the engine when the worker starts (Meilisearch: applies the index settings).
+    fn prepare(&self) -> BoxFuture<'_, Result<(), SearchError>> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -232,6 +232,9 @@ impl SearchEngine for MeiliEngine {
     fn search<'a>(&'a self, query: &'a SearchQuery) -> BoxFuture<'a, Result<SearchResults, SearchError>> {
         Box::pin(self.search_async(query))
     }
+    fn prepare(&self) -> BoxFuture<'_, Result<(), SearchError>> {
+        Box::pin(self.ensure_configured())
+    }
     fn apply<'a>(&'a self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> BoxFuture<'a, Result<(), SearchError>> {
         Box::pin(self.apply_async(upserts, deletes))
     }

@@ -250,6 +250,40 @@ backend_tests! {
         worker.await.unwrap();
     }
 
+    async fn unpublishing_through_the_api_removes_a_product_within_two_seconds(app: TestApp) {
+        let _ = fixture(&app).await;
+        let (_, admin) = app.signed_in("平台", OrgKind::Platform, "110000", dongxi::identity::types::Role::Admin).await;
+        let (_, producer) = app.signed_in("普安县茶源茶叶专业合作社", OrgKind::Producer, "522323", dongxi::identity::types::Role::Admin).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = dongxi::server::spawn_worker(&app.state, stopped);
+        let product = app.post("/api/v1/products").token(&producer).json(json!({
+            "name": "普安古树红茶", "category": "tea", "origin_region_code": "522323", "unit": "罐", "spec": "100g/罐", "price_fen": 9900, "stock": 5
+        })).send().await.json();
+        let id = product["id"].as_str().unwrap().to_owned();
+        let req = app.post(&format!("/api/v1/products/{id}/certification-requests")).token(&producer).json(json!({"benefit_mechanism": "保底收购"})).send().await.json();
+        app.post(&format!("/api/v1/certification-requests/{}/approve", req["id"].as_str().unwrap())).token(&admin).json(json!({"valid_until": "2027-12-31"})).send().await.assert_status(200);
+        let wait_for = |want: u64| {
+            let app = &app;
+            async move {
+                let started = Instant::now();
+                loop {
+                    if search(app, "q=古树红茶").await["total"].as_u64().unwrap() == want {
+                        return started.elapsed();
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(2), "search did not show {want} hit(s) within 2 s");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        assert_eq!(search(&app, "q=古树红茶").await["total"], 0, "certified but not listed");
+        app.post(&format!("/api/v1/products/{id}/publish")).token(&producer).send().await.assert_status(200);
+        wait_for(1).await;
+        app.post(&format!("/api/v1/products/{id}/unpublish")).token(&producer).send().await.assert_status(200);
+        wait_for(0).await;
+        let _ = stop.send(true);
+        worker.await.unwrap();
+    }
+
     async fn expired_certificates_leave_the_index(app: TestApp) {
         let f = fixture(&app).await;
         let id = f.id_of("cili");
