@@ -93,13 +93,22 @@ fn import_products(config: &Config, clock: &Clock, file: &std::path::Path, produ
         .progress_chars("=> ");
     let checking = ProgressBar::new(table.rows.len() as u64).with_style(style.clone()).with_message("checking");
     let writing = ProgressBar::hidden().with_style(style).with_message("writing");
+    let total = table.rows.len() as u64;
+    let (checked, written) = (std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0));
+    let (check_decile, write_decile) = (std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0));
     let outcome = import(
         &mut conn,
         producer,
         &table,
         clock.now_naive(),
-        || checking.inc(1),
+        || {
+            checking.inc(1);
+            let n = checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress_line("checking", n, total, &check_decile);
+        },
         |n| {
+            let done = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+            progress_line("writing", done, total, &write_decile);
             if writing.is_hidden() {
                 checking.finish();
                 writing.set_length(table.rows.len() as u64);
@@ -128,6 +137,18 @@ fn import_products(config: &Config, clock: &Clock, file: &std::path::Path, produ
     }
 }
 
+/// Where a terminal shows a bar, a log gets a line every tenth of the way.
+fn progress_line(what: &str, done: u64, total: u64, last_decile: &std::sync::atomic::AtomicU64) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() || total == 0 {
+        return;
+    }
+    let decile = done * 10 / total;
+    if last_decile.fetch_max(decile, std::sync::atomic::Ordering::Relaxed) < decile {
+        eprintln!("{what}: {done}/{total} ({}%)", decile * 10);
+    }
+}
+
 async fn reindex(config: &Config, clock: &Clock) -> anyhow::Result<()> {
     use indicatif::{ProgressBar, ProgressStyle};
 
@@ -139,9 +160,11 @@ async fn reindex(config: &Config, clock: &Clock) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
+    let decile = std::sync::atomic::AtomicU64::new(0);
     let report = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
+        progress_line("reindex", done, total, &decile);
     };
     let today = clock.today(config.timezone);
     let count = dongxi::search::indexer::rebuild(&database, engine.as_ref(), today, &report).await?;
