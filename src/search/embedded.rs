@@ -227,7 +227,8 @@ impl EmbeddedEngine {
         std::fs::rename(&tmp, self.root.join("CURRENT")).map_err(unavailable)
     }
 
-    /// Switches to the generation `CURRENT` names if it changed (checked at most every 500 ms).
+    /// Switches to the generation `CURRENT` names if it changed, or reloads the current one
+    /// (checked at most every 500 ms).
     fn refresh(&self, force: bool) -> Result<(), SearchError> {
         let now = now_ms();
         if !force && now - self.last_check_ms.load(Ordering::Relaxed) < 500 {
@@ -237,8 +238,11 @@ impl EmbeddedEngine {
         let Some(generation) = self.current_generation() else {
             return Err(SearchError::Unavailable("the search index is missing: run `dongxi reindex`".into()));
         };
-        if self.live.read().map_err(failed)?.as_ref().is_some_and(|l| l.generation == generation) {
-            return Ok(());
+        if let Some(live) = self.live.read().map_err(failed)?.as_ref()
+            && live.generation == generation
+        {
+            // Same generation: still pick up commits another process made to it.
+            return live.reader.reload().map_err(unavailable);
         }
         let dir = self.root.join(&generation);
         let index = open_index(&dir, &self.analyzer, false)?;
