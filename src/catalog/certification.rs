@@ -220,7 +220,7 @@ pub fn submit(
     view(conn, req, &product, today)
 }
 
-fn find_request(conn: &mut DbConn, actor: &Actor, id: &str, today: NaiveDate) -> AppResult<(RequestRow, ProductRow)> {
+fn find_request(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<(RequestRow, ProductRow)> {
     let req = certification_requests::table
         .find(id)
         .select(RequestRow::as_select())
@@ -231,12 +231,11 @@ fn find_request(conn: &mut DbConn, actor: &Actor, id: &str, today: NaiveDate) ->
     if !(is_reviewer(actor, &product) || product.producer_id == actor.org.id) {
         return Err(AppError::not_found("certification request"));
     }
-    let _ = today;
     Ok((req, product))
 }
 
 pub fn get(conn: &mut DbConn, actor: &Actor, id: &str, today: NaiveDate) -> AppResult<RequestView> {
-    let (req, product) = find_request(conn, actor, id, today)?;
+    let (req, product) = find_request(conn, actor, id)?;
     view(conn, req, &product, today)
 }
 
@@ -321,8 +320,8 @@ fn parse_reason(reason: &str) -> AppResult<String> {
     Ok(r.to_owned())
 }
 
-fn decidable(conn: &mut DbConn, actor: &Actor, id: &str, today: NaiveDate) -> AppResult<(RequestRow, ProductRow)> {
-    let (req, product) = find_request(conn, actor, id, today)?;
+fn decidable(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<(RequestRow, ProductRow)> {
+    let (req, product) = find_request(conn, actor, id)?;
     require_decider(actor, &product)?;
     if req.status != "pending" {
         return Err(AppError::conflict("invalid_state", format!("the request is already {}", req.status)));
@@ -346,7 +345,7 @@ pub fn approve(
     now: NaiveDateTime,
     today: NaiveDate,
 ) -> AppResult<RequestView> {
-    let (mut req, mut product) = decidable(conn, actor, id, today)?;
+    let (mut req, mut product) = decidable(conn, actor, id)?;
     if body.valid_until <= today {
         return Err(AppError::invalid_field("validation_failed", "valid_until", "must be after today"));
     }
@@ -402,7 +401,7 @@ pub fn reject(
     now: NaiveDateTime,
     today: NaiveDate,
 ) -> AppResult<RequestView> {
-    let (mut req, mut product) = decidable(conn, actor, id, today)?;
+    let (mut req, mut product) = decidable(conn, actor, id)?;
     let reason = parse_reason(&body.reason)?;
     req.status = "rejected".into();
     req.decided_by = Some(actor.user_id.clone());
