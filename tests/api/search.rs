@@ -339,6 +339,44 @@ async fn searches_keep_answering_during_a_rebuild_and_a_lost_index_is_rebuilt() 
     conformance(&app, &f).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_waits_for_a_failed_engine_and_catches_up() {
+    use diesel::prelude::*;
+    use dongxi::db::schema::outbox;
+
+    let app = TestApp::sqlite().await;
+    let f = fixture(&app).await;
+    std::fs::remove_dir_all(app.data_dir.join("search")).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let id = f.id_of("walnut");
+    let now = app.clock.now_naive();
+    app.db(move |c| dongxi::catalog::service::reindex(c, &id, now).unwrap()).await;
+    let today = app.clock.today(app.state.config.timezone);
+    let failed = dongxi::search::indexer::index_once(&app.state.db, app.state.search.as_ref(), now, today).await;
+    assert!(failed.is_err(), "indexing into a lost index fails");
+    let (attempts, error, available): (i32, Option<String>, chrono::NaiveDateTime) = app
+        .db(|c| {
+            outbox::table
+                .filter(outbox::done_at.is_null())
+                .select((outbox::attempts, outbox::last_error, outbox::available_at))
+                .first(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(attempts, 1);
+    assert!(error.is_some_and(|e| !e.is_empty()), "the error is kept on the row");
+    assert!(available > now, "the row waits (backoff) before its next try");
+
+    // The engine comes back (a fresh index); once the backoff passes, the row is handled.
+    let engine = Arc::new(dongxi::search::embedded::EmbeddedEngine::open(&app.data_dir).unwrap());
+    let app = app.with_search(engine);
+    app.clock.advance(chrono::Duration::seconds(5));
+    app.index_now().await;
+    let pending = app.db(|c| dongxi::outbox::pending(c, dongxi::outbox::SEARCH_PRODUCT).unwrap().len()).await;
+    assert_eq!(pending, 0, "nothing is lost: the outbox caught up");
+    assert_eq!(set(&f, &search(&app, "q=核桃").await), expect(&["walnut"]));
+}
+
 #[tokio::test]
 async fn an_unreachable_meilisearch_is_a_prompt_503() {
     let app = TestApp::sqlite().await;
