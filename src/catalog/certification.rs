@@ -493,29 +493,41 @@ pub fn reset_for_material_change(
 }
 
 /// The decision history of a product, for its producer and its reviewers.
-pub fn events(conn: &mut DbConn, actor: &Actor, product_id: &str, today: NaiveDate) -> AppResult<Vec<EventView>> {
+pub fn events(
+    conn: &mut DbConn,
+    actor: &Actor,
+    product_id: &str,
+    page: &PageRequest,
+    today: NaiveDate,
+) -> AppResult<Page<EventView>> {
     let product = service::visible(conn, Some(actor), product_id, today)?;
     if !(is_reviewer(actor, &product) || product.producer_id == actor.org.id) {
         return Err(AppError::forbidden("the certification history is for the producer and its reviewers"));
     }
-    let rows: Vec<EventRow> = certification_events::table
-        .filter(certification_events::product_id.eq(product_id))
+    let mut query = certification_events::table
+        .filter(certification_events::product_id.eq(product_id.to_owned()))
         .order(certification_events::id.asc())
         .select(EventRow::as_select())
-        .load(conn)?;
-    rows.into_iter()
-        .map(|e| {
-            Ok(EventView {
-                details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
-                id: e.id,
-                product_id: e.product_id,
-                request_id: e.request_id,
-                action: e.action,
-                actor_user_id: e.actor_user_id,
-                actor_org_id: e.actor_org_id,
-                reason: e.reason,
-                at: utc(e.at),
-            })
-        })
-        .collect()
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(certification_events::id.gt(after.clone()));
+    }
+    let rows: Vec<EventRow> = query.load(conn)?;
+    Ok(Page::from_rows(
+        rows,
+        page,
+        |e| e.id.clone(),
+        |e| EventView {
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+            id: e.id,
+            product_id: e.product_id,
+            request_id: e.request_id,
+            action: e.action,
+            actor_user_id: e.actor_user_id,
+            actor_org_id: e.actor_org_id,
+            reason: e.reason,
+            at: utc(e.at),
+        },
+    ))
 }

@@ -163,15 +163,17 @@ async fn request_certification(
 
 /// The audit trail of certification decisions (who, when, what, why), for the producer and its reviewers.
 #[utoipa::path(get, path = "/products/{id}/certification-events", tag = "catalog", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = Vec<EventView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<EventView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn certification_events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<Vec<EventView>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> AppResult<Json<Page<EventView>>> {
+    let page = q.parse()?;
     let (_, today) = state.now();
-    Ok(Json(state.db.run(move |c| certification::events(c, &actor, &id, today)).await?))
+    Ok(Json(state.db.run(move |c| certification::events(c, &actor, &id, &page, today)).await?))
 }
 
 /// Certification requests: reviewers see those from their region, producers their own.
@@ -261,15 +263,18 @@ async fn create_batch(
 }
 
 /// The product's batches (its producer).
-#[utoipa::path(get, path = "/products/{id}/batches", tag = "catalog", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Vec<BatchView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/products/{id}/batches", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<BatchView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn list_batches(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<Vec<BatchView>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> AppResult<Json<Page<BatchView>>> {
+    let page = q.parse()?;
     let (_, today) = state.now();
-    Ok(Json(state.db.run(move |c| trace::list(c, &actor, &id, today)).await?))
+    Ok(Json(state.db.run(move |c| trace::list(c, &actor, &id, &page, today)).await?))
 }
 
 /// What a package's QR code opens: product, producer, origin chain, batch and certificate. Public.

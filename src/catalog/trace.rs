@@ -12,6 +12,7 @@ use crate::clock::utc;
 use crate::db::DbConn;
 use crate::db::schema::batches;
 use crate::error::{AppError, AppResult, Violations, on_unique_violation};
+use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
 use crate::ids::new_id;
 use crate::regions;
@@ -110,14 +111,25 @@ pub fn create(
     Ok(row.into())
 }
 
-pub fn list(conn: &mut DbConn, actor: &Actor, product_id: &str, today: NaiveDate) -> AppResult<Vec<BatchView>> {
+pub fn list(
+    conn: &mut DbConn,
+    actor: &Actor,
+    product_id: &str,
+    page: &PageRequest,
+    today: NaiveDate,
+) -> AppResult<Page<BatchView>> {
     let product = service::owned(conn, actor, product_id, today)?;
-    let rows: Vec<BatchRow> = batches::table
+    let mut query = batches::table
         .filter(batches::product_id.eq(&product.id))
         .order(batches::id.asc())
         .select(BatchRow::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().map(BatchView::from).collect())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(batches::id.gt(after.clone()));
+    }
+    let rows: Vec<BatchRow> = query.load(conn)?;
+    Ok(Page::from_rows(rows, page, |b| b.id.clone(), BatchView::from))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -233,11 +233,15 @@ backend_tests! {
         assert_eq!(r.json()["status"], "rejected");
         assert_eq!(r.json()["decision_reason"], "带贫机制不明确");
         assert_eq!(app.get(&format!("/api/v1/products/{rejected}")).token(&w.producer).send().await.json()["certification"]["status"], "rejected");
-        let events = app.get(&format!("/api/v1/products/{rejected}/certification-events")).token(&w.producer).send().await.json();
+        let events = app.get(&format!("/api/v1/products/{rejected}/certification-events")).token(&w.producer).send().await.json()["items"].clone();
         let actions: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(actions, ["requested", "rejected"]);
         assert_eq!(events[1]["reason"], "带贫机制不明确");
         assert!(events[1]["actor_user_id"].as_str().unwrap().starts_with("usr_"));
+        let first = app.get(&format!("/api/v1/products/{rejected}/certification-events?limit=1")).token(&w.producer).send().await.json();
+        assert_eq!(first["items"][0]["action"], "requested");
+        let rest = app.get(&format!("/api/v1/products/{rejected}/certification-events?limit=1&cursor={}", first["next_cursor"].as_str().unwrap())).token(&w.producer).send().await.json();
+        assert_eq!(rest["items"][0]["action"], "rejected");
         app.get(&format!("/api/v1/products/{rejected}/certification-events")).token(&w.huizhou).send().await.assert_problem(404, "not_found");
 
         // Revocation: off sale at once, and never twice.
@@ -260,7 +264,7 @@ backend_tests! {
         let r = app.patch(&format!("/api/v1/products/{id}")).token(&w.producer).json(json!({"spec": "500g/罐", "net_weight_g": 500})).send().await;
         assert_eq!(r.json()["certification"]["status"], "none");
         assert_eq!(r.json()["status"], "unlisted");
-        let actions: Vec<String> = app.get(&format!("/api/v1/products/{id}/certification-events")).token(&w.qxn).send().await.json()
+        let actions: Vec<String> = app.get(&format!("/api/v1/products/{id}/certification-events")).token(&w.qxn).send().await.json()["items"]
             .as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
         assert_eq!(actions, ["requested", "approved", "reset"]);
     }
@@ -300,7 +304,9 @@ backend_tests! {
         app.post(&path).token(&w.producer).json(body).send().await.assert_problem(409, "batch_exists");
         app.post(&path).token(&w.producer).json(json!({"batch_no": "X", "produced_on": "2026-12-01", "quantity": 1})).send().await.assert_problem(422, "validation_failed");
         app.post(&path).token(&w.producer).json(json!({"batch_no": "X", "produced_on": "2026-11-01", "quantity": 0})).send().await.assert_problem(422, "validation_failed");
-        assert_eq!(app.get(&path).token(&w.producer).send().await.json().as_array().unwrap().len(), 1);
+        let listed = app.get(&path).token(&w.producer).send().await.json();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+        assert!(listed["next_cursor"].is_null());
 
         let trace = app.get(&format!("/api/v1/trace/{}", code.to_lowercase())).send().await;
         trace.assert_status(200);
