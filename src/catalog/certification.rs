@@ -75,7 +75,7 @@ pub struct EventView {
 }
 
 /// Platform users, and coordinators whose region contains the origin, follow certification.
-fn is_reviewer(actor: &Actor, product: &ProductRow) -> bool {
+pub(crate) fn is_reviewer(actor: &Actor, product: &ProductRow) -> bool {
     match actor.org_kind {
         OrgKind::Platform => true,
         OrgKind::Coordinator => product.origin_path.starts_with(&actor.region_path),

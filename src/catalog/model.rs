@@ -39,6 +39,13 @@ pub struct ProductRow {
     pub updated_at: NaiveDateTime,
 }
 
+impl ProductRow {
+    /// Mean stars to two decimals; `None` before the first rating.
+    pub fn rating_avg(&self) -> Option<f64> {
+        (self.rating_count > 0).then(|| ((self.rating_sum as f64 / self.rating_count as f64) * 100.0).round() / 100.0)
+    }
+}
+
 type ProductCondition = Box<dyn BoxableExpression<products::table, MultiBackend, SqlType = Bool>>;
 
 /// Listed with a certificate valid on `today`: what the public may see and buyers may order.

@@ -113,11 +113,7 @@ impl ProductView {
                 certificate_no: row.certificate_no.clone(),
                 valid_until: row.cert_valid_until,
             },
-            rating: RatingView {
-                avg: (row.rating_count > 0)
-                    .then(|| ((row.rating_sum as f64 / row.rating_count as f64) * 100.0).round() / 100.0),
-                count: row.rating_count,
-            },
+            rating: RatingView { avg: row.rating_avg(), count: row.rating_count },
             id: row.id,
             producer_id: row.producer_id,
             name: row.name,
@@ -369,11 +365,7 @@ pub fn owned(conn: &mut DbConn, actor: &Actor, id: &str, today: NaiveDate) -> Ap
 
 pub fn get(conn: &mut DbConn, viewer: Option<&Actor>, id: &str, today: NaiveDate) -> AppResult<ProductView> {
     let row = visible(conn, viewer, id, today)?;
-    let concerned = viewer.is_some_and(|a| {
-        a.org.id == row.producer_id
-            || a.org_kind == OrgKind::Platform
-            || (a.org_kind == OrgKind::Coordinator && row.origin_path.starts_with(&a.region_path))
-    });
+    let concerned = viewer.is_some_and(|a| a.org.id == row.producer_id || super::certification::is_reviewer(a, &row));
     let check = if concerned { Some(price_check_of(conn, &row, today)?) } else { None };
     let mut view = ProductView::from_row(row, today)?;
     view.price_check = check;

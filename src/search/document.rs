@@ -117,8 +117,7 @@ fn build(row: ProductRow, look: &Lookups, analyzer: &Analyzer) -> SearchDoc {
         }
     }
     let (name_pinyin, name_initials) = analyzer.pinyin_fields(&row.name);
-    let rating_avg =
-        (row.rating_count > 0).then(|| ((row.rating_sum as f64 / row.rating_count as f64) * 100.0).round() / 100.0);
+    let rating_avg = row.rating_avg();
     SearchDoc {
         name_pinyin,
         name_initials,
