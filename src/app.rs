@@ -18,7 +18,7 @@ use crate::error::Problem;
 use crate::http::middleware;
 use crate::ops::metrics::Metrics;
 use crate::search::SearchEngine;
-use crate::{catalog, identity, ops, regions, search};
+use crate::{catalog, identity, ops, orders, payments, regions, search};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -40,6 +40,28 @@ impl AppState {
     pub fn now(&self) -> (chrono::NaiveDateTime, chrono::NaiveDate) {
         (self.clock.now_naive(), self.clock.today(self.config.timezone))
     }
+
+    /// What a service needs to know about "now" and the deployment's rules.
+    pub fn ctx(&self) -> Ctx {
+        Ctx::at(&self.clock, self.config.timezone, self.config.count_on)
+    }
+}
+
+/// The moment a request happens and the rules it happens under, read once per request.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub now: chrono::NaiveDateTime,
+    /// Today in the deployment's zone.
+    pub today: chrono::NaiveDate,
+    pub zone: chrono_tz::Tz,
+    pub count_on: crate::config::CountOn,
+}
+
+impl Ctx {
+    pub fn at(clock: &Clock, zone: chrono_tz::Tz, count_on: crate::config::CountOn) -> Ctx {
+        let now = clock.now();
+        Ctx { now: now.naive_utc(), today: now.with_timezone(&zone).date_naive(), zone, count_on }
+    }
 }
 
 #[derive(OpenApi)]
@@ -56,6 +78,8 @@ impl AppState {
         (name = "regions", description = "Division codes and assisted regions"),
         (name = "catalog", description = "Products, certification, batches and trace codes"),
         (name = "search", description = "Product search"),
+        (name = "orders", description = "Orders, sub-orders, shipment, acceptance, ratings"),
+        (name = "payments", description = "Payments and refunds"),
     )
 )]
 struct ApiDoc;
@@ -80,7 +104,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             identity::routes::routes()
                 .merge(regions::routes::routes())
                 .merge(catalog::routes::routes())
-                .merge(search::routes::routes()),
+                .merge(search::routes::routes())
+                .merge(orders::routes::routes())
+                .merge(payments::routes::routes()),
         )
         .split_for_parts()
 }

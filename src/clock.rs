@@ -51,3 +51,18 @@ impl Clock {
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
+
+/// The instant a calendar day starts in `zone`, as stored (UTC): for date filters and years.
+pub fn start_of_day(date: chrono::NaiveDate, zone: chrono_tz::Tz) -> NaiveDateTime {
+    use chrono::TimeZone;
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match zone.from_local_datetime(&midnight).earliest() {
+        Some(t) => t.naive_utc(),
+        // A day that starts inside a DST gap: its first instant is an hour on.
+        None => zone
+            .from_local_datetime(&(midnight + Duration::hours(1)))
+            .earliest()
+            .map(|t| t.naive_utc())
+            .unwrap_or(midnight),
+    }
+}

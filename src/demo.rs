@@ -39,7 +39,7 @@ const ORGS: &[DemoOrg] = &[
         parent: None,
         users: &[
             ("admin@demo.dongxi.cn", "平台管理员", Role::Admin),
-            ("finance@demo.dongxi.cn", "平台财务", Role::Member),
+            ("finance@demo.dongxi.cn", "平台财务", Role::Admin),
         ],
     },
     DemoOrg {

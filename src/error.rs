@@ -108,8 +108,9 @@ impl AppError {
         p.into()
     }
 
-    /// Adds an extension member at the top level of the problem.
+    /// Adds an extension member at the top level of the problem (never one of its own members).
     pub fn with(self, key: &str, value: impl Into<Value>) -> Self {
+        debug_assert!(!["type", "title", "status", "code", "detail", "errors"].contains(&key), "{key} is reserved");
         match self {
             AppError::Problem(mut p) => {
                 p.extra.insert(key.to_owned(), value.into());

@@ -44,6 +44,10 @@ impl ProductRow {
     pub fn rating_avg(&self) -> Option<f64> {
         (self.rating_count > 0).then(|| ((self.rating_sum as f64 / self.rating_count as f64) * 100.0).round() / 100.0)
     }
+
+    pub fn tiers(&self) -> AppResult<Vec<super::types::Tier>> {
+        serde_json::from_str(&self.tiers).map_err(|e| anyhow::anyhow!("stored tiers unreadable: {e}").into())
+    }
 }
 
 type ProductCondition = Box<dyn BoxableExpression<products::table, MultiBackend, SqlType = Bool>>;
@@ -125,6 +129,39 @@ pub fn list_visible(
         query = query.filter(products::id.gt(v));
     }
     Ok(query.load(conn)?)
+}
+
+pub fn find_many(conn: &mut DbConn, ids: &[String]) -> AppResult<Vec<ProductRow>> {
+    Ok(products::table.filter(products::id.eq_any(ids)).select(ProductRow::as_select()).load(conn)?)
+}
+
+/// Takes `quantity` from the stock if that much is there: one conditional update, never a
+/// read-modify-write, so concurrent buyers can never take more than there is.
+pub fn take_stock(conn: &mut DbConn, id: &str, quantity: i64) -> AppResult<bool> {
+    Ok(diesel::update(products::table.find(id).filter(products::stock.ge(quantity)))
+        .set(products::stock.eq(products::stock - quantity))
+        .execute(conn)?
+        == 1)
+}
+
+pub fn return_stock(conn: &mut DbConn, id: &str, quantity: i64) -> AppResult<()> {
+    diesel::update(products::table.find(id)).set(products::stock.eq(products::stock + quantity)).execute(conn)?;
+    Ok(())
+}
+
+pub fn stock_of(conn: &mut DbConn, id: &str) -> AppResult<i64> {
+    Ok(products::table.find(id).select(products::stock).first(conn)?)
+}
+
+/// Adds one rating of `stars` to a product.
+pub fn add_rating(conn: &mut DbConn, id: &str, stars: i64) -> AppResult<()> {
+    diesel::update(products::table.find(id))
+        .set((
+            products::rating_sum.eq(products::rating_sum + stars),
+            products::rating_count.eq(products::rating_count + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn insert(conn: &mut DbConn, row: &ProductRow) -> AppResult<()> {

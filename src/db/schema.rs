@@ -156,6 +156,143 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        buyer_org_id -> Text,
+        buyer_org_path -> Text,
+        buyer_user_id -> Text,
+        group_buy_id -> Nullable<Text>,
+        status -> Text,
+        total_fen -> BigInt,
+        paid_fen -> BigInt,
+        refunded_fen -> BigInt,
+        delivery_address -> Text,
+        delivery_contact -> Text,
+        delivery_phone -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        paid_at -> Nullable<Timestamp>,
+        /// When the order became `completed` or `cancelled`.
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sub_orders (id) {
+        id -> Text,
+        order_id -> Text,
+        producer_id -> Text,
+        producer_path -> Text,
+        status -> Text,
+        total_fen -> BigInt,
+        refunded_fen -> BigInt,
+        carrier -> Nullable<Text>,
+        tracking_no -> Nullable<Text>,
+        invoice_no -> Nullable<Text>,
+        acceptance_note -> Nullable<Text>,
+        shipped_at -> Nullable<Timestamp>,
+        accepted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_lines (id) {
+        id -> Text,
+        order_id -> Text,
+        sub_order_id -> Text,
+        position -> Integer,
+        product_id -> Text,
+        producer_id -> Text,
+        product_name -> Text,
+        spec -> Text,
+        unit -> Text,
+        category -> Text,
+        origin_region_code -> Text,
+        certificate_no -> Text,
+        quantity -> BigInt,
+        unit_price_fen -> BigInt,
+        subtotal_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    order_events (id) {
+        id -> Text,
+        order_id -> Text,
+        sub_order_id -> Nullable<Text>,
+        action -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        /// JSON with what the event concerned (amounts, carrier, reason …).
+        details -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        order_id -> Text,
+        method -> Text,
+        status -> Text,
+        amount_fen -> BigInt,
+        currency -> Text,
+        reference -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        paid_at -> Nullable<Timestamp>,
+        recorded_by -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        order_id -> Text,
+        sub_order_id -> Text,
+        payment_id -> Text,
+        amount_fen -> BigInt,
+        reason -> Text,
+        method -> Text,
+        status -> Text,
+        external_id -> Nullable<Text>,
+        requested_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ratings (id) {
+        id -> Text,
+        sub_order_id -> Text,
+        buyer_org_id -> Text,
+        user_id -> Text,
+        stars -> Integer,
+        comment -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (org_id, key) {
+        org_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        status_code -> Integer,
+        response -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(organizations -> regions (region_code));
 diesel::joinable!(products -> organizations (producer_id));
 diesel::joinable!(products -> regions (origin_region_code));
@@ -164,6 +301,13 @@ diesel::joinable!(certification_events -> products (product_id));
 diesel::joinable!(batches -> products (product_id));
 diesel::joinable!(users -> organizations (org_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sub_orders -> orders (order_id));
+diesel::joinable!(order_lines -> sub_orders (sub_order_id));
+diesel::joinable!(order_events -> orders (order_id));
+diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(refunds -> sub_orders (sub_order_id));
+diesel::joinable!(ratings -> sub_orders (sub_order_id));
+diesel::joinable!(orders -> organizations (buyer_org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_meta,
@@ -177,4 +321,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     certification_events,
     batches,
     outbox,
+    orders,
+    sub_orders,
+    order_lines,
+    order_events,
+    payments,
+    refunds,
+    ratings,
+    idempotency_keys,
 );

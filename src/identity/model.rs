@@ -54,6 +54,30 @@ pub fn find_org(conn: &mut DbConn, id: &str) -> AppResult<Option<(OrgRow, String
         .optional()?)
 }
 
+/// Names of organisations by id, for views that show who is who.
+pub fn org_names(conn: &mut DbConn, ids: &[String]) -> AppResult<std::collections::HashMap<String, String>> {
+    Ok(organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+pub fn find_orgs(conn: &mut DbConn, ids: &[String]) -> AppResult<Vec<OrgRow>> {
+    Ok(organizations::table.filter(organizations::id.eq_any(ids)).select(OrgRow::as_select()).load(conn)?)
+}
+
+/// Names of users by id.
+pub fn user_names(conn: &mut DbConn, ids: &[String]) -> AppResult<std::collections::HashMap<String, String>> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 pub fn insert_org(conn: &mut DbConn, row: &OrgRow) -> AppResult<()> {
     diesel::insert_into(organizations::table).values(row).execute(conn)?;
     Ok(())

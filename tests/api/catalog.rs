@@ -67,23 +67,7 @@ async fn on_sale(app: &TestApp, w: &World, body: Value, until: &str) -> String {
 }
 
 async fn count(app: &TestApp, table: &'static str) -> i64 {
-    app.db(move |c| {
-        use diesel::prelude::*;
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        match c {
-            dongxi::db::DbConn::Sqlite(c) => {
-                diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(c).unwrap().n
-            }
-            dongxi::db::DbConn::Postgres(c) => {
-                diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(c).unwrap().n
-            }
-        }
-    })
-    .await
+    crate::helpers::count_rows(app, table).await
 }
 
 backend_tests! {

@@ -333,3 +333,45 @@ impl TestResponse {
         self
     }
 }
+
+/// How many rows a table holds.
+pub async fn count_rows(app: &TestApp, table: &'static str) -> i64 {
+    app.db(move |c| {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let query = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        match c {
+            DbConn::Sqlite(c) => query.get_result::<N>(c).expect("count").n,
+            DbConn::Postgres(c) => query.get_result::<N>(c).expect("count").n,
+        }
+    })
+    .await
+}
+
+/// One JSON request on a router, owning everything it needs (for tasks racing each other).
+pub async fn send_owned(
+    router: Router,
+    method: Method,
+    path: String,
+    token: String,
+    idempotency_key: Option<String>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json");
+    if let Some(key) = idempotency_key {
+        builder = builder.header("idempotency-key", key);
+    }
+    let request = builder.body(Body::from(serde_json::to_vec(&body).expect("json"))).expect("request");
+    let response = router.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}

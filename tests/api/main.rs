@@ -6,5 +6,6 @@ mod helpers;
 mod catalog;
 mod identity;
 mod ops;
+mod orders;
 mod regions;
 mod search;

@@ -1,0 +1,190 @@
+//! `Idempotency-Key`: the first response to a creating request is stored with its effect, in the
+//! same transaction, under (organisation, key). The same key with the same request replays that
+//! response; with a different request it is refused (422 `idempotency_key_reused`).
+//!
+//! Only successes are stored: a request that failed changed nothing, so repeating it simply
+//! runs it again (it may succeed now that, say, stock has been added).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::idempotency_keys as k;
+use crate::db::{Db, DbConn, write_tx};
+use crate::error::{AppError, AppResult};
+
+pub const HEADER: &str = "idempotency-key";
+/// Keys are kept at least this long (API.md promises 24 h).
+pub const RETENTION_HOURS: i64 = 72;
+const RACE: &str = "idempotency_race";
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(HEADER) else { return Ok(IdempotencyKey(None)) };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+        match key {
+            Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
+            None => Err(AppError::invalid_field(
+                "validation_failed",
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+}
+
+/// What identifies "the same request": method, path and the JSON body (keys in sorted order).
+pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.to_string().as_bytes());
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON response that may be the replay of a stored one.
+#[derive(Debug)]
+pub struct Stored {
+    pub status: StatusCode,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+impl IntoResponse for Stored {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if self.replayed {
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+fn lookup(conn: &mut DbConn, org_id: &str, key: &str) -> AppResult<Option<(String, i32, String)>> {
+    Ok(k::table
+        .filter(k::org_id.eq(org_id))
+        .filter(k::key.eq(key))
+        .select((k::fingerprint, k::status_code, k::response))
+        .first(conn)
+        .optional()?)
+}
+
+fn replay(stored: (String, i32, String), fingerprint: &str) -> AppResult<Stored> {
+    let (stored_fingerprint, status, body) = stored;
+    if stored_fingerprint != fingerprint {
+        return Err(AppError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request; use a new key for a new request",
+        ));
+    }
+    Ok(Stored {
+        status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+        body: serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("stored response unreadable: {e}"))?,
+        replayed: true,
+    })
+}
+
+/// Runs `op` in one write transaction. With a key, the response is stored beside the effect, and
+/// a repeat returns it without running `op` again. Two concurrent requests with one key: the
+/// second waits on the key's row and then replays the first.
+pub fn run_in(
+    conn: &mut DbConn,
+    org_id: &str,
+    key: Option<&str>,
+    fingerprint: &str,
+    now: NaiveDateTime,
+    op: impl FnOnce(&mut DbConn) -> AppResult<(StatusCode, Value)>,
+) -> AppResult<Stored> {
+    let Some(key) = key else {
+        let (status, body) = write_tx(conn, op)?;
+        return Ok(Stored { status, body, replayed: false });
+    };
+    let outcome = write_tx(conn, |conn| {
+        if let Some(stored) = lookup(conn, org_id, key)? {
+            return replay(stored, fingerprint);
+        }
+        // Claim the key first: a concurrent twin blocks here until this transaction ends.
+        diesel::insert_into(k::table)
+            .values((
+                k::org_id.eq(org_id),
+                k::key.eq(key),
+                k::fingerprint.eq(fingerprint),
+                k::status_code.eq(0),
+                k::response.eq(""),
+                k::created_at.eq(now),
+            ))
+            .execute(conn)
+            .map_err(|e| crate::error::on_unique_violation(e, || AppError::conflict(RACE, "key in use")))?;
+        let (status, body) = op(conn)?;
+        diesel::update(k::table.filter(k::org_id.eq(org_id)).filter(k::key.eq(key)))
+            .set((k::status_code.eq(status.as_u16() as i32), k::response.eq(body.to_string())))
+            .execute(conn)?;
+        Ok(Stored { status, body, replayed: false })
+    });
+    match outcome {
+        Err(e) if e.code() == Some(RACE) => {
+            let stored = lookup(conn, org_id, key)?
+                .ok_or_else(|| AppError::conflict("idempotency_conflict", "a request with this key is in progress"))?;
+            replay(stored, fingerprint)
+        }
+        other => other,
+    }
+}
+
+/// [`run_in`] on a pooled connection, off the async runtime.
+pub async fn run<F>(
+    db: &Db,
+    org_id: String,
+    key: IdempotencyKey,
+    fingerprint: String,
+    now: NaiveDateTime,
+    op: F,
+) -> AppResult<Stored>
+where
+    F: FnOnce(&mut DbConn) -> AppResult<(StatusCode, Value)> + Send + 'static,
+{
+    db.run(move |conn| run_in(conn, &org_id, key.0.as_deref(), &fingerprint, now, op)).await
+}
+
+/// Forgets keys older than the retention; returns how many.
+pub fn sweep(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize> {
+    let cutoff = now - chrono::Duration::hours(RETENTION_HOURS);
+    Ok(diesel::delete(k::table.filter(k::created_at.lt(cutoff))).execute(conn)?)
+}
+
+/// Serialises a view for storage and reply.
+pub fn created<T: serde::Serialize>(view: &T) -> AppResult<(StatusCode, Value)> {
+    Ok((StatusCode::CREATED, serde_json::to_value(view).map_err(|e| anyhow::anyhow!("serialise response: {e}"))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+    use serde_json::json;
+
+    #[test]
+    fn fingerprints_ignore_key_order_but_not_content() {
+        let a = fingerprint("POST", "/api/v1/orders", &json!({"lines": [1], "note": "x"}));
+        let b = fingerprint("POST", "/api/v1/orders", &serde_json::from_str(r#"{"note":"x","lines":[1]}"#).unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("POST", "/api/v1/orders", &json!({"lines": [2], "note": "x"})));
+        assert_ne!(a, fingerprint("POST", "/api/v1/other", &json!({"lines": [1], "note": "x"})));
+    }
+}

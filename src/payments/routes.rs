@@ -1,0 +1,112 @@
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::service::{self, OfflinePaymentBody, PaymentRecorded, PaymentView, RefundBody, RefundRecorded, RefundView};
+use crate::app::AppState;
+use crate::error::{AppResult, Problem};
+use crate::http::auth::Authenticated;
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::idempotency::{self, IdempotencyKey, Stored};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(record_offline))
+        .routes(routes!(list_payments))
+        .routes(routes!(refund, list_refunds))
+}
+
+#[derive(Serialize, ToSchema)]
+struct PaymentList {
+    items: Vec<PaymentView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RefundList {
+    items: Vec<RefundView>,
+    next_cursor: Option<String>,
+}
+
+/// Records a bank transfer for an order (the platform's finance admin): the order becomes paid
+/// and its sub-orders await shipment. The amount must be exactly what is due.
+#[utoipa::path(post, path = "/orders/{id}/payments/offline", tag = "payments", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    request_body = OfflinePaymentBody,
+    responses((status = 201, body = PaymentRecorded), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "invalid_state", body = Problem),
+        (status = 422, description = "amount_mismatch (with amount_due_fen), validation_failed, idempotency_key_reused", body = Problem)))]
+async fn record_offline(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    key: IdempotencyKey,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<OfflinePaymentBody>,
+) -> AppResult<Stored> {
+    let ctx = state.ctx();
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/orders/{id}/payments/offline"),
+        &serde_json::to_value(&body).unwrap_or_default(),
+    );
+    let org = actor.org.id.clone();
+    idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
+        idempotency::created(&service::record_offline(c, &actor, &id, body, &ctx)?)
+    })
+    .await
+}
+
+/// The payments of an order (its viewers).
+#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = PaymentList), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn list_payments(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<PaymentList>> {
+    let items = state.db.run(move |c| service::payments_of(c, &actor, &id)).await?;
+    Ok(Json(PaymentList { items, next_cursor: None }))
+}
+
+/// Refunds part or all of a sub-order (its producer, or the platform admin). A whole refund ends
+/// the sub-order; goods that never shipped go back to stock.
+#[utoipa::path(post, path = "/sub-orders/{id}/refunds", tag = "payments", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    request_body = RefundBody,
+    responses((status = 201, body = RefundRecorded), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "invalid_state", body = Problem),
+        (status = 422, description = "refund_exceeds_paid (with refundable_fen), validation_failed, idempotency_key_reused", body = Problem)))]
+async fn refund(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    key: IdempotencyKey,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> AppResult<Stored> {
+    let ctx = state.ctx();
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/sub-orders/{id}/refunds"),
+        &serde_json::to_value(&body).unwrap_or_default(),
+    );
+    let org = actor.org.id.clone();
+    idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
+        idempotency::created(&service::refund_sub_order(c, &actor, &id, body, &ctx)?)
+    })
+    .await
+}
+
+/// The refunds of a sub-order (its viewers).
+#[utoipa::path(get, path = "/sub-orders/{id}/refunds", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RefundList), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn list_refunds(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<RefundList>> {
+    let items = state.db.run(move |c| service::refunds_of(c, &actor, &id)).await?;
+    Ok(Json(RefundList { items, next_cursor: None }))
+}
