@@ -21,3 +21,4 @@ pub mod regions;
 pub mod search;
 pub mod server;
 pub mod telemetry;
+pub mod worker;

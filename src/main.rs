@@ -207,7 +207,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let mut show_demo = false;
             if demo {
                 let mut conn = database.get()?;
-                match demo::seed(&mut conn, &clock)? {
+                match demo::seed(&mut conn, &clock, &config)? {
                     demo::DemoSeed::Seeded => {
                         tracing::info!("demo data seeded");
                         show_demo = true;
@@ -231,7 +231,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::SeedDemo => {
             let database = server::prepare(&config, &clock, true)?;
             let mut conn = database.get()?;
-            match demo::seed(&mut conn, &clock)? {
+            match demo::seed(&mut conn, &clock, &config)? {
                 demo::DemoSeed::Seeded => println!("{}", demo::banner(&format!("http://{}", config.bind))),
                 demo::DemoSeed::AlreadyThere => println!("demo data is already loaded"),
                 demo::DemoSeed::Refused => {

@@ -51,11 +51,9 @@ pub fn search_engine(config: &Config) -> anyhow::Result<Arc<dyn SearchEngine>> {
     })
 }
 
-/// The background work of a process: the search indexer (more jobs join it later).
+/// The background work of a process (see `worker`).
 pub fn spawn_worker(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    let (db, engine, clock, zone) =
-        (state.db.clone(), state.search.clone(), state.clock.clone(), state.config.timezone);
-    tokio::spawn(crate::search::indexer::run(db, engine, clock, zone, shutdown))
+    crate::worker::spawn(state, shutdown)
 }
 
 /// Runs only the background worker until a signal.

@@ -216,8 +216,22 @@ pub fn actor_for_token(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) 
         .select((UserRecord::as_select(), OrgRow::as_select(), regions::path))
         .first::<(UserRecord, OrgRow, String)>(conn)
         .optional()?;
-    let Some((user, org, region_path)) = found else { return Ok(None) };
-    Ok(Some(Actor {
+    found.map(|(user, org, region_path)| actor(user, org, region_path, token_hash)).transpose()
+}
+
+/// A user as an actor without a session: for work done on a user's behalf (demo data, the CLI).
+pub fn actor_for_user(conn: &mut DbConn, user_id: &str) -> AppResult<Option<Actor>> {
+    let found = users::table
+        .inner_join(organizations::table.inner_join(regions::table))
+        .filter(users::id.eq(user_id))
+        .select((UserRecord::as_select(), OrgRow::as_select(), regions::path))
+        .first::<(UserRecord, OrgRow, String)>(conn)
+        .optional()?;
+    found.map(|(user, org, region_path)| actor(user, org, region_path, "")).transpose()
+}
+
+fn actor(user: UserRecord, org: OrgRow, region_path: String, token_hash: &str) -> AppResult<Actor> {
+    Ok(Actor {
         user_id: user.id,
         email: user.email,
         name: user.name,
@@ -226,7 +240,7 @@ pub fn actor_for_token(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) 
         org,
         region_path,
         token_hash: token_hash.to_owned(),
-    }))
+    })
 }
 
 pub fn count_recent_failures(conn: &mut DbConn, email: &str, since: NaiveDateTime) -> AppResult<i64> {

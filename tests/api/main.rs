@@ -4,6 +4,7 @@
 mod helpers;
 
 mod catalog;
+mod demo;
 mod identity;
 mod ops;
 mod orders;

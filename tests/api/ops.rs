@@ -149,6 +149,8 @@ struct Server {
     child: Child,
     addr: String,
     stdout: String,
+    /// Everything the server logged; read as it comes, so a full pipe never blocks the server.
+    logs: std::thread::JoinHandle<String>,
 }
 
 /// The `dongxi` binary with a clean environment pointing at one database.
@@ -175,6 +177,12 @@ fn start_server(database_url: &str, data_dir: &std::path::Path) -> (Server, Dura
         .stderr(Stdio::piped())
         .spawn()
         .expect("start dongxi");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let logs = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut stdout = String::new();
     let mut addr = None;
@@ -197,7 +205,7 @@ fn start_server(database_url: &str, data_dir: &std::path::Path) -> (Server, Dura
         assert!(started.elapsed() < Duration::from_secs(60), "not ready within 60 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (Server { child, addr, stdout }, started.elapsed())
+    (Server { child, addr, stdout, logs }, started.elapsed())
 }
 
 /// The quick start, for real: the binary migrates, seeds the demo, prints working logins,
@@ -259,8 +267,7 @@ fn quick_start_run(backend: &str, database_url: &str, data_dir: &std::path::Path
     assert!(status.success());
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
-    let mut logs = String::new();
-    server.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let logs = server.logs.join().expect("log reader");
     assert!(logs.contains("\"message\":\"handled\""), "JSON access logs expected: {logs}");
     assert!(logs.contains("\"id\":\"req_"), "request ids in logs");
     for secret in ["dongxi-demo-2021", "wrong-secret-Xy7", "bootstrap-secret-Zq9", "$argon2", token.as_str()] {

@@ -650,3 +650,30 @@ backend_tests! {
         a_lost_response_is_replayed_not_repeated(app).await
     }
 }
+
+backend_tests! {
+    async fn idempotency_keys_are_kept_three_days_then_swept(app: TestApp) {
+        let w = world(&app).await;
+        let buyer_org = app.org("惠州市第八中学", OrgKind::Agency, "441302", None).await;
+        let email = app.user(&buyer_org, "school8@test.dongxi.cn", Role::Member).await;
+        let app = &app;
+        let send = |token: String| {
+            let body = order_body(&[(&w.tea, 1)]);
+            async move { app.post("/api/v1/orders").token(&token).header("idempotency-key", "weekly-tea").json(body).send().await }
+        };
+        let first = send(app.login(&email).await).await.json();
+        app.clock.advance(chrono::Duration::hours(71));
+        let now = app.clock.now_naive();
+        let swept = app.db(move |c| dongxi::worker::housekeeping::sweep(c, now).unwrap()).await;
+        assert_eq!(swept.idempotency_keys, 0);
+        let replay = send(app.login(&email).await).await;
+        assert_eq!(replay.json()["id"], first["id"], "still replayed after 71 h");
+        app.clock.advance(chrono::Duration::hours(2));
+        let now = app.clock.now_naive();
+        let swept = app.db(move |c| dongxi::worker::housekeeping::sweep(c, now).unwrap()).await;
+        assert_eq!(swept.idempotency_keys, 1);
+        let fresh = send(app.login(&email).await).await;
+        fresh.assert_status(201);
+        assert_ne!(fresh.json()["id"], first["id"], "after 73 h the key is new again");
+    }
+}

@@ -1,0 +1,51 @@
+use dongxi::demo::{DEMO_PASSWORD, DemoSeed};
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, count_rows};
+
+async fn seed(app: &TestApp) -> DemoSeed {
+    let (clock, config) = (app.clock.clone(), app.state.config.clone());
+    app.db(move |c| dongxi::demo::seed(c, &clock, &config).expect("demo seed")).await
+}
+
+async fn login(app: &TestApp, email: &str) -> String {
+    let r = app.post("/api/v1/auth/login").json(json!({"email": email, "password": DEMO_PASSWORD})).send().await;
+    r.assert_status(200);
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+backend_tests! {
+    async fn the_demo_holds_a_year_of_orders(app: TestApp) {
+        assert_eq!(seed(&app).await, DemoSeed::Seeded);
+        assert_eq!(seed(&app).await, DemoSeed::AlreadyThere);
+        let orders = count_rows(&app, "orders").await;
+        assert!(orders > 150, "{orders} orders");
+        assert!(count_rows(&app, "refunds").await > 5);
+        assert!(count_rows(&app, "ratings").await > 50);
+
+        let canteen = login(&app, "canteen.hz@demo.dongxi.cn").await;
+        let mine = app.get("/api/v1/orders?limit=200").token(&canteen).send().await.json();
+        let items = mine["items"].as_array().unwrap();
+        assert!(items.len() > 30);
+        for status in ["pending_payment", "paid", "completed", "cancelled"] {
+            assert!(items.iter().any(|o| o["status"] == status), "the canteen has a {status} order");
+        }
+        for o in items {
+            let lines: i64 = o["lines"].as_array().unwrap().iter().map(|l| l["subtotal_fen"].as_i64().unwrap()).sum();
+            assert_eq!(o["total_fen"].as_i64().unwrap(), lines, "{}", o["id"]);
+        }
+        let in_2021 = app.get("/api/v1/orders?created_from=2021-01-01&created_to=2021-12-31&status=completed&limit=200").token(&canteen).send().await.json();
+        assert!(in_2021["items"].as_array().unwrap().len() > 20);
+        // The bureau above the school sees the school's orders; the producers have work waiting.
+        let bureau = login(&app, "edu.hz@demo.dongxi.cn").await;
+        assert!(app.get("/api/v1/orders?limit=200").token(&bureau).send().await.json()["items"].as_array().unwrap().len() > items.len());
+        let finance = login(&app, "finance@demo.dongxi.cn").await;
+        let waiting = app.get("/api/v1/orders?status=pending_payment").token(&finance).send().await.json();
+        assert!(!waiting["items"].as_array().unwrap().is_empty());
+        let shipping = app.get("/api/v1/sub-orders?status=awaiting_shipment").token(&finance).send().await.json();
+        assert!(!shipping["items"].as_array().unwrap().is_empty());
+        let events = app.get(&format!("/api/v1/orders/{}/events", in_2021["items"][0]["id"].as_str().unwrap())).token(&canteen).send().await.json();
+        assert!(events["items"][0]["at"].as_str().unwrap().starts_with("2021-"));
+    }
+}
