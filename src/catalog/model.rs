@@ -8,8 +8,8 @@ use crate::error::AppResult;
 use crate::identity::Actor;
 use crate::identity::types::OrgKind;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = products, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = products)]
 pub struct ProductRow {
     pub id: String,
     pub producer_id: String,
@@ -136,17 +136,31 @@ pub fn find_many(conn: &mut DbConn, ids: &[String]) -> AppResult<Vec<ProductRow>
 }
 
 /// Takes `quantity` from the stock if that much is there: one conditional update, never a
-/// read-modify-write, so concurrent buyers can never take more than there is.
-pub fn take_stock(conn: &mut DbConn, id: &str, quantity: i64) -> AppResult<bool> {
+/// read-modify-write, so concurrent buyers can never take more than there is. Returns the stock
+/// left, or `None` when there was not enough.
+pub fn take_stock(conn: &mut DbConn, id: &str, quantity: i64, now: NaiveDateTime) -> AppResult<Option<i64>> {
     Ok(diesel::update(products::table.find(id).filter(products::stock.ge(quantity)))
-        .set(products::stock.eq(products::stock - quantity))
-        .execute(conn)?
-        == 1)
+        .set((products::stock.eq(products::stock - quantity), products::stock_changed_at.eq(now)))
+        .returning(products::stock)
+        .get_result(conn)
+        .optional()?)
 }
 
-pub fn return_stock(conn: &mut DbConn, id: &str, quantity: i64) -> AppResult<()> {
-    diesel::update(products::table.find(id)).set(products::stock.eq(products::stock + quantity)).execute(conn)?;
-    Ok(())
+/// Puts `quantity` back; returns the stock now there.
+pub fn return_stock(conn: &mut DbConn, id: &str, quantity: i64, now: NaiveDateTime) -> AppResult<i64> {
+    Ok(diesel::update(products::table.find(id))
+        .set((products::stock.eq(products::stock + quantity), products::stock_changed_at.eq(now)))
+        .returning(products::stock)
+        .get_result(conn)?)
+}
+
+/// Products whose stock orders changed in [from, to): the search index refreshes them in one go.
+pub fn stock_changed_between(conn: &mut DbConn, from: NaiveDateTime, to: NaiveDateTime) -> AppResult<Vec<String>> {
+    Ok(products::table
+        .filter(products::stock_changed_at.ge(from))
+        .filter(products::stock_changed_at.lt(to))
+        .select(products::id)
+        .load(conn)?)
 }
 
 pub fn stock_of(conn: &mut DbConn, id: &str) -> AppResult<i64> {
@@ -177,8 +191,67 @@ pub fn insert_many(conn: &mut DbConn, rows: &[ProductRow]) -> AppResult<usize> {
     Ok(n)
 }
 
+/// What an edit of a product may write: never the counters (stock, ratings), which orders and
+/// ratings change concurrently with conditional updates; writing back a value read earlier
+/// would undo theirs.
+#[derive(AsChangeset)]
+#[diesel(table_name = products, treat_none_as_null = true)]
+struct ProductEdit<'a> {
+    name: &'a str,
+    category: &'a str,
+    description: &'a str,
+    origin_region_code: &'a str,
+    origin_path: &'a str,
+    unit: &'a str,
+    spec: &'a str,
+    net_weight_g: Option<i64>,
+    price_fen: i64,
+    price_per_500g_fen: Option<i64>,
+    tiers: &'a str,
+    min_order_qty: i64,
+    storage: &'a str,
+    shelf_life_days: Option<i64>,
+    images: &'a str,
+    status: &'a str,
+    cert_status: &'a str,
+    certificate_no: Option<&'a str>,
+    cert_valid_until: Option<NaiveDate>,
+    updated_at: NaiveDateTime,
+}
+
+/// Saves an edited product, leaving stock and ratings as they are in the database.
 pub fn save(conn: &mut DbConn, row: &ProductRow) -> AppResult<()> {
-    diesel::update(products::table.find(&row.id)).set(row).execute(conn)?;
+    let edit = ProductEdit {
+        name: &row.name,
+        category: &row.category,
+        description: &row.description,
+        origin_region_code: &row.origin_region_code,
+        origin_path: &row.origin_path,
+        unit: &row.unit,
+        spec: &row.spec,
+        net_weight_g: row.net_weight_g,
+        price_fen: row.price_fen,
+        price_per_500g_fen: row.price_per_500g_fen,
+        tiers: &row.tiers,
+        min_order_qty: row.min_order_qty,
+        storage: &row.storage,
+        shelf_life_days: row.shelf_life_days,
+        images: &row.images,
+        status: &row.status,
+        cert_status: &row.cert_status,
+        certificate_no: row.certificate_no.as_deref(),
+        cert_valid_until: row.cert_valid_until,
+        updated_at: row.updated_at,
+    };
+    diesel::update(products::table.find(&row.id)).set(edit).execute(conn)?;
+    Ok(())
+}
+
+/// The producer states how many it has: an explicit set, unlike the orders' conditional takes.
+pub fn set_stock(conn: &mut DbConn, id: &str, stock: i64, now: NaiveDateTime) -> AppResult<()> {
+    diesel::update(products::table.find(id))
+        .set((products::stock.eq(stock), products::stock_changed_at.eq(now)))
+        .execute(conn)?;
     Ok(())
 }
 

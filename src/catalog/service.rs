@@ -429,6 +429,7 @@ pub fn update(
 ) -> AppResult<ProductView> {
     let mut row = owned(conn, actor, id, today)?;
     let mut fields = fields_of(&row)?;
+    let new_stock = body.stock;
     body.apply(&mut fields);
     let origin_path = validate_fields(conn, &mut fields)?;
     let material = fields.origin_region_code != row.origin_region_code || fields.spec != row.spec;
@@ -439,7 +440,11 @@ pub fn update(
     apply_fields(&mut row, fields, origin_path);
     row.updated_at = now;
     model::save(conn, &row)?;
+    if let Some(stock) = new_stock {
+        model::set_stock(conn, &row.id, stock, now)?;
+    }
     reindex(conn, &row.id, now)?;
+    let row = model::find(conn, &row.id)?.ok_or_else(|| AppError::not_found("product"))?;
     ProductView::from_row(row, today)
 }
 

@@ -93,6 +93,8 @@ diesel::table! {
         rating_count -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// When orders last took or returned stock (search refreshes such products in batches).
+        stock_changed_at -> Nullable<Timestamp>,
     }
 }
 

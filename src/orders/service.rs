@@ -334,14 +334,19 @@ pub fn place(conn: &mut DbConn, actor: &Actor, order: NewOrder, ctx: &Ctx) -> Ap
     }
     for id in &ids {
         let quantity = per_product[id.as_str()].0;
-        if !products::take_stock(conn, id, quantity)? {
-            let available = products::stock_of(conn, id)?;
-            return Err(AppError::conflict(
-                "insufficient_stock",
-                format!("only {available} of product {id} are in stock; {quantity} were ordered"),
-            )
-            .with("product_id", id.clone())
-            .with("available", available));
+        match products::take_stock(conn, id, quantity, ctx.now)? {
+            // Sold out: leave in-stock searches at once (other stock changes reach search in batches).
+            Some(0) => reindex(conn, id, ctx.now)?,
+            Some(_) => {}
+            None => {
+                let available = products::stock_of(conn, id)?;
+                return Err(AppError::conflict(
+                    "insufficient_stock",
+                    format!("only {available} of product {id} are in stock; {quantity} were ordered"),
+                )
+                .with("product_id", id.clone())
+                .with("available", available));
+            }
         }
     }
     let lines = order
@@ -353,11 +358,20 @@ pub fn place(conn: &mut DbConn, actor: &Actor, order: NewOrder, ctx: &Ctx) -> Ap
             unit_price: prices[l.product_id.as_str()],
         })
         .collect();
-    let row = insert_order(conn, &Buyer::of(actor), lines, order.delivery, order.note, None, &Who::of(actor), ctx)?;
-    for id in &ids {
-        reindex(conn, id, ctx.now)?;
-    }
-    view(conn, actor, row)
+    let placed = insert_order(conn, &Buyer::of(actor), lines, order.delivery, order.note, None, &Who::of(actor), ctx)?;
+    // Everything the answer shows was just written: build it from memory, not by reading it back.
+    let mut names: HashMap<String, String> = placed.producer_names;
+    names.insert(actor.org.id.clone(), actor.org.name.clone());
+    let loaded = Loaded { subs: placed.sub_orders, lines: placed.lines, ratings: HashMap::new(), names };
+    loaded.order_view(actor, placed.order)
+}
+
+/// A freshly written order with its parts.
+pub struct Placed {
+    pub order: OrderRow,
+    pub sub_orders: Vec<SubOrderRow>,
+    pub lines: Vec<LineRow>,
+    pub producer_names: HashMap<String, String>,
 }
 
 /// Writes an order whose lines are priced and whose stock is already taken: by `place`, and by
@@ -372,7 +386,7 @@ pub fn insert_order(
     group_buy_id: Option<String>,
     who: &Who,
     ctx: &Ctx,
-) -> AppResult<OrderRow> {
+) -> AppResult<Placed> {
     let order_id = new_id("ord");
     let mut producers: Vec<String> = Vec::new();
     for l in &lines {
@@ -380,7 +394,8 @@ pub fn insert_order(
             producers.push(l.product.producer_id.clone());
         }
     }
-    let paths: HashMap<String, String> = find_orgs(conn, &producers)?.into_iter().map(|o| (o.id, o.path)).collect();
+    let orgs = find_orgs(conn, &producers)?;
+    let paths: HashMap<String, String> = orgs.iter().map(|o| (o.id.clone(), o.path.clone())).collect();
     let mut sub_rows = Vec::with_capacity(producers.len());
     let mut line_rows = Vec::with_capacity(lines.len());
     for producer in &producers {
@@ -454,7 +469,12 @@ pub fn insert_order(
     crate::insert_batch!(conn, order_lines::table, &line_rows)?;
     let details = json!({"total_fen": row.total_fen, "lines": line_rows.len(), "sub_orders": sub_rows.len()});
     state::record_event(conn, &row.id, None, "placed", None, Some(&row.status), who, details, ctx)?;
-    Ok(row)
+    Ok(Placed {
+        order: row,
+        sub_orders: sub_rows,
+        lines: line_rows,
+        producer_names: orgs.into_iter().map(|o| (o.id, o.name)).collect(),
+    })
 }
 
 pub fn get(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<OrderView> {
@@ -498,8 +518,10 @@ pub fn return_stock(conn: &mut DbConn, sub_id: &str, ctx: &Ctx) -> AppResult<()>
         .select((order_lines::product_id, order_lines::quantity))
         .load(conn)?;
     for (product_id, quantity) in lines {
-        products::return_stock(conn, &product_id, quantity)?;
-        reindex(conn, &product_id, ctx.now)?;
+        // Back in stock: searchable again at once.
+        if products::return_stock(conn, &product_id, quantity, ctx.now)? == quantity {
+            reindex(conn, &product_id, ctx.now)?;
+        }
     }
     Ok(())
 }

@@ -18,6 +18,11 @@ use crate::outbox::SEARCH_PRODUCT;
 const BATCH: i64 = 500;
 const LEASE_SECS: i64 = 60;
 const EXPIRY_META_KEY: &str = "search_expiry_swept_through";
+const STOCK_META_KEY: &str = "search_stock_swept_until";
+/// Orders change stock without queueing the product; this often, changed products are queued once.
+pub const STOCK_SWEEP_SECS: u64 = 30;
+/// Each sweep looks this far behind the last one, for transactions that committed late.
+const STOCK_SWEEP_OVERLAP_SECS: i64 = 30;
 
 fn product_ids(payloads: &[(String, String)]) -> Vec<String> {
     let mut ids: Vec<String> = payloads
@@ -168,7 +173,42 @@ pub fn sweep_expired(conn: &mut DbConn, today: NaiveDate, now: NaiveDateTime) ->
     })
 }
 
-/// Runs until `shutdown` resolves: index due rows every 200 ms, sweep expiries every minute.
+/// Queues the products whose stock orders changed since the last sweep (with an overlap for
+/// late commits). One worker wins each window (a conditional update); returns how many.
+pub fn sweep_stock_changes(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize> {
+    // ISO 8601, which `NaiveDateTime` parses back (its `Display` puts a space before the time).
+    let stamp = now.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+    db::write_tx(conn, |conn| {
+        let Some(previous) = db::meta_get(conn, STOCK_META_KEY)? else {
+            db::meta_set(conn, STOCK_META_KEY, &stamp)?;
+            return Ok(0);
+        };
+        let claimed = diesel::update(
+            app_meta::table.filter(app_meta::key.eq(STOCK_META_KEY)).filter(app_meta::value.eq(&previous)),
+        )
+        .set(app_meta::value.eq(&stamp))
+        .execute(conn)?;
+        if claimed == 0 {
+            return Ok(0);
+        }
+        // An unreadable mark (written by hand, say) costs one window, not every later one.
+        let since = previous.parse::<NaiveDateTime>().unwrap_or(now);
+        let from = since - chrono::Duration::seconds(STOCK_SWEEP_OVERLAP_SECS);
+        let changed = crate::catalog::model::stock_changed_between(conn, from, now)?;
+        for id in &changed {
+            crate::outbox::enqueue(
+                conn,
+                SEARCH_PRODUCT,
+                &serde_json::json!({"product_id": id, "reason": "stock"}),
+                now,
+            )?;
+        }
+        Ok(changed.len())
+    })
+}
+
+/// Runs until `shutdown` resolves: index due rows every 200 ms, queue stock changes every 30 s,
+/// sweep expiries every minute.
 pub async fn run(
     db: Db,
     engine: Arc<dyn SearchEngine>,
@@ -177,9 +217,16 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
+    let mut last_stock_sweep = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
         let now = clock.now_naive();
         let today = clock.today(zone);
+        if last_stock_sweep.elapsed() >= Duration::from_secs(STOCK_SWEEP_SECS) {
+            last_stock_sweep = std::time::Instant::now();
+            if let Err(e) = db.run(move |c| sweep_stock_changes(c, now)).await {
+                tracing::warn!(error = %e, "stock sweep failed");
+            }
+        }
         if last_sweep.elapsed() >= Duration::from_secs(60) {
             last_sweep = std::time::Instant::now();
             let result = db.run(move |c| sweep_expired(c, today, now)).await;

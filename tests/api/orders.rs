@@ -677,3 +677,83 @@ backend_tests! {
         assert_ne!(fresh.json()["id"], first["id"], "after 73 h the key is new again");
     }
 }
+
+async fn search_stock(app: &TestApp, product: &str, in_stock: bool) -> Option<i64> {
+    let q = if in_stock { "&in_stock=true" } else { "" };
+    let r = app.get(&format!("/api/v1/search/products?q=普安红茶{q}")).send().await.json();
+    r["hits"].as_array().unwrap().iter().find(|h| h["id"] == product).map(|h| h["stock"].as_i64().unwrap())
+}
+
+backend_tests! {
+    async fn search_follows_stock_sold_out_at_once_counts_in_batches(app: TestApp) {
+        let w = world(&app).await;
+        app.patch(&format!("/api/v1/products/{}", w.tea)).token(&w.tea_producer).json(json!({"stock": 30})).send().await.assert_status(200);
+        app.index_now().await;
+        assert_eq!(search_stock(&app, &w.tea, true).await, Some(30));
+        let now = app.clock.now_naive();
+        app.db(move |c| dongxi::search::indexer::sweep_stock_changes(c, now).unwrap()).await;
+
+        // An ordinary order does not touch the index; the next stock sweep brings the new count.
+        let order = place(&app, &w.school, &[(&w.tea, 10)]).await;
+        app.index_now().await;
+        assert_eq!(search_stock(&app, &w.tea, true).await, Some(30), "not re-indexed per order");
+        app.clock.advance(chrono::Duration::seconds(31));
+        let now = app.clock.now_naive();
+        let queued = app.db(move |c| dongxi::search::indexer::sweep_stock_changes(c, now).unwrap()).await;
+        assert_eq!(queued, 1);
+        app.index_now().await;
+        assert_eq!(search_stock(&app, &w.tea, true).await, Some(20));
+
+        // Selling out leaves in-stock searches at once; a cancellation brings it back at once.
+        let rest = place(&app, &w.school, &[(&w.tea, 20)]).await;
+        app.index_now().await;
+        assert_eq!(search_stock(&app, &w.tea, true).await, None);
+        assert_eq!(search_stock(&app, &w.tea, false).await, Some(0));
+        app.post(&format!("/api/v1/orders/{}/cancel", rest["id"].as_str().unwrap())).token(&w.school).send().await.assert_status(200);
+        app.index_now().await;
+        assert_eq!(search_stock(&app, &w.tea, true).await, Some(20));
+        let _ = order;
+    }
+
+    async fn product_edits_never_undo_stock_taken_meanwhile(app: TestApp) {
+        let w = world(&app).await;
+        let tea = w.tea.clone();
+        let now = app.clock.now_naive();
+        // A reviewer's or producer's edit read the product, an order took stock, then the edit was saved.
+        let stock = app.db(move |c| {
+            let mut stale = dongxi::catalog::model::find(c, &tea).unwrap().unwrap();
+            assert_eq!(dongxi::catalog::model::take_stock(c, &tea, 5, now).unwrap(), Some(795));
+            stale.price_fen = 16900;
+            dongxi::catalog::model::save(c, &stale).unwrap();
+            dongxi::catalog::model::find(c, &tea).unwrap().unwrap()
+        }).await;
+        assert_eq!((stock.stock, stock.price_fen), (795, 16900));
+        // A producer who states the stock sets it.
+        let r = app.patch(&format!("/api/v1/products/{}", w.tea)).token(&w.tea_producer).json(json!({"stock": 1000, "price_fen": 17000})).send().await;
+        assert_eq!((r.json()["stock"].as_i64(), r.json()["price_fen"].as_i64()), (Some(1000), Some(17000)));
+        assert_eq!(stock_after_rating(&app, &w).await, 1000 - 10);
+    }
+}
+
+/// Ratings update the product's rating counters without touching its stock (and vice versa).
+async fn stock_after_rating(app: &TestApp, w: &World) -> i64 {
+    let order = place(app, &w.school, &[(&w.tea, 10)]).await;
+    pay(app, &w.admin, &order).await;
+    let sub = order["sub_orders"][0]["id"].as_str().unwrap().to_owned();
+    ship(app, &w.tea_producer, &sub).await;
+    app.post(&format!("/api/v1/sub-orders/{sub}/accept"))
+        .token(&w.school)
+        .json(json!({}))
+        .send()
+        .await
+        .assert_status(200);
+    app.post(&format!("/api/v1/sub-orders/{sub}/rating"))
+        .token(&w.school)
+        .json(json!({"stars": 5}))
+        .send()
+        .await
+        .assert_status(201);
+    let p = app.get(&format!("/api/v1/products/{}", w.tea)).send().await.json();
+    assert_eq!(p["rating"]["count"], 1);
+    p["stock"].as_i64().unwrap()
+}

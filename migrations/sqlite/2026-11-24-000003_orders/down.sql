@@ -1,1 +1,1 @@
-DROP TABLE idempotency_keys; DROP TABLE ratings; DROP TABLE refunds; DROP TABLE payments; DROP TABLE order_events; DROP TABLE order_lines; DROP TABLE sub_orders; DROP TABLE orders;
+DROP INDEX products_stock_changed_idx; ALTER TABLE products DROP COLUMN stock_changed_at; DROP TABLE idempotency_keys; DROP TABLE ratings; DROP TABLE refunds; DROP TABLE payments; DROP TABLE order_events; DROP TABLE order_lines; DROP TABLE sub_orders; DROP TABLE orders;

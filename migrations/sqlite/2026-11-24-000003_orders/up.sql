@@ -139,3 +139,8 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (org_id, key)
 );
 CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+
+-- When orders last moved the stock: the search index refreshes such products in batches
+-- instead of once per order.
+ALTER TABLE products ADD COLUMN stock_changed_at TIMESTAMP;
+CREATE INDEX products_stock_changed_idx ON products (stock_changed_at);
