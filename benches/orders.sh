@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Orders per second through HTTP: a real `dongxi serve` (release) loaded by wrk with 32
-# connections, each request a 3-line order over 10,000 products (benches/data/orders.lua). On
+# Orders per second through HTTP: a real `dongxi serve` (release) loaded by wrk with 32 (or the
+# given number of) connections, each request a 3-line order over 10,000 products (benches/data/orders.lua). On
 # SQLite always; on PostgreSQL when DONGXI_BENCH_PG_URL names an existing database (a fresh
-# schema each run), followed in the same run by pgbench with 32 clients running the same
+# schema each run), followed in the same run by pgbench with as many clients running the same
 # transaction as raw SQL (benches/data/orders-pgbench.sql), and their ratio.
-# Usage: benches/orders.sh [seconds]
+# Usage: benches/orders.sh [seconds] [connections]
 set -euo pipefail
 export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
 cd "$(dirname "$0")/.."
 secs="${1:-20}"
+conns="${2:-32}"
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
 cargo build --release --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/dongxi"
@@ -47,9 +48,10 @@ run() { # backend url
   token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
     -d '{"email":"canteen.hz@demo.dongxi.cn","password":"dongxi-demo-2021"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   ORDERS_TOKEN="$token" wrk -t2 -c32 -d3s -s benches/data/orders.lua "http://127.0.0.1:$port" >/dev/null
-  ORDERS_TOKEN="$token" wrk -t2 -c32 -d"${secs}s" --latency -s benches/data/orders.lua "http://127.0.0.1:$port" >"$dir/wrk.txt"
+  ORDERS_TOKEN="$token" wrk -t2 -c"$conns" -d"${secs}s" --latency -s benches/data/orders.lua "http://127.0.0.1:$port" >"$dir/wrk.txt"
   grep -E "Requests/sec|50%|90%|99%|Non-2xx|Socket errors" "$dir/wrk.txt" | sed "s/^/$backend http: /"
   echo "$backend http: RSS under load $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$pid/status)"
+  [ -n "${ORDERS_SMAPS:-}" ] && grep -E "^(Rss|Anonymous|Pss_File|Pss_Anon)" /proc/$pid/smaps_rollup | sed "s/^/$backend smaps: /"
   kill -TERM "$pid"; wait "$pid" || true; pid=""
   if [ "$backend" = postgres ]; then
     local hash buyer buyer_path user
@@ -58,7 +60,7 @@ run() { # backend url
     sed -e "s|@HASH@|$hash|; s|@BUYER@|$buyer|g; s|@BUYER_PATH@|$buyer_path|; s|@USER@|$user|g" \
       benches/data/orders-pgbench.sql >"$dir/pgbench.sql"
     local pg_conn=${url%%\?*}
-    (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" pgbench -n -c 32 -j 2 -T "$secs" -r --log --log-prefix=pgb \
+    (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" pgbench -n -c "$conns" -j 2 -T "$secs" -r --log --log-prefix=pgb \
       -f "$dir/pgbench.sql" "$pg_conn" >"$dir/pgbench.txt" 2>&1) || { cat "$dir/pgbench.txt"; exit 1; }
     grep -E "^tps|latency average|failed" "$dir/pgbench.txt" | sed 's/^/postgres pgbench: /'
     # Per-transaction latencies (µs, third column) from pgbench's log: the same percentiles as wrk's.
@@ -69,7 +71,7 @@ run() { # backend url
   fi
 }
 
-echo "orders benchmark: 32 connections, ${secs}s, 3-line orders over 10,000 products; $(nproc) cores; commit $(git rev-parse --short HEAD)"
+echo "orders benchmark: $conns connections, ${secs}s, 3-line orders over 10,000 products; $(nproc) cores; commit $(git rev-parse --short HEAD)"
 run sqlite ""
 if [ -n "${DONGXI_BENCH_PG_URL:-}" ]; then
   schema="bench_orders_$$"

@@ -173,7 +173,22 @@ async fn reindex(config: &Config, clock: &Clock) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core). Database work
+/// runs on many blocking threads, and the memory they free stays spread over those arenas: the
+/// server grew to 330 MB under an order load, 100 MB with two arenas and the same throughput.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; called first thing, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,
