@@ -489,14 +489,22 @@ pub fn lock_visible(conn: &mut DbConn, actor: &Actor, id: &str, ctx: &Ctx) -> Ap
     model::find(conn, id)?.ok_or_else(|| AppError::not_found("order"))
 }
 
-/// The sub-order and its order if `actor` sees that sub-order, with the order locked for a change.
-pub fn lock_sub_order(conn: &mut DbConn, actor: &Actor, sub_id: &str, ctx: &Ctx) -> AppResult<(OrderRow, SubOrderRow)> {
+/// The sub-order and its order if `actor` sees that sub-order: the buyer side sees all of an
+/// order's sub-orders, a producer its own (404 otherwise).
+fn visible_sub_order(conn: &mut DbConn, actor: &Actor, sub_id: &str) -> AppResult<(OrderRow, SubOrderRow)> {
     let missing = || AppError::not_found("sub-order");
     let sub = model::find_sub_order(conn, sub_id)?.ok_or_else(missing)?;
     let order = model::find_visible(conn, actor, &sub.order_id)?.ok_or_else(missing)?;
     if !(model::sees_whole(actor, &order) || sub.producer_path.starts_with(&actor.org.path)) {
         return Err(missing());
     }
+    Ok((order, sub))
+}
+
+/// [`visible_sub_order`], with the order locked for a change and both read again under the lock.
+pub fn lock_sub_order(conn: &mut DbConn, actor: &Actor, sub_id: &str, ctx: &Ctx) -> AppResult<(OrderRow, SubOrderRow)> {
+    let missing = || AppError::not_found("sub-order");
+    let (order, _) = visible_sub_order(conn, actor, sub_id)?;
     model::lock(conn, &order.id, ctx.now)?;
     let order = model::find(conn, &order.id)?.ok_or_else(missing)?;
     let sub = model::find_sub_order(conn, sub_id)?.ok_or_else(missing)?;
@@ -763,12 +771,7 @@ pub fn list_sub_orders(
 }
 
 pub fn get_sub_order(conn: &mut DbConn, actor: &Actor, sub_id: &str) -> AppResult<SubOrderDetail> {
-    let missing = || AppError::not_found("sub-order");
-    let sub = model::find_sub_order(conn, sub_id)?.ok_or_else(missing)?;
-    let order = model::find_visible(conn, actor, &sub.order_id)?.ok_or_else(missing)?;
-    if !(model::sees_whole(actor, &order) || sub.producer_path.starts_with(&actor.org.path)) {
-        return Err(missing());
-    }
+    let (order, sub) = visible_sub_order(conn, actor, sub_id)?;
     sub_order_detail(conn, &order, &sub)
 }
 
