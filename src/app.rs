@@ -18,7 +18,7 @@ use crate::error::Problem;
 use crate::http::middleware;
 use crate::ops::metrics::Metrics;
 use crate::search::SearchEngine;
-use crate::{catalog, identity, ops, orders, payments, regions, search};
+use crate::{accounting, catalog, identity, ops, orders, payments, regions, search};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -80,6 +80,7 @@ impl Ctx {
         (name = "search", description = "Product search"),
         (name = "orders", description = "Orders, sub-orders, shipment, acceptance, ratings"),
         (name = "payments", description = "Payments and refunds"),
+        (name = "accounting", description = "Pairings, targets, reserved-share filings, the counting ledger and reports"),
     )
 )]
 struct ApiDoc;
@@ -106,7 +107,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(catalog::routes::routes())
                 .merge(search::routes::routes())
                 .merge(orders::routes::routes())
-                .merge(payments::routes::routes()),
+                .merge(payments::routes::routes())
+                .merge(accounting::routes::routes()),
         )
         .split_for_parts()
 }

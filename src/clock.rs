@@ -38,6 +38,13 @@ impl Clock {
         self.now().naive_utc()
     }
 
+    /// Sets a fixed clock to `at` (tests living through past years); a system clock cannot be set.
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Some(t) = &self.fixed {
+            *t.lock().unwrap_or_else(|p| p.into_inner()) = at;
+        }
+    }
+
     /// Moves a fixed clock forward; a system clock cannot be moved.
     pub fn advance(&self, by: Duration) {
         if let Some(t) = &self.fixed {

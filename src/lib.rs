@@ -1,6 +1,7 @@
 //! Dongxi (东西): a backend for east–west consumption assistance (消费帮扶).
 //! See ARCHITECTURE.md in the shared docs for the shape of the code.
 
+pub mod accounting;
 pub mod app;
 pub mod catalog;
 pub mod clock;

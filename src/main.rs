@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// The counting ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -59,6 +64,14 @@ enum ImportCommand {
         #[arg(long)]
         producer: String,
     },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute what the ledger must hold from orders, payments and refunds, check every
+    /// invariant (nets per sub-order, one entry per cause, lines, reversals, years, closed years,
+    /// rollups), print the drift and exit non-zero on any.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -260,6 +273,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             server::work(config, database, clock).await
         }
         Command::Reindex => reindex(&config, &clock).await,
+        Command::Ledger { command: LedgerCommand::Verify } => {
+            let database = server::prepare(&config, &clock, true)?;
+            let mut conn = database.get()?;
+            let started = std::time::Instant::now();
+            let result = dongxi::accounting::verify::verify(&mut conn, config.count_on, config.timezone)?;
+            for line in result.drift.iter().take(1000) {
+                println!("drift: {line}");
+            }
+            if result.drift.len() > 1000 {
+                println!("… and {} more", result.drift.len() - 1000);
+            }
+            println!(
+                "checked {} ledger entries against {} sub-orders in {:.1} s: {}",
+                result.entries,
+                result.sub_orders,
+                started.elapsed().as_secs_f64(),
+                if result.drift.is_empty() {
+                    "no drift".to_owned()
+                } else {
+                    format!("{} problems", result.drift.len())
+                }
+            );
+            if result.drift.is_empty() { Ok(()) } else { anyhow::bail!("the ledger has drifted") }
+        }
         Command::Import { command: ImportCommand::Products { file, producer } } => {
             import_products(&config, &clock, &file, &producer)
         }

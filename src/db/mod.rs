@@ -292,6 +292,46 @@ macro_rules! insert_batch {
     }};
 }
 
+/// Adds rows to a rollup: inserts new keys, adds `amount_fen` to existing ones. Rows must be
+/// distinct by key. PostgreSQL takes them in one statement; SQLite one by one (each is a
+/// local call). Evaluates to `AppResult<()>`.
+#[macro_export]
+macro_rules! upsert_add {
+    ($conn:expr, $table:ident, $rows:expr, ($($key:ident),+)) => {{
+        use diesel::RunQueryDsl as _;
+        use diesel::ExpressionMethods as _;
+        use $crate::db::schema::$table as t;
+        let rows = $rows;
+        let result: $crate::error::AppResult<()> = if rows.is_empty() {
+            Ok(())
+        } else {
+            match $conn {
+                $crate::db::DbConn::Postgres(c) => diesel::insert_into(t::table)
+                    .values(rows)
+                    .on_conflict(($(t::$key),+))
+                    .do_update()
+                    .set(t::amount_fen.eq(t::amount_fen + diesel::upsert::excluded(t::amount_fen)))
+                    .execute(c)
+                    .map(|_| ())
+                    .map_err(Into::into),
+                $crate::db::DbConn::Sqlite(c) => rows
+                    .iter()
+                    .try_for_each(|row| {
+                        diesel::insert_into(t::table)
+                            .values(row)
+                            .on_conflict(($(t::$key),+))
+                            .do_update()
+                            .set(t::amount_fen.eq(t::amount_fen + diesel::upsert::excluded(t::amount_fen)))
+                            .execute(c)
+                            .map(|_| ())
+                    })
+                    .map_err(Into::into),
+            }
+        };
+        result
+    }};
+}
+
 /// Claims up to `limit` due outbox rows of `topic` for `lease`: rows another worker holds are
 /// skipped (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite serialises writers). Returns (id, payload).
 pub fn claim_outbox(
@@ -341,4 +381,19 @@ pub fn claim_outbox(
         })?,
     };
     Ok(rows)
+}
+
+/// A lock on a name until the transaction ends: a PostgreSQL advisory lock, shared or
+/// exclusive. SQLite needs none (its write transactions already run one at a time).
+pub fn xact_lock(conn: &mut DbConn, name: &str, shared: bool) -> AppResult<()> {
+    if let DbConn::Postgres(c) = conn {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        let key = i64::from_be_bytes(first);
+        let function = if shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
+        diesel::sql_query(format!("SELECT {function}($1)")).bind::<diesel::sql_types::BigInt, _>(key).execute(c)?;
+    }
+    Ok(())
 }

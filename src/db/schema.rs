@@ -295,6 +295,176 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pairings (id) {
+        id -> Text,
+        donor_region_code -> Nullable<Text>,
+        donor_org_id -> Nullable<Text>,
+        donor_path -> Text,
+        recipient_region_code -> Text,
+        recipient_path -> Text,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        note -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    targets (id) {
+        id -> Text,
+        year -> Integer,
+        scope_kind -> Text,
+        scope_id -> Text,
+        amount_fen -> BigInt,
+        source -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    filings (id) {
+        id -> Text,
+        org_id -> Text,
+        year -> Integer,
+        canteen_budget_fen -> BigInt,
+        share_bp -> Integer,
+        no_canteen -> Bool,
+        exemption_reason -> Nullable<Text>,
+        status -> Text,
+        submitted_by -> Text,
+        submitted_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        return_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    accounting_events (id) {
+        id -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        action -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        details -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    periods (year) {
+        year -> Integer,
+        closed_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> Text,
+        cause -> Text,
+        kind -> Text,
+        order_id -> Text,
+        sub_order_id -> Text,
+        refund_id -> Nullable<Text>,
+        reverses_id -> Nullable<Text>,
+        amount_fen -> BigInt,
+        counted_at -> Timestamp,
+        recorded_at -> Timestamp,
+        year -> Integer,
+        month -> Integer,
+        adjusts_year -> Nullable<Integer>,
+        buyer_org_id -> Text,
+        buyer_region_code -> Text,
+        producer_id -> Text,
+        origin_region_code -> Text,
+        pairing_id -> Nullable<Text>,
+        certificate_no -> Text,
+    }
+}
+
+diesel::table! {
+    ledger_lines (entry_id, position) {
+        entry_id -> Text,
+        position -> Integer,
+        kind -> Text,
+        amount_fen -> BigInt,
+        year -> Integer,
+        month -> Integer,
+        recorded_at -> Timestamp,
+        product_id -> Text,
+        category -> Text,
+        certificate_no -> Text,
+        origin_code -> Text,
+        origin_path -> Text,
+        origin_province -> Text,
+        origin_prefecture -> Text,
+        origin_county -> Text,
+        buyer_org_id -> Text,
+        buyer_org_path -> Text,
+        buyer_region_path -> Text,
+        buyer_province -> Text,
+        buyer_prefecture -> Text,
+        buyer_county -> Text,
+        producer_id -> Text,
+        producer_path -> Text,
+        /// The pairing id, or '' for none (so unique keys and equality work alike on both backends).
+        pairing_key -> Text,
+    }
+}
+
+diesel::table! {
+    ledger_sums_geo (year, month, origin_county, category, buyer_county, pairing_key) {
+        year -> Integer,
+        month -> Integer,
+        origin_county -> Text,
+        category -> Text,
+        buyer_county -> Text,
+        pairing_key -> Text,
+        origin_province -> Text,
+        origin_prefecture -> Text,
+        buyer_province -> Text,
+        buyer_prefecture -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_buyer (year, origin_county, buyer_org_id, pairing_key) {
+        year -> Integer,
+        origin_county -> Text,
+        buyer_org_id -> Text,
+        pairing_key -> Text,
+        origin_province -> Text,
+        origin_prefecture -> Text,
+        buyer_province -> Text,
+        buyer_prefecture -> Text,
+        buyer_county -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_producer (year, origin_county, producer_id, buyer_county, pairing_key) {
+        year -> Integer,
+        origin_county -> Text,
+        producer_id -> Text,
+        buyer_county -> Text,
+        pairing_key -> Text,
+        origin_province -> Text,
+        origin_prefecture -> Text,
+        buyer_province -> Text,
+        buyer_prefecture -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
 diesel::joinable!(organizations -> regions (region_code));
 diesel::joinable!(products -> organizations (producer_id));
 diesel::joinable!(products -> regions (origin_region_code));
@@ -310,6 +480,8 @@ diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(refunds -> sub_orders (sub_order_id));
 diesel::joinable!(ratings -> sub_orders (sub_order_id));
 diesel::joinable!(orders -> organizations (buyer_org_id));
+diesel::joinable!(ledger_lines -> ledger_entries (entry_id));
+diesel::joinable!(filings -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_meta,
@@ -331,4 +503,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     ratings,
     idempotency_keys,
+    pairings,
+    targets,
+    filings,
+    accounting_events,
+    periods,
+    ledger_entries,
+    ledger_lines,
+    ledger_sums_geo,
+    ledger_sums_buyer,
+    ledger_sums_producer,
 );

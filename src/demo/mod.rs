@@ -1,6 +1,8 @@
 //! Demo data from the seed notices (../shared/seeds): the east–west pairings' places, offices,
-//! buyers and producers (here), their goods (`catalog`) and a year of their orders (`orders`).
+//! buyers and producers (here), their goods (`catalog`), pairings, targets and filings
+//! (`accounting`) and a year of their orders (`orders`).
 
+mod accounting;
 mod catalog;
 mod orders;
 
@@ -315,7 +317,9 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
             created.push((org.key, row));
         }
         catalog::seed_products(conn, &created, now)?;
+        accounting::seed_before_orders(conn, &created, config)?;
         orders::seed_orders(conn, &created, config, now)?;
+        accounting::close_2021(conn, &created, config)?;
         db::meta_set(conn, DEMO_META_KEY, &now.to_string())?;
         Ok(DemoSeed::Seeded)
     })

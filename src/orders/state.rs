@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::model::{EventRow, OrderRow, SubOrderRow};
 use crate::app::Ctx;
+use crate::config::CountOn;
 use crate::db::DbConn;
 use crate::db::schema::{orders, sub_orders};
 use crate::error::{AppError, AppResult};
@@ -275,16 +276,24 @@ pub fn move_sub_order(
     count_if_due(conn, order, sub, event, ctx)
 }
 
-/// Where a paid order or an accepted sub-order starts to count against targets (the accounting
-/// ledger plugs in here).
+/// Where a sub-order starts to count against targets: when its order is paid (at the payment's
+/// time), or, with `DONGXI_COUNT_ON=accepted`, when it is accepted.
 fn count_if_due(
-    _conn: &mut DbConn,
-    _order: &OrderRow,
-    _sub: &SubOrderRow,
-    _event: SubOrderEvent,
-    _ctx: &Ctx,
+    conn: &mut DbConn,
+    order: &OrderRow,
+    sub: &SubOrderRow,
+    event: SubOrderEvent,
+    ctx: &Ctx,
 ) -> AppResult<()> {
-    Ok(())
+    match (ctx.count_on, event) {
+        (CountOn::Paid, SubOrderEvent::Pay) => {
+            crate::accounting::ledger::count_sub_order(conn, order, sub, order.paid_at.unwrap_or(ctx.now), ctx)
+        }
+        (CountOn::Accepted, SubOrderEvent::Accept) => {
+            crate::accounting::ledger::count_sub_order(conn, order, sub, ctx.now, ctx)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Completes a paid order once every sub-order is done.

@@ -317,6 +317,7 @@ pub fn record_refund(
     let details = json!({"refund_id": row.id, "amount_fen": amount.0, "reason": reason, "method": row.method,
         "refunded_fen": sub.refunded_fen});
     state::record_event(conn, &order.id, Some(&sub.id), "refund", None, None, who, details, ctx)?;
+    crate::accounting::ledger::reverse_refund(conn, sub, &row, ctx)?;
     Ok(row)
 }
 

@@ -117,15 +117,24 @@ pub fn fresh_pg_schema(admin_url: &str) -> (String, String) {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
+        Self::sqlite_with(&[]).await
+    }
+
+    /// SQLite with extra configuration (`DONGXI_COUNT_ON=accepted` …).
+    pub async fn sqlite_with(extra: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let data_dir = dir.path().to_path_buf();
-        Self::build(url, data_dir, Cleanup::Sqlite(dir), "sqlite", &[]).await
+        Self::build(url, data_dir, Cleanup::Sqlite(dir), "sqlite", extra).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
+        Self::postgres_with(&[]).await
+    }
+
+    pub async fn postgres_with(extra: &[(&str, &str)]) -> Option<TestApp> {
         let admin_url = service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL half of the suite")?;
-        Some(Self::postgres_at(&admin_url, &[]).await)
+        Some(Self::postgres_at(&admin_url, extra).await)
     }
 
     pub async fn postgres_at(admin_url: &str, extra: &[(&str, &str)]) -> TestApp {

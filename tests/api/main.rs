@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod accounting;
 mod catalog;
 mod demo;
 mod identity;
+mod ledger_property;
 mod ops;
 mod orders;
 mod regions;

@@ -87,6 +87,25 @@ async fn openapi_describes_every_route() {
         ("get", "/api/v1/orders/{id}/payments"),
         ("post", "/api/v1/sub-orders/{id}/refunds"),
         ("get", "/api/v1/sub-orders/{id}/refunds"),
+        ("post", "/api/v1/pairings"),
+        ("get", "/api/v1/pairings"),
+        ("get", "/api/v1/pairings/{id}"),
+        ("patch", "/api/v1/pairings/{id}"),
+        ("post", "/api/v1/targets"),
+        ("get", "/api/v1/targets"),
+        ("patch", "/api/v1/targets/{id}"),
+        ("put", "/api/v1/organizations/{id}/filings/{year}"),
+        ("get", "/api/v1/organizations/{id}/filings/{year}"),
+        ("post", "/api/v1/organizations/{id}/filings/{year}/approve"),
+        ("post", "/api/v1/organizations/{id}/filings/{year}/return"),
+        ("get", "/api/v1/filings"),
+        ("post", "/api/v1/periods/{year}/close"),
+        ("get", "/api/v1/periods"),
+        ("get", "/api/v1/ledger"),
+        ("get", "/api/v1/reports/progress"),
+        ("get", "/api/v1/reports/breakdown"),
+        ("get", "/api/v1/reports/laggards"),
+        ("get", "/api/v1/accounting-events"),
     ];
     for (method, path) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
@@ -99,9 +118,11 @@ async fn openapi_describes_every_route() {
                 .iter()
                 .any(|(status, r)| status.starts_with('2') && (status == "204" || r.get("content").is_some()));
             assert!(documented_body, "{method} {path}: no success response schema");
-            if method == "post" || method == "patch" {
+            if method == "post" || method == "patch" || method == "put" {
                 let has_body = op.pointer("/requestBody/content/application~1json/schema").is_some();
-                let bodiless = ["/logout", "/publish", "/unpublish", "/cancel"].iter().any(|end| path.ends_with(end));
+                let bodiless = ["/logout", "/publish", "/unpublish", "/cancel", "/approve", "/close"]
+                    .iter()
+                    .any(|end| path.ends_with(end));
                 assert!(has_body || bodiless, "{method} {path}: no request schema");
             }
             for (status, r) in responses {

@@ -1,0 +1,283 @@
+//! Reports as files to send upward: CSV (UTF-8 with a byte-order mark, so Excel reads the
+//! Chinese) and XLSX, with Chinese column headers, amounts in yuan with two decimals, and a title
+//! row naming the scope, the year and the as-of time.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rust_xlsxwriter::{Format, FormatAlign, Workbook};
+
+use super::reports::{BreakdownView, EntryView, LaggardsView, ProgressView};
+use crate::error::{AppError, AppResult};
+use crate::money::Fen;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+pub fn parse_format(raw: Option<&str>) -> AppResult<FileFormat> {
+    match raw {
+        None | Some("json") => Ok(FileFormat::Json),
+        Some("csv") => Ok(FileFormat::Csv),
+        Some("xlsx") => Ok(FileFormat::Xlsx),
+        Some(_) => Err(AppError::invalid_field("validation_failed", "format", "must be json, csv or xlsx")),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Text(String),
+    Yuan(i64),
+    Ratio(f64),
+    Int(i64),
+    Empty,
+}
+
+/// A sheet: a title, optional label/value lines, a header row and rows.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub title: String,
+    pub file_stem: String,
+    pub preamble: Vec<(String, Cell)>,
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// "截至 2021年12月31日 24:00（北京时间）" style, in the deployment's zone.
+pub fn as_of_text(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&zone);
+    let zone_name = if zone == chrono_tz::Asia::Shanghai { "北京时间".to_owned() } else { zone.to_string() };
+    format!("截至 {}（{zone_name}）", local.format("%Y年%m月%d日 %H:%M"))
+}
+
+fn text(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) => s.clone(),
+        Cell::Yuan(f) => Fen(*f).yuan(),
+        Cell::Ratio(r) => format!("{:.2}%", r * 100.0),
+        Cell::Int(n) => n.to_string(),
+        Cell::Empty => String::new(),
+    }
+}
+
+pub fn csv(table: &Table) -> AppResult<Vec<u8>> {
+    let mut out = Vec::from("\u{FEFF}".as_bytes());
+    {
+        let mut w = csv::WriterBuilder::new().flexible(true).from_writer(&mut out);
+        let fail = |e: csv::Error| AppError::Unexpected(anyhow::anyhow!("csv: {e}"));
+        w.write_record([table.title.as_str()]).map_err(fail)?;
+        for (label, value) in &table.preamble {
+            w.write_record([label.clone(), text(value)]).map_err(fail)?;
+        }
+        w.write_record(&table.headers).map_err(fail)?;
+        for row in &table.rows {
+            w.write_record(row.iter().map(text)).map_err(fail)?;
+        }
+        w.flush().map_err(|e| AppError::Unexpected(anyhow::anyhow!("csv: {e}")))?;
+    }
+    Ok(out)
+}
+
+pub fn xlsx(table: &Table) -> AppResult<Vec<u8>> {
+    let fail = |e: rust_xlsxwriter::XlsxError| AppError::Unexpected(anyhow::anyhow!("xlsx: {e}"));
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("报表").map_err(fail)?;
+    let title = Format::new().set_bold().set_font_size(14);
+    let bold = Format::new().set_bold().set_align(FormatAlign::Center);
+    let yuan = Format::new().set_num_format("#,##0.00");
+    let percent = Format::new().set_num_format("0.00%");
+    let columns = table.headers.len().max(2) as u16;
+    sheet.merge_range(0, 0, 0, columns - 1, &table.title, &title).map_err(fail)?;
+    let mut r: u32 = 1;
+    let put = |sheet: &mut rust_xlsxwriter::Worksheet, r: u32, c: u16, cell: &Cell| -> AppResult<()> {
+        match cell {
+            Cell::Text(s) => sheet.write_string(r, c, s).map(|_| ()),
+            Cell::Yuan(f) => sheet.write_number_with_format(r, c, *f as f64 / 100.0, &yuan).map(|_| ()),
+            Cell::Ratio(x) => sheet.write_number_with_format(r, c, *x, &percent).map(|_| ()),
+            Cell::Int(n) => sheet.write_number(r, c, *n as f64).map(|_| ()),
+            Cell::Empty => Ok(()),
+        }
+        .map_err(fail)
+    };
+    for (label, value) in &table.preamble {
+        sheet.write_string_with_format(r, 0, label, &Format::new().set_bold()).map_err(fail)?;
+        put(sheet, r, 1, value)?;
+        r += 1;
+    }
+    if !table.preamble.is_empty() {
+        r += 1;
+    }
+    for (c, h) in table.headers.iter().enumerate() {
+        sheet.write_string_with_format(r, c as u16, *h, &bold).map_err(fail)?;
+    }
+    r += 1;
+    for row in &table.rows {
+        for (c, cell) in row.iter().enumerate() {
+            put(sheet, r, c as u16, cell)?;
+        }
+        r += 1;
+    }
+    for c in 0..columns {
+        sheet.set_column_width(c, if c == 0 { 28 } else { 16 }).map_err(fail)?;
+    }
+    book.save_to_buffer().map_err(fail)
+}
+
+/// The file as a download.
+pub fn download(table: &Table, format: FileFormat) -> AppResult<Response> {
+    let (body, content_type, ext) = match format {
+        FileFormat::Csv => (csv(table)?, "text/csv; charset=utf-8", "csv"),
+        FileFormat::Xlsx => (xlsx(table)?, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+        FileFormat::Json => return Err(AppError::Unexpected(anyhow::anyhow!("json is not a download"))),
+    };
+    let ascii = format!("{}.{ext}", table.file_stem);
+    let encoded: String = table
+        .title
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}.{ext}");
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+pub fn progress_table(p: &ProgressView, zone: chrono_tz::Tz) -> Table {
+    let mut running = 0;
+    Table {
+        title: format!("{} {}年 消费帮扶进度（{}）", p.scope_name, p.year, as_of_text(p.as_of, zone)),
+        file_stem: format!("progress-{}-{}", p.scope_id, p.year),
+        preamble: vec![
+            ("范围".into(), Cell::Text(format!("{}：{}", p.scope_kind.label(), p.scope_name))),
+            ("年度目标（元）".into(), p.target_fen.map(Cell::Yuan).unwrap_or(Cell::Text("未设目标".into()))),
+            ("已计入（元）".into(), Cell::Yuan(p.counted_fen)),
+            ("完成率".into(), p.ratio.map(Cell::Ratio).unwrap_or(Cell::Empty)),
+            ("序时进度（元）".into(), p.expected_to_date_fen.map(Cell::Yuan).unwrap_or(Cell::Empty)),
+            ("预计全年（元）".into(), Cell::Yuan(p.projected_year_end_fen)),
+            ("状态".into(), Cell::Text(p.status.label().into())),
+        ],
+        headers: vec!["月份", "当月计入（元）", "累计计入（元）"],
+        rows: p
+            .by_month
+            .iter()
+            .map(|m| {
+                running += m.counted_fen;
+                vec![Cell::Text(m.month.clone()), Cell::Yuan(m.counted_fen), Cell::Yuan(running)]
+            })
+            .collect(),
+    }
+}
+
+pub fn breakdown_table(b: &BreakdownView, zone: chrono_tz::Tz) -> Table {
+    let mut rows: Vec<Vec<Cell>> = b
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::Text(r.name.clone()),
+                Cell::Text(r.key.clone()),
+                Cell::Yuan(r.counted_fen),
+                r.target_fen.map(Cell::Yuan).unwrap_or(Cell::Empty),
+                r.ratio.map(Cell::Ratio).unwrap_or(Cell::Empty),
+            ]
+        })
+        .collect();
+    rows.push(vec![Cell::Text("合计".into()), Cell::Empty, Cell::Yuan(b.total_fen), Cell::Empty, Cell::Empty]);
+    Table {
+        title: format!("{} {}年 消费帮扶分{}统计（{}）", b.scope_name, b.year, b.by.label(), as_of_text(b.as_of, zone)),
+        file_stem: format!("breakdown-{}-{}-{}", b.by.as_str(), b.scope_id, b.year),
+        preamble: vec![],
+        headers: vec![b.by.label(), "代码", "已计入（元）", "目标（元）", "完成率"],
+        rows,
+    }
+}
+
+pub fn laggards_table(l: &LaggardsView, zone: chrono_tz::Tz) -> Table {
+    Table {
+        title: format!("{} {}年 预留份额进度排名（{}）", l.scope_name, l.year, as_of_text(l.as_of, zone)),
+        file_stem: format!("laggards-{}-{}", l.scope_id, l.year),
+        preamble: vec![],
+        headers: vec!["单位", "类型", "目标（元）", "已计入（元）", "完成率", "序时进度（元）", "状态"],
+        rows: l
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Text(r.name.clone()),
+                    Cell::Text(r.target_kind.label().into()),
+                    Cell::Yuan(r.target_fen),
+                    Cell::Yuan(r.counted_fen),
+                    Cell::Ratio(r.ratio),
+                    Cell::Yuan(r.expected_to_date_fen),
+                    Cell::Text(r.status.label().into()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn ledger_table(
+    title_scope: &str,
+    year: i32,
+    at: DateTime<Utc>,
+    entries: &[EntryView],
+    zone: chrono_tz::Tz,
+) -> Table {
+    let local = |t: DateTime<Utc>| t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string();
+    Table {
+        title: format!("{title_scope} {year}年 消费帮扶台账（{}）", as_of_text(at, zone)),
+        file_stem: format!("ledger-{year}"),
+        preamble: vec![],
+        headers: vec![
+            "记账编号",
+            "类型",
+            "订单号",
+            "子订单号",
+            "金额（元）",
+            "业务时间",
+            "记账时间",
+            "年度",
+            "月份",
+            "调整年度",
+            "采购单位",
+            "采购单位地区",
+            "供应商",
+            "产地",
+            "结对关系",
+            "认定证书号",
+        ],
+        rows: entries
+            .iter()
+            .map(|e| {
+                vec![
+                    Cell::Text(e.id.clone()),
+                    Cell::Text(if e.kind == "count" { "计入".into() } else { "冲减".into() }),
+                    Cell::Text(e.order_id.clone()),
+                    Cell::Text(e.sub_order_id.clone()),
+                    Cell::Yuan(e.amount_fen),
+                    Cell::Text(local(e.counted_at)),
+                    Cell::Text(local(e.recorded_at)),
+                    Cell::Int(e.year as i64),
+                    Cell::Int(e.month as i64),
+                    e.adjusts_year.map(|y| Cell::Int(y as i64)).unwrap_or(Cell::Empty),
+                    Cell::Text(e.buyer_org_id.clone()),
+                    Cell::Text(e.buyer_region_code.clone()),
+                    Cell::Text(e.producer_id.clone()),
+                    Cell::Text(e.origin_region_code.clone()),
+                    Cell::Text(e.pairing_id.clone().unwrap_or_default()),
+                    Cell::Text(e.certificate_no.clone()),
+                ]
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,15 @@
+//! Assistance accounting (消费帮扶 counting): pairings, targets, reserved-share filings, closed
+//! years, the counting ledger and the reports read from it.
+
+pub mod audit;
+pub mod export;
+pub mod facts;
+pub mod filings;
+pub mod ledger;
+pub mod pairings;
+pub mod periods;
+pub mod reports;
+pub mod routes;
+pub mod scope;
+pub mod targets;
+pub mod verify;

@@ -1,0 +1,519 @@
+//! The ledger's invariants over thousands of random order lifecycles — payments, partial and
+//! whole refunds, cancellations before and after payment, shipments, acceptances, year closes —
+//! in both counting modes, through the same service functions the API calls:
+//! - each order's ledger total is what was paid and not refunded for its counted sub-orders;
+//! - every report total equals the sum of the ledger entries behind it;
+//! - a closed year's figures never change;
+//! - `ledger verify` finds no drift.
+//!
+//! `DONGXI_PROPERTY_SEED` replays a run; `DONGXI_PROPERTY_LIFECYCLES` sets how many (default 2000).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use dongxi::accounting::{periods, reports, scope};
+use dongxi::app::Ctx;
+use dongxi::catalog::model::ProductRow;
+use dongxi::catalog::service::new_row;
+use dongxi::catalog::types::{ProductFields, Storage, Tier};
+use dongxi::config::CountOn;
+use dongxi::db::{DbConn, write_tx};
+use dongxi::identity::Actor;
+use dongxi::identity::model::{OrgRow, actor_for_user};
+use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
+use dongxi::identity::types::{Email, OrgKind, Password, Role};
+use dongxi::orders::service as orders;
+use dongxi::orders::types::{AcceptBody, Delivery, LineBody, NewOrder, Shipment};
+use dongxi::payments::service::{self as payments, OfflinePaymentBody, RefundBody};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::helpers::TestApp;
+
+struct Cast {
+    admin: Actor,
+    buyers: Vec<Actor>,
+    producers: HashMap<String, Actor>,
+    /// (product id, producer id)
+    products: Vec<(String, String)>,
+    orgs: Vec<OrgRow>,
+    pairings: Vec<String>,
+}
+
+fn ctx(now: NaiveDateTime, count_on: CountOn) -> Ctx {
+    let zone = chrono_tz::Asia::Shanghai;
+    Ctx { now, today: now.and_utc().with_timezone(&zone).date_naive(), zone, count_on }
+}
+
+fn user(conn: &mut DbConn, org: &OrgRow, email: &str, role: Role, now: NaiveDateTime) -> Actor {
+    let user = NewUser {
+        email: Email::parse(email).unwrap(),
+        name: email.into(),
+        password: Password::parse("correct-horse-battery").unwrap(),
+        role,
+    };
+    let view = create_user_unchecked(conn, &org.id, &user, now).unwrap();
+    actor_for_user(conn, &view.id).unwrap().unwrap()
+}
+
+fn set_up(conn: &mut DbConn, now: NaiveDateTime) -> Cast {
+    for code in ["522300", "652927"] {
+        dongxi::regions::model::set_assisted_mark(conn, code, true).unwrap();
+    }
+    let platform = create_org_unchecked(conn, "平台", OrgKind::Platform, "110000", None, now).unwrap();
+    let admin = user(conn, &platform, "admin@p.cn", Role::Admin, now);
+    let bureau = create_org_unchecked(conn, "惠州市教育局", OrgKind::Agency, "441300", None, now).unwrap();
+    let mut orgs = vec![bureau.clone()];
+    let mut buyers = vec![user(conn, &bureau, "bureau@p.cn", Role::Admin, now)];
+    for (i, (name, region)) in [
+        ("惠州一中", "441302"),
+        ("惠阳医院", "441303"),
+        ("宁波机关", "330212"),
+        ("张家港工会", "320582"),
+        ("衢州机关", "330800"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let parent = (i == 0).then_some(&bureau);
+        let org = create_org_unchecked(conn, name, OrgKind::Agency, region, parent, now).unwrap();
+        buyers.push(user(conn, &org, &format!("buyer{i}@p.cn"), Role::Admin, now));
+        orgs.push(org);
+    }
+    let mut producers = HashMap::new();
+    let mut products = Vec::new();
+    for (i, county) in ["522323", "522327", "522328", "652927"].iter().enumerate() {
+        let org = create_org_unchecked(conn, &format!("合作社{i}"), OrgKind::Producer, county, None, now).unwrap();
+        producers.insert(org.id.clone(), user(conn, &org, &format!("producer{i}@p.cn"), Role::Admin, now));
+        for (j, category) in ["tea", "edible_fungi"].iter().enumerate() {
+            let mut fields = ProductFields {
+                name: format!("商品{i}{j}"),
+                category: (*category).into(),
+                description: String::new(),
+                origin_region_code: (*county).into(),
+                unit: "袋".into(),
+                spec: "500g/袋".into(),
+                net_weight_g: Some(500),
+                price_fen: 1000 + 337 * (i * 2 + j) as i64,
+                tiers: vec![Tier { min_qty: 10, price_fen: 900 + 301 * (i * 2 + j) as i64 }],
+                min_order_qty: 1,
+                stock: 1_000_000_000,
+                storage: Storage::Ambient,
+                shelf_life_days: None,
+                images: vec![],
+            };
+            let path = dongxi::catalog::service::validate_fields(conn, &mut fields).unwrap();
+            let mut row: ProductRow = new_row(&org.id, fields, path, now);
+            row.status = "listed".into();
+            row.cert_status = "certified".into();
+            row.certificate_no = Some(format!("P-{i}{j}"));
+            row.cert_valid_until = chrono::NaiveDate::from_ymd_opt(2030, 12, 31);
+            dongxi::catalog::model::insert(conn, &row).unwrap();
+            products.push((row.id, org.id.clone()));
+        }
+        orgs.push(org);
+    }
+    let c = ctx(now, CountOn::Paid);
+    let mut pairings = Vec::new();
+    for (donor, recipient, from, to) in [
+        (Some("330200"), "522300", "2016-01-01", Some("2022-06-30")),
+        (Some("441300"), "522300", "2022-07-01", None),
+        (Some("330800"), "652927", "2020-01-01", None),
+        (None, "522323", "2021-01-01", None),
+    ] {
+        let body = dongxi::accounting::pairings::NewPairingBody {
+            donor_region_code: donor.map(str::to_owned),
+            donor_org_id: donor.is_none().then(|| orgs[1].id.clone()),
+            recipient_region_code: recipient.into(),
+            valid_from: from.parse().unwrap(),
+            valid_to: to.map(|d| d.parse().unwrap()),
+            note: None,
+        };
+        pairings.push(write_tx(conn, |c2| dongxi::accounting::pairings::create(c2, &admin, body, &c)).unwrap().id);
+    }
+    Cast { admin, buyers, producers, products, orgs, pairings }
+}
+
+/// Something that happens to an order at a moment.
+#[derive(Debug, Clone)]
+enum Step {
+    Pay,
+    CancelUnpaid,
+    CancelPaid,
+    Ship(usize),
+    Accept(usize),
+    /// Sub-order, share of what can still be refunded (1..=100, 100 = all of it).
+    Refund(usize, u32),
+}
+
+fn plan(rng: &mut StdRng) -> Vec<Step> {
+    if rng.gen_bool(0.08) {
+        return vec![Step::CancelUnpaid];
+    }
+    let mut steps = vec![Step::Pay];
+    if rng.gen_bool(0.06) {
+        if rng.gen_bool(0.5) {
+            steps.push(Step::Refund(0, rng.gen_range(1..=60)));
+        }
+        steps.push(Step::CancelPaid);
+        return steps;
+    }
+    for sub in 0..3 {
+        if rng.gen_bool(0.1) {
+            steps.push(Step::Refund(sub, rng.gen_range(1..=100)));
+        }
+        if rng.gen_bool(0.85) {
+            steps.push(Step::Ship(sub));
+            if rng.gen_bool(0.1) {
+                steps.push(Step::Refund(sub, rng.gen_range(1..=100)));
+            }
+            if rng.gen_bool(0.9) {
+                steps.push(Step::Accept(sub));
+                for _ in 0..rng.gen_range(0..=2) {
+                    if rng.gen_bool(0.3) {
+                        steps.push(Step::Refund(sub, rng.gen_range(1..=100)));
+                    }
+                }
+            }
+        }
+    }
+    steps
+}
+
+struct Life {
+    buyer: usize,
+    order_id: String,
+    sub_ids: Vec<String>,
+    steps: Vec<Step>,
+}
+
+/// Runs one step; a step the state no longer allows (a sub-order already refunded in full, say)
+/// must be refused with a clean 4xx and change nothing.
+fn act(conn: &mut DbConn, cast: &Cast, life: &Life, step: &Step, c: &Ctx) {
+    let buyer = &cast.buyers[life.buyer];
+    let sub = |i: usize| life.sub_ids.get(i).cloned();
+    let producer_of = |sub_id: &str, conn: &mut DbConn| {
+        let producer: String = dongxi::db::schema::sub_orders::table
+            .find(sub_id)
+            .select(dongxi::db::schema::sub_orders::producer_id)
+            .first(conn)
+            .unwrap();
+        cast.producers[&producer].clone()
+    };
+    let result = match step {
+        Step::Pay => {
+            let total: i64 = dongxi::db::schema::orders::table
+                .find(&life.order_id)
+                .select(dongxi::db::schema::orders::total_fen)
+                .first(conn)
+                .unwrap();
+            let body = OfflinePaymentBody {
+                amount_fen: total,
+                reference: "SIM".into(),
+                paid_at: (c.now - Duration::minutes(30)).and_utc(),
+            };
+            write_tx(conn, |t| payments::record_offline(t, &cast.admin, &life.order_id, body, c).map(|_| ()))
+        }
+        Step::CancelUnpaid | Step::CancelPaid => {
+            write_tx(conn, |t| orders::cancel(t, buyer, &life.order_id, c).map(|_| ()))
+        }
+        Step::Ship(i) => match sub(*i) {
+            Some(s) => {
+                let producer = producer_of(&s, conn);
+                let shipment = Shipment { carrier: "顺丰".into(), tracking_no: "SF1".into(), invoice_no: None };
+                write_tx(conn, |t| orders::ship(t, &producer, &s, shipment, c).map(|_| ()))
+            }
+            None => Ok(()),
+        },
+        Step::Accept(i) => match sub(*i) {
+            Some(s) => write_tx(conn, |t| orders::accept(t, buyer, &s, AcceptBody::default(), c).map(|_| ())),
+            None => Ok(()),
+        },
+        Step::Refund(i, share) => match sub(*i) {
+            Some(s) => {
+                let (total, refunded): (i64, i64) = dongxi::db::schema::sub_orders::table
+                    .find(&s)
+                    .select((dongxi::db::schema::sub_orders::total_fen, dongxi::db::schema::sub_orders::refunded_fen))
+                    .first(conn)
+                    .unwrap();
+                let amount = ((total - refunded) * *share as i64 / 100).max(1);
+                let producer = producer_of(&s, conn);
+                let body = RefundBody { amount_fen: amount, reason: "模拟".into() };
+                write_tx(conn, |t| payments::refund_sub_order(t, &producer, &s, body, c).map(|_| ()))
+            }
+            None => Ok(()),
+        },
+    };
+    if let Err(e) = result {
+        let problem = e.to_problem();
+        assert!(
+            (400..500).contains(&problem.status),
+            "{step:?} on {} failed with {} {}: {}",
+            life.order_id,
+            problem.status,
+            problem.code,
+            problem.detail
+        );
+    }
+}
+
+/// The sum of the ledger lines of a scope and year, written as plainly as possible (no rollups,
+/// no shared query code), to check the reports against.
+fn lines_sum(conn: &mut DbConn, year: i32, kind: &str, id: &str, org_path: Option<&str>) -> i64 {
+    use dongxi::db::schema::ledger_lines as l;
+    let lines: Vec<(i64, String, String, String, String, String, String)> = l::table
+        .filter(l::year.eq(year))
+        .select((
+            l::amount_fen,
+            l::origin_path,
+            l::buyer_region_path,
+            l::buyer_org_path,
+            l::producer_id,
+            l::pairing_key,
+            l::producer_path,
+        ))
+        .load(conn)
+        .unwrap();
+    lines
+        .into_iter()
+        .filter(|(_, origin, buyer_region, buyer_org, producer, pairing, _)| match kind {
+            "recipient" => origin.split('/').any(|c| c == id),
+            "donor" => buyer_region.split('/').any(|c| c == id),
+            "org" => buyer_org.starts_with(org_path.unwrap()),
+            "producer" => producer == id,
+            "pairing" => pairing == id,
+            _ => unreachable!(),
+        })
+        .map(|l| l.0)
+        .sum()
+}
+
+fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
+    let mut conn = app.state.db.get().unwrap();
+    let conn = &mut *conn;
+    let start = Utc.with_ymd_and_hms(2021, 1, 1, 1, 0, 0).unwrap().naive_utc();
+    let cast = set_up(conn, start);
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    // Every lifecycle's moments, merged into one timeline (2021 to mid-2023).
+    let mut timeline: BTreeMap<(NaiveDateTime, usize), Option<usize>> = BTreeMap::new();
+    let mut lives: Vec<Life> = Vec::with_capacity(lifecycles);
+    for i in 0..lifecycles {
+        let placed = start + Duration::minutes(rng.gen_range(0..(2 * 365 + 150) * 24 * 60));
+        let steps = plan(&mut rng);
+        timeline.insert((placed, i), None);
+        let mut t = placed;
+        for (k, _) in steps.iter().enumerate() {
+            t += Duration::minutes(rng.gen_range(30..20 * 24 * 60));
+            timeline.insert((t, i), Some(k));
+        }
+        lives.push(Life {
+            buyer: rng.gen_range(0..cast.buyers.len()),
+            order_id: String::new(),
+            sub_ids: vec![],
+            steps,
+        });
+    }
+    let closes = [
+        (Utc.with_ymd_and_hms(2022, 2, 10, 2, 0, 0).unwrap().naive_utc(), 2021),
+        (Utc.with_ymd_and_hms(2023, 2, 10, 2, 0, 0).unwrap().naive_utc(), 2022),
+    ];
+    let mut closed: Vec<(i32, HashMap<String, i64>)> = Vec::new();
+    let sample_scopes: Vec<(String, String, Option<String>)> = {
+        let mut s: Vec<(String, String, Option<String>)> = ["522300", "522323", "522327", "652927", "520000", "650000"]
+            .iter()
+            .map(|c| ("recipient".to_owned(), (*c).to_owned(), None))
+            .chain(
+                ["441300", "441302", "330200", "330000", "320582"]
+                    .iter()
+                    .map(|c| ("donor".to_owned(), (*c).to_owned(), None)),
+            )
+            .collect();
+        for org in &cast.orgs {
+            let kind = if org.kind == "producer" { "producer" } else { "org" };
+            s.push((kind.into(), org.id.clone(), Some(org.path.clone())));
+        }
+        for p in &cast.pairings {
+            s.push(("pairing".into(), p.clone(), None));
+        }
+        s
+    };
+    let figures = |conn: &mut DbConn, year: i32, now: NaiveDateTime| -> HashMap<String, i64> {
+        let c = ctx(now, count_on);
+        sample_scopes
+            .iter()
+            .map(|(kind, id, _)| {
+                let s = scope::resolve(conn, scope::ScopeKind::parse(kind).unwrap(), id).unwrap();
+                (format!("{kind}:{id}"), reports::progress(conn, &s, year, None, &c).unwrap().counted_fen)
+            })
+            .collect()
+    };
+
+    let mut close_at = closes.iter().peekable();
+    for ((now, i), step) in timeline {
+        while let Some((when, year)) = close_at.peek() {
+            if *when > now {
+                break;
+            }
+            let c = ctx(*when, count_on);
+            write_tx(conn, |t| periods::close(t, &cast.admin, *year, &c)).unwrap();
+            closed.push((*year, figures(conn, *year, *when)));
+            close_at.next();
+        }
+        let c = ctx(now, count_on);
+        match step {
+            None => {
+                let n = rng.gen_range(1..=4);
+                let lines = (0..n)
+                    .map(|_| LineBody {
+                        product_id: cast.products[rng.gen_range(0..cast.products.len())].0.clone(),
+                        quantity: rng.gen_range(1..=25),
+                    })
+                    .collect();
+                let delivery =
+                    Delivery {
+                        address: "测试地址".into(), contact_name: "王".into(), phone: "13800138000".into()
+                    };
+                let order = NewOrder { lines, delivery, note: None };
+                let buyer = &cast.buyers[lives[i].buyer];
+                let view = write_tx(conn, |t| orders::place(t, buyer, order, &c)).unwrap();
+                lives[i].order_id = view.id;
+                lives[i].sub_ids = view.sub_orders.into_iter().map(|s| s.id).collect();
+            }
+            Some(k) => act(conn, &cast, &lives[i], &lives[i].steps[k], &c),
+        }
+    }
+
+    // 1. Each order nets what was paid and not refunded, for the sub-orders that count.
+    #[derive(QueryableByName)]
+    struct Net {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        order_id: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        expected: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        ledger: i64,
+    }
+    let counted_when = match count_on {
+        CountOn::Paid => "o.paid_fen > 0",
+        CountOn::Accepted => "s.accepted_at IS NOT NULL",
+    };
+    let sql = format!(
+        "SELECT o.id AS order_id, \
+           CAST(COALESCE((SELECT SUM(s.total_fen - s.refunded_fen) FROM sub_orders s WHERE s.order_id = o.id AND {counted_when}), 0) AS BIGINT) AS expected, \
+           CAST(COALESCE((SELECT SUM(e.amount_fen) FROM ledger_entries e WHERE e.order_id = o.id), 0) AS BIGINT) AS ledger \
+         FROM orders o"
+    );
+    let nets: Vec<Net> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(&sql).load(c).unwrap(),
+        DbConn::Postgres(c) => diesel::sql_query(&sql).load(c).unwrap(),
+    };
+    assert_eq!(nets.len(), lifecycles);
+    let wrong: Vec<&Net> = nets.iter().filter(|n| n.expected != n.ledger).collect();
+    assert!(
+        wrong.is_empty(),
+        "seed {seed}: {} orders drift, e.g. {} expects {} and nets {}",
+        wrong.len(),
+        wrong[0].order_id,
+        wrong[0].expected,
+        wrong[0].ledger
+    );
+    let refunds: i64 = dongxi::db::schema::refunds::table.count().get_result(conn).unwrap();
+    let cancelled: i64 = dongxi::db::schema::orders::table
+        .filter(dongxi::db::schema::orders::status.eq("cancelled"))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert!(
+        refunds > lifecycles as i64 / 10 && cancelled > lifecycles as i64 / 20,
+        "the simulation exercised refunds ({refunds}) and cancellations ({cancelled})"
+    );
+
+    // 2. Every report total is the sum of its ledger entries, and its breakdowns add up to it.
+    let end = Utc.with_ymd_and_hms(2023, 12, 31, 0, 0, 0).unwrap().naive_utc();
+    let c = ctx(end, count_on);
+    for year in 2021..=2023 {
+        for (kind, id, org_path) in &sample_scopes {
+            let s = scope::resolve(conn, scope::ScopeKind::parse(kind).unwrap(), id).unwrap();
+            let progress = reports::progress(conn, &s, year, None, &c).unwrap();
+            let plain = lines_sum(conn, year, kind, id, org_path.as_deref());
+            assert_eq!(progress.counted_fen, plain, "seed {seed}: {kind} {id} {year}: report against its ledger lines");
+            let as_of =
+                reports::progress(conn, &s, year, Some(DateTime::<Utc>::from_naive_utc_and_offset(end, Utc)), &c)
+                    .unwrap();
+            assert_eq!(as_of.counted_fen, plain, "seed {seed}: {kind} {id} {year}: as_of now against the rollups");
+            for by in reports::By::ALL {
+                let b = reports::breakdown(conn, &s, year, reports::By::parse(by).unwrap(), None, &c).unwrap();
+                assert_eq!(b.total_fen, plain, "seed {seed}: {kind} {id} {year} by {by}");
+            }
+        }
+        let mut page = dongxi::http::pagination::PageRequest { limit: 200, after: None };
+        let mut listed = 0i64;
+        loop {
+            let q = reports::LedgerQuery { year, ..Default::default() };
+            let batch = reports::ledger(conn, &cast.admin, &q, &page, &c).unwrap();
+            listed += batch.items.iter().map(|e| e.amount_fen).sum::<i64>();
+            if batch.next_cursor.is_none() {
+                break;
+            }
+            page.after = batch.items.last().map(|e| e.id.clone());
+        }
+        assert_eq!(listed, all_lines(conn, year), "seed {seed}: {year}: the listed entries against the lines");
+    }
+
+    // 3. Closed years kept the figures they closed with.
+    assert_eq!(closed.len(), 2);
+    for (year, at_close) in &closed {
+        assert_eq!(&figures(conn, *year, end), at_close, "seed {seed}: {year} changed after it closed");
+    }
+
+    // 4. `ledger verify` finds nothing.
+    let v = dongxi::accounting::verify::verify(conn, count_on, chrono_tz::Asia::Shanghai).unwrap();
+    assert!(v.drift.is_empty(), "seed {seed}: {:?}", &v.drift[..v.drift.len().min(10)]);
+    assert!(v.entries > lifecycles, "{} entries", v.entries);
+    eprintln!(
+        "{} {:?}: {lifecycles} lifecycles, {} entries, {refunds} refunds, {cancelled} cancelled, seed {seed}",
+        app.backend, count_on, v.entries
+    );
+}
+
+fn all_lines(conn: &mut DbConn, year: i32) -> i64 {
+    use dongxi::db::schema::ledger_lines as l;
+    l::table.filter(l::year.eq(year)).select(l::amount_fen).load::<i64>(conn).unwrap().into_iter().sum()
+}
+
+fn settings() -> (usize, u64) {
+    let n = std::env::var("DONGXI_PROPERTY_LIFECYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let seed = std::env::var("DONGXI_PROPERTY_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(rand::random);
+    (n, seed)
+}
+
+async fn run(app: TestApp, count_on: CountOn) {
+    let (n, seed) = settings();
+    tokio::task::spawn_blocking(move || simulate(&app, count_on, n, seed)).await.expect("simulation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_invariants_hold_counting_on_payment_sqlite() {
+    run(TestApp::sqlite().await, CountOn::Paid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_invariants_hold_counting_on_acceptance_sqlite() {
+    run(TestApp::sqlite_with(&[("DONGXI_COUNT_ON", "accepted")]).await, CountOn::Accepted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_invariants_hold_counting_on_payment_postgres() {
+    if let Some(app) = TestApp::postgres().await {
+        run(app, CountOn::Paid).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_invariants_hold_counting_on_acceptance_postgres() {
+    if let Some(app) = TestApp::postgres_with(&[("DONGXI_COUNT_ON", "accepted")]).await {
+        run(app, CountOn::Accepted).await;
+    }
+}
