@@ -5,8 +5,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::QueryableByName;
-use diesel::RunQueryDsl;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text};
 
 use super::scope::Scope;
 use crate::db::{DbConn, prefix_pattern};
@@ -52,12 +51,7 @@ impl Group {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum Bind {
-    Text(String),
-    Int(i32),
-    Time(NaiveDateTime),
-}
+pub use crate::db::sql::Bind;
 
 /// A condition over ledger columns, with `?` placeholders.
 #[derive(Debug, Clone, Default)]
@@ -82,7 +76,11 @@ fn region_cond(cond: &mut Cond, side: &str, p: &Placed) {
     match p.level.as_str() {
         "province" => cond.and(&format!("{side}_province = ?"), [Bind::Text(p.code.clone())]),
         "prefecture" => cond.and(&format!("{side}_prefecture = ?"), [Bind::Text(p.code.clone())]),
-        _ if p.county == p.code => cond.and(&format!("{side}_county = ?"), [Bind::Text(p.code.clone())]),
+        // A county holds few enough lines to read them; the rollups stop at prefectures.
+        _ if p.county == p.code => {
+            cond.and(&format!("{side}_county = ?"), [Bind::Text(p.code.clone())]);
+            cond.lines_only = true;
+        }
         _ => {
             // Below a county (a town, a village): its county narrows the search, the path decides.
             let path_column = if side == "origin" { "origin_path" } else { "buyer_region_path" };
@@ -114,15 +112,18 @@ pub fn scope_cond(scope: &Scope) -> Cond {
     cond
 }
 
-/// The table that answers a grouping: a rollup that has the column, or the lines.
+/// The table that answers a grouping: the rollup that has its column, or the lines.
 fn source(group: Group, cond: &Cond, as_of: Option<NaiveDateTime>) -> &'static str {
     if cond.lines_only || as_of.is_some() {
         return "ledger_lines";
     }
     match group {
+        Group::OriginCounty | Group::BuyerCounty => "ledger_sums_county",
         Group::BuyerOrg => "ledger_sums_buyer",
         Group::Producer => "ledger_sums_producer",
-        _ => "ledger_sums_geo",
+        Group::Total | Group::Month | Group::OriginPrefecture | Group::BuyerPrefecture | Group::Category => {
+            "ledger_sums_month"
+        }
     }
 }
 
@@ -180,44 +181,5 @@ pub fn query<T>(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> AppResult<Vec<T
 where
     T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
 {
-    macro_rules! run {
-        ($c:expr, $backend:ty, $sql:expr) => {{
-            let mut q = diesel::sql_query($sql).into_boxed::<$backend>();
-            for b in binds {
-                q = match b {
-                    Bind::Text(v) => q.bind::<Text, _>(v.clone()),
-                    Bind::Int(v) => q.bind::<Integer, _>(*v),
-                    Bind::Time(v) => q.bind::<Timestamp, _>(*v),
-                };
-            }
-            q.load::<T>($c)?
-        }};
-    }
-    Ok(match conn {
-        DbConn::Sqlite(c) => run!(c, diesel::sqlite::Sqlite, sql.to_owned()),
-        DbConn::Postgres(c) => run!(c, diesel::pg::Pg, numbered(sql)),
-    })
-}
-
-/// `?` placeholders as PostgreSQL's `$1, $2, …` (none of our SQL has `?` inside a literal).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        assert_eq!(super::numbered("a = ? AND b LIKE ? ESCAPE '\\'"), "a = $1 AND b LIKE $2 ESCAPE '\\'");
-    }
+    crate::db::sql::query(conn, sql, binds)
 }

@@ -12,11 +12,9 @@ use diesel::prelude::*;
 use super::{pairings, periods};
 use crate::app::Ctx;
 use crate::db::DbConn;
-use crate::db::schema::{
-    ledger_entries as e, ledger_lines as l, ledger_sums_buyer, ledger_sums_geo, ledger_sums_producer, order_lines,
-};
+use crate::db::schema::{ledger_entries as e, ledger_lines as l, order_lines};
+use crate::db::sql::{self, Bind, Statement};
 use crate::error::AppResult;
-use crate::identity::model::find_org;
 use crate::ids::new_id;
 use crate::money::Fen;
 use crate::orders::model::{OrderRow, SubOrderRow};
@@ -74,52 +72,6 @@ pub struct LedgerLine {
     pub producer_id: String,
     pub producer_path: String,
     pub pairing_key: String,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = ledger_sums_geo)]
-struct GeoSum {
-    year: i32,
-    month: i32,
-    origin_county: String,
-    category: String,
-    buyer_county: String,
-    pairing_key: String,
-    origin_province: String,
-    origin_prefecture: String,
-    buyer_province: String,
-    buyer_prefecture: String,
-    amount_fen: i64,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = ledger_sums_buyer)]
-struct BuyerSum {
-    year: i32,
-    origin_county: String,
-    buyer_org_id: String,
-    pairing_key: String,
-    origin_province: String,
-    origin_prefecture: String,
-    buyer_province: String,
-    buyer_prefecture: String,
-    buyer_county: String,
-    amount_fen: i64,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = ledger_sums_producer)]
-struct ProducerSum {
-    year: i32,
-    origin_county: String,
-    producer_id: String,
-    buyer_county: String,
-    pairing_key: String,
-    origin_province: String,
-    origin_prefecture: String,
-    buyer_province: String,
-    buyer_prefecture: String,
-    amount_fen: i64,
 }
 
 pub fn count_cause(sub_order_id: &str) -> String {
@@ -184,10 +136,8 @@ pub fn count_sub_order(
             subtotal_fen,
         })
         .collect();
-    let (buyer, buyer_region_path) =
-        find_org(conn, &order.buyer_org_id)?.ok_or_else(|| anyhow::anyhow!("buyer {} missing", order.buyer_org_id))?;
     let mut codes: Vec<&str> = sold.iter().map(|s| s.origin.as_str()).collect();
-    codes.push(&buyer.region_code);
+    codes.push(&order.buyer_region_code);
     codes.sort_unstable();
     codes.dedup();
     let placed = levels::place(conn, &codes)?;
@@ -197,8 +147,10 @@ pub fn count_sub_order(
         amounts.iter().enumerate().max_by_key(|(i, a)| (a.0, std::cmp::Reverse(*i))).map(|(i, _)| i).unwrap_or(0);
     let local = counted_at.and_utc().with_timezone(&ctx.zone);
     let main_origin = &placed[&sold[main].origin];
-    let pairing_id = pairings::in_force(conn, local.date_naive(), &buyer.path, &buyer_region_path, &main_origin.path)?;
-    let (year, adjusts_year) = periods::posting_year(conn, local.year())?;
+    let buyer_place = &placed[&order.buyer_region_code];
+    let pairing_id =
+        pairings::in_force(conn, local.date_naive(), &order.buyer_org_path, &buyer_place.path, &main_origin.path)?;
+    let (year, adjusts_year) = periods::posting_year(conn, local.year(), ctx)?;
     let month = match adjusts_year {
         None => local.month() as i32,
         Some(_) => month_within(year, ctx.now.and_utc().with_timezone(&ctx.zone).date_naive()),
@@ -217,14 +169,13 @@ pub fn count_sub_order(
         year,
         month,
         adjusts_year,
-        buyer_org_id: buyer.id.clone(),
-        buyer_region_code: buyer.region_code.clone(),
+        buyer_org_id: order.buyer_org_id.clone(),
+        buyer_region_code: order.buyer_region_code.clone(),
         producer_id: sub.producer_id.clone(),
         origin_region_code: sold[main].origin.clone(),
         pairing_id,
         certificate_no: sold[main].certificate_no.clone(),
     };
-    let buyer_place = &placed[&buyer.region_code];
     let lines: Vec<LedgerLine> = sold
         .iter()
         .zip(&amounts)
@@ -237,7 +188,7 @@ pub fn count_sub_order(
                 &s.category,
                 &s.certificate_no,
                 &placed[&s.origin],
-                &buyer.path,
+                &order.buyer_org_path,
                 buyer_place,
                 &sub.producer_path,
             )
@@ -317,7 +268,7 @@ pub fn reverse_refund(conn: &mut DbConn, sub: &SubOrderRow, refund: &RefundRow, 
         });
     let weights: Vec<i64> = count_lines.iter().map(|c| held.get(&c.position).copied().unwrap_or(0).max(0)).collect();
     let shares = Fen(refund.amount_fen).allocate(&weights);
-    let (year, adjusts_year) = periods::posting_year(conn, count.year)?;
+    let (year, adjusts_year) = periods::posting_year(conn, count.year, ctx)?;
     let month = if year == count.year {
         count.month
     } else {
@@ -354,75 +305,225 @@ pub fn reverse_refund(conn: &mut DbConn, sub: &SubOrderRow, refund: &RefundRow, 
     write(conn, &entry, &lines)
 }
 
+/// Writes an entry, its lines and their rollups: on PostgreSQL in one round trip.
 fn write(conn: &mut DbConn, entry: &EntryRow, lines: &[LedgerLine]) -> AppResult<()> {
-    diesel::insert_into(e::table).values(entry).execute(conn)?;
-    crate::insert_batch!(conn, l::table, lines)?;
-    add_to_rollups(conn, lines)
+    let mut statements = vec![entry_insert(entry), lines_insert(lines)];
+    statements.extend(rollup_upserts(lines));
+    sql::execute_all(conn, &statements)
 }
 
-/// Adds lines to the three rollups, each key once and in key order (concurrent writers then
-/// lock rollup rows in the same order and never deadlock).
-fn add_to_rollups(conn: &mut DbConn, lines: &[LedgerLine]) -> AppResult<()> {
-    let mut geo: BTreeMap<(i32, i32, &str, &str, &str, &str), GeoSum> = BTreeMap::new();
-    let mut buyer: BTreeMap<(i32, &str, &str, &str), BuyerSum> = BTreeMap::new();
-    let mut producer: BTreeMap<(i32, &str, &str, &str, &str), ProducerSum> = BTreeMap::new();
-    for x in lines {
-        geo.entry((x.year, x.month, &x.origin_county, &x.category, &x.buyer_county, &x.pairing_key))
-            .or_insert_with(|| GeoSum {
-                year: x.year,
-                month: x.month,
-                origin_county: x.origin_county.clone(),
-                category: x.category.clone(),
-                buyer_county: x.buyer_county.clone(),
-                pairing_key: x.pairing_key.clone(),
-                origin_province: x.origin_province.clone(),
-                origin_prefecture: x.origin_prefecture.clone(),
-                buyer_province: x.buyer_province.clone(),
-                buyer_prefecture: x.buyer_prefecture.clone(),
-                amount_fen: 0,
-            })
-            .amount_fen += x.amount_fen;
-        buyer
-            .entry((x.year, &x.origin_county, &x.buyer_org_id, &x.pairing_key))
-            .or_insert_with(|| BuyerSum {
-                year: x.year,
-                origin_county: x.origin_county.clone(),
-                buyer_org_id: x.buyer_org_id.clone(),
-                pairing_key: x.pairing_key.clone(),
-                origin_province: x.origin_province.clone(),
-                origin_prefecture: x.origin_prefecture.clone(),
-                buyer_province: x.buyer_province.clone(),
-                buyer_prefecture: x.buyer_prefecture.clone(),
-                buyer_county: x.buyer_county.clone(),
-                amount_fen: 0,
-            })
-            .amount_fen += x.amount_fen;
-        producer
-            .entry((x.year, &x.origin_county, &x.producer_id, &x.buyer_county, &x.pairing_key))
-            .or_insert_with(|| ProducerSum {
-                year: x.year,
-                origin_county: x.origin_county.clone(),
-                producer_id: x.producer_id.clone(),
-                buyer_county: x.buyer_county.clone(),
-                pairing_key: x.pairing_key.clone(),
-                origin_province: x.origin_province.clone(),
-                origin_prefecture: x.origin_prefecture.clone(),
-                buyer_province: x.buyer_province.clone(),
-                buyer_prefecture: x.buyer_prefecture.clone(),
-                amount_fen: 0,
-            })
-            .amount_fen += x.amount_fen;
+fn entry_insert(e: &EntryRow) -> Statement {
+    const COLUMNS: [&str; 19] = [
+        "id",
+        "cause",
+        "kind",
+        "order_id",
+        "sub_order_id",
+        "refund_id",
+        "reverses_id",
+        "amount_fen",
+        "counted_at",
+        "recorded_at",
+        "year",
+        "month",
+        "adjusts_year",
+        "buyer_org_id",
+        "buyer_region_code",
+        "producer_id",
+        "origin_region_code",
+        "pairing_id",
+        "certificate_no",
+    ];
+    Statement {
+        sql: sql::insert_sql("ledger_entries", &COLUMNS, 1, ""),
+        binds: vec![
+            Bind::Text(e.id.clone()),
+            Bind::Text(e.cause.clone()),
+            Bind::Text(e.kind.clone()),
+            Bind::Text(e.order_id.clone()),
+            Bind::Text(e.sub_order_id.clone()),
+            Bind::OptText(e.refund_id.clone()),
+            Bind::OptText(e.reverses_id.clone()),
+            Bind::BigInt(e.amount_fen),
+            Bind::Time(e.counted_at),
+            Bind::Time(e.recorded_at),
+            Bind::Int(e.year),
+            Bind::Int(e.month),
+            Bind::OptInt(e.adjusts_year),
+            Bind::Text(e.buyer_org_id.clone()),
+            Bind::Text(e.buyer_region_code.clone()),
+            Bind::Text(e.producer_id.clone()),
+            Bind::Text(e.origin_region_code.clone()),
+            Bind::OptText(e.pairing_id.clone()),
+            Bind::Text(e.certificate_no.clone()),
+        ],
     }
-    let geo: Vec<GeoSum> = geo.into_values().collect();
-    let buyer: Vec<BuyerSum> = buyer.into_values().collect();
-    let producer: Vec<ProducerSum> = producer.into_values().collect();
-    crate::upsert_add!(conn, ledger_sums_geo, &geo, (year, month, origin_county, category, buyer_county, pairing_key))?;
-    crate::upsert_add!(conn, ledger_sums_buyer, &buyer, (year, origin_county, buyer_org_id, pairing_key))?;
-    crate::upsert_add!(
-        conn,
-        ledger_sums_producer,
-        &producer,
-        (year, origin_county, producer_id, buyer_county, pairing_key)
-    )?;
-    Ok(())
+}
+
+fn lines_insert(lines: &[LedgerLine]) -> Statement {
+    const COLUMNS: [&str; 24] = [
+        "entry_id",
+        "position",
+        "kind",
+        "amount_fen",
+        "year",
+        "month",
+        "recorded_at",
+        "product_id",
+        "category",
+        "certificate_no",
+        "origin_code",
+        "origin_path",
+        "origin_province",
+        "origin_prefecture",
+        "origin_county",
+        "buyer_org_id",
+        "buyer_org_path",
+        "buyer_region_path",
+        "buyer_province",
+        "buyer_prefecture",
+        "buyer_county",
+        "producer_id",
+        "producer_path",
+        "pairing_key",
+    ];
+    let mut binds = Vec::with_capacity(lines.len() * COLUMNS.len());
+    for x in lines {
+        binds.extend([
+            Bind::Text(x.entry_id.clone()),
+            Bind::Int(x.position),
+            Bind::Text(x.kind.clone()),
+            Bind::BigInt(x.amount_fen),
+            Bind::Int(x.year),
+            Bind::Int(x.month),
+            Bind::Time(x.recorded_at),
+            Bind::Text(x.product_id.clone()),
+            Bind::Text(x.category.clone()),
+            Bind::Text(x.certificate_no.clone()),
+            Bind::Text(x.origin_code.clone()),
+            Bind::Text(x.origin_path.clone()),
+            Bind::Text(x.origin_province.clone()),
+            Bind::Text(x.origin_prefecture.clone()),
+            Bind::Text(x.origin_county.clone()),
+            Bind::Text(x.buyer_org_id.clone()),
+            Bind::Text(x.buyer_org_path.clone()),
+            Bind::Text(x.buyer_region_path.clone()),
+            Bind::Text(x.buyer_province.clone()),
+            Bind::Text(x.buyer_prefecture.clone()),
+            Bind::Text(x.buyer_county.clone()),
+            Bind::Text(x.producer_id.clone()),
+            Bind::Text(x.producer_path.clone()),
+            Bind::Text(x.pairing_key.clone()),
+        ]);
+    }
+    Statement { sql: sql::insert_sql("ledger_lines", &COLUMNS, lines.len(), ""), binds }
+}
+
+/// One rollup: its key columns, its other columns (fixed by the key), and a line's values for both.
+struct Rollup {
+    table: &'static str,
+    key: &'static [&'static str],
+    rest: &'static [&'static str],
+    values: fn(&LedgerLine) -> (Vec<String>, Vec<String>),
+}
+
+const ROLLUPS: [Rollup; 4] = [
+    Rollup {
+        table: "ledger_sums_month",
+        key: &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"],
+        rest: &["origin_province", "buyer_province"],
+        values: |x| {
+            (
+                vec![
+                    x.origin_prefecture.clone(),
+                    x.buyer_prefecture.clone(),
+                    x.category.clone(),
+                    x.pairing_key.clone(),
+                ],
+                vec![x.origin_province.clone(), x.buyer_province.clone()],
+            )
+        },
+    },
+    Rollup {
+        table: "ledger_sums_county",
+        key: &["year", "origin_county", "buyer_county", "pairing_key"],
+        rest: &["origin_province", "origin_prefecture", "buyer_province", "buyer_prefecture"],
+        values: |x| {
+            (
+                vec![x.origin_county.clone(), x.buyer_county.clone(), x.pairing_key.clone()],
+                vec![
+                    x.origin_province.clone(),
+                    x.origin_prefecture.clone(),
+                    x.buyer_province.clone(),
+                    x.buyer_prefecture.clone(),
+                ],
+            )
+        },
+    },
+    Rollup {
+        table: "ledger_sums_buyer",
+        key: &["year", "origin_prefecture", "buyer_org_id", "pairing_key"],
+        rest: &["origin_province", "buyer_province", "buyer_prefecture"],
+        values: |x| {
+            (
+                vec![x.origin_prefecture.clone(), x.buyer_org_id.clone(), x.pairing_key.clone()],
+                vec![x.origin_province.clone(), x.buyer_province.clone(), x.buyer_prefecture.clone()],
+            )
+        },
+    },
+    Rollup {
+        table: "ledger_sums_producer",
+        key: &["year", "origin_prefecture", "producer_id", "buyer_prefecture", "pairing_key"],
+        rest: &["origin_province", "buyer_province"],
+        values: |x| {
+            (
+                vec![
+                    x.origin_prefecture.clone(),
+                    x.producer_id.clone(),
+                    x.buyer_prefecture.clone(),
+                    x.pairing_key.clone(),
+                ],
+                vec![x.origin_province.clone(), x.buyer_province.clone()],
+            )
+        },
+    },
+];
+
+/// (year, month when the rollup has it, the key's text columns).
+type RollupKey = (i32, Option<i32>, Vec<String>);
+
+/// Upserts adding the lines to each rollup, one row per key, in key order (so concurrent
+/// payments lock rollup rows in the same order and never deadlock).
+fn rollup_upserts(lines: &[LedgerLine]) -> Vec<Statement> {
+    ROLLUPS
+        .iter()
+        .map(|r| {
+            // (year, month when the key has it, the key's text columns) → (other columns, amount)
+            let mut sums: BTreeMap<RollupKey, (Vec<String>, i64)> = BTreeMap::new();
+            for x in lines {
+                let (key, rest) = (r.values)(x);
+                let month = r.key.contains(&"month").then_some(x.month);
+                sums.entry((x.year, month, key)).or_insert((rest, 0)).1 += x.amount_fen;
+            }
+            let mut columns: Vec<&str> = r.key.to_vec();
+            columns.extend_from_slice(r.rest);
+            columns.push("amount_fen");
+            let suffix = format!(
+                " ON CONFLICT ({}) DO UPDATE SET amount_fen = {table}.amount_fen + excluded.amount_fen",
+                r.key.join(", "),
+                table = r.table
+            );
+            let mut binds = Vec::new();
+            for ((year, month, key), (rest, amount)) in &sums {
+                binds.push(Bind::Int(*year));
+                if let Some(m) = month {
+                    binds.push(Bind::Int(*m));
+                }
+                binds.extend(key.iter().cloned().map(Bind::Text));
+                binds.extend(rest.iter().cloned().map(Bind::Text));
+                binds.push(Bind::BigInt(*amount));
+            }
+            Statement { sql: sql::insert_sql(r.table, &columns, sums.len(), &suffix), binds }
+        })
+        .collect()
 }

@@ -41,9 +41,17 @@ pub fn require_open(conn: &mut DbConn, year: i32) -> AppResult<()> {
     Ok(())
 }
 
+/// A year can be closed only once it has ended; an entry for the current year written more than
+/// this long before its end cannot meet a close, even from a process whose clock runs ahead.
+const CLOCK_MARGIN_MINUTES: i64 = 60;
+
 /// Where an entry for `year` goes: that year while it is open, else the earliest open year after
 /// it (and the year it adjusts). Holds the chosen year open until the transaction ends.
-pub fn posting_year(conn: &mut DbConn, year: i32) -> AppResult<(i32, Option<i32>)> {
+pub fn posting_year(conn: &mut DbConn, year: i32, ctx: &Ctx) -> AppResult<(i32, Option<i32>)> {
+    let soon = (ctx.now + chrono::Duration::minutes(CLOCK_MARGIN_MINUTES)).and_utc().with_timezone(&ctx.zone);
+    if soon.year() == year {
+        return Ok((year, None));
+    }
     let mut candidate = year;
     loop {
         db::xact_lock(conn, &lock_name(candidate), true)?;

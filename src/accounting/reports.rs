@@ -299,22 +299,37 @@ fn names(conn: &mut DbConn, by: By, keys: &[String], year: i32) -> AppResult<Has
     })
 }
 
+/// The key of the row that holds what a limited breakdown leaves out.
+pub const OTHER_KEY: &str = "_other";
+/// Rows a breakdown returns unless asked otherwise: a province's buyers run to tens of thousands.
+pub const DEFAULT_ROWS: usize = 1000;
+
+/// A scope's counted amount split by `by`: the largest `limit` rows (all when `None`) and, when
+/// some are left out, one more row (`_other`) holding their sum — so the rows always add up.
 pub fn breakdown(
     conn: &mut DbConn,
     scope: &Scope,
     year: i32,
     by: By,
     as_of: Option<DateTime<Utc>>,
+    limit: Option<usize>,
     ctx: &Ctx,
 ) -> AppResult<BreakdownView> {
     let (cutoff, at) = instant(as_of, ctx)?;
     let cond = facts::scope_cond(scope);
     let mut sums = facts::sums(conn, year, &cond, by.group(scope), cutoff)?;
+    let mut other: Option<(usize, i64)> = None;
     if by == By::Month {
         let got: HashMap<String, i64> = sums.into_iter().collect();
         sums = (1..=12).map(|m| (format!("{year}-{m:02}"), got.get(&m.to_string()).copied().unwrap_or(0))).collect();
     } else {
         sums.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        if let Some(limit) = limit
+            && sums.len() > limit
+        {
+            let rest = sums.split_off(limit);
+            other = Some((rest.len(), rest.iter().map(|(_, v)| v).sum()));
+        }
     }
     let keys: Vec<String> = sums.iter().map(|(k, _)| k.clone()).collect();
     let names = names(conn, by, &keys, year)?;
@@ -322,8 +337,7 @@ pub fn breakdown(
         Some(kind) => targets::amounts(conn, year, kind, &keys)?,
         None => HashMap::new(),
     };
-    let total_fen = sums.iter().map(|(_, v)| v).sum();
-    let rows = sums
+    let mut rows: Vec<BreakdownRow> = sums
         .into_iter()
         .map(|(key, counted)| {
             let target = goals.get(&key).copied();
@@ -336,6 +350,16 @@ pub fn breakdown(
             }
         })
         .collect();
+    if let Some((count, counted)) = other {
+        rows.push(BreakdownRow {
+            key: OTHER_KEY.to_owned(),
+            name: format!("其他（{count}个）"),
+            counted_fen: counted,
+            target_fen: None,
+            ratio: None,
+        });
+    }
+    let total_fen = rows.iter().map(|r| r.counted_fen).sum();
     Ok(BreakdownView {
         year,
         scope_kind: scope.kind(),

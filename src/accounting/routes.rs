@@ -317,6 +317,9 @@ pub struct BreakdownQuery {
     /// `recipient_county`, `recipient_prefecture`, `donor_region`, `buyer_org`, `producer`, `category` or `month`.
     pub by: String,
     pub as_of: Option<DateTime<Utc>>,
+    /// The largest rows to return (1 to 100000; JSON default 1000, files all); the rest are summed
+    /// in one more row with key `_other`.
+    pub limit: Option<i64>,
     /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,
 }
@@ -352,7 +355,8 @@ async fn progress(
 }
 
 /// A scope's counted amount split by county, prefecture, donor region, buying organisation,
-/// producer, category or month; the rows add up to `total_fen`, the progress figure.
+/// producer, category or month, largest first; the rows (with an `_other` row for any left out
+/// by `limit`) add up to `total_fen`, the progress figure.
 #[utoipa::path(get, path = "/reports/breakdown", tag = "accounting", security(("bearer" = [])), params(BreakdownQuery),
     responses((status = 200, description = "the breakdown; a CSV or XLSX file with format=csv|xlsx", body = BreakdownView),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -364,12 +368,18 @@ async fn breakdown(
     let format = export::parse_format(q.format.as_deref())?;
     let year = scope::check_year(q.year, "year")?;
     let by = By::parse(&q.by)?;
+    let limit = match q.limit {
+        Some(n) if (1..=100_000).contains(&n) => Some(n as usize),
+        Some(_) => return Err(AppError::invalid_field("validation_failed", "limit", "must be from 1 to 100000")),
+        None if format == FileFormat::Json => Some(reports::DEFAULT_ROWS),
+        None => None,
+    };
     let ctx = state.ctx();
     let view = state
         .db
         .run(move |c| {
             let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            reports::breakdown(c, &scope, year, by, q.as_of, &ctx)
+            reports::breakdown(c, &scope, year, by, q.as_of, limit, &ctx)
         })
         .await?;
     reply(view, format, |v| export::breakdown_table(v, ctx.zone))

@@ -177,18 +177,16 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
         }
     }
 
-    compare_rollup(
-        conn,
-        "ledger_sums_geo",
-        &["year", "month", "origin_county", "category", "buyer_county", "pairing_key"],
-        &mut out,
-    )?;
-    compare_rollup(conn, "ledger_sums_buyer", &["year", "origin_county", "buyer_org_id", "pairing_key"], &mut out)?;
-    compare_rollup(
-        conn,
-        "ledger_sums_producer",
-        &["year", "origin_county", "producer_id", "buyer_county", "pairing_key"],
-        &mut out,
-    )?;
+    for (table, keys) in [
+        (
+            "ledger_sums_month",
+            &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"][..],
+        ),
+        ("ledger_sums_county", &["year", "origin_county", "buyer_county", "pairing_key"][..]),
+        ("ledger_sums_buyer", &["year", "origin_prefecture", "buyer_org_id", "pairing_key"][..]),
+        ("ledger_sums_producer", &["year", "origin_prefecture", "producer_id", "buyer_prefecture", "pairing_key"][..]),
+    ] {
+        compare_rollup(conn, table, keys, &mut out)?;
+    }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! Backend-specific statements live here, one function each.
 
 pub mod schema;
+pub mod sql;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -289,46 +290,6 @@ macro_rules! insert_batch {
             $crate::db::DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
             $crate::db::DbConn::Postgres(c) => diesel::insert_into($table).values($rows).execute(c),
         }
-    }};
-}
-
-/// Adds rows to a rollup: inserts new keys, adds `amount_fen` to existing ones. Rows must be
-/// distinct by key. PostgreSQL takes them in one statement; SQLite one by one (each is a
-/// local call). Evaluates to `AppResult<()>`.
-#[macro_export]
-macro_rules! upsert_add {
-    ($conn:expr, $table:ident, $rows:expr, ($($key:ident),+)) => {{
-        use diesel::RunQueryDsl as _;
-        use diesel::ExpressionMethods as _;
-        use $crate::db::schema::$table as t;
-        let rows = $rows;
-        let result: $crate::error::AppResult<()> = if rows.is_empty() {
-            Ok(())
-        } else {
-            match $conn {
-                $crate::db::DbConn::Postgres(c) => diesel::insert_into(t::table)
-                    .values(rows)
-                    .on_conflict(($(t::$key),+))
-                    .do_update()
-                    .set(t::amount_fen.eq(t::amount_fen + diesel::upsert::excluded(t::amount_fen)))
-                    .execute(c)
-                    .map(|_| ())
-                    .map_err(Into::into),
-                $crate::db::DbConn::Sqlite(c) => rows
-                    .iter()
-                    .try_for_each(|row| {
-                        diesel::insert_into(t::table)
-                            .values(row)
-                            .on_conflict(($(t::$key),+))
-                            .do_update()
-                            .set(t::amount_fen.eq(t::amount_fen + diesel::upsert::excluded(t::amount_fen)))
-                            .execute(c)
-                            .map(|_| ())
-                    })
-                    .map_err(Into::into),
-            }
-        };
-        result
     }};
 }
 

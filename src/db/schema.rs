@@ -163,6 +163,7 @@ diesel::table! {
         id -> Text,
         buyer_org_id -> Text,
         buyer_org_path -> Text,
+        buyer_region_code -> Text,
         buyer_user_id -> Text,
         group_buy_id -> Nullable<Text>,
         status -> Text,
@@ -420,11 +421,23 @@ diesel::table! {
 }
 
 diesel::table! {
-    ledger_sums_geo (year, month, origin_county, category, buyer_county, pairing_key) {
+    ledger_sums_month (year, month, origin_prefecture, buyer_prefecture, category, pairing_key) {
         year -> Integer,
         month -> Integer,
-        origin_county -> Text,
+        origin_prefecture -> Text,
+        buyer_prefecture -> Text,
         category -> Text,
+        pairing_key -> Text,
+        origin_province -> Text,
+        buyer_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_county (year, origin_county, buyer_county, pairing_key) {
+        year -> Integer,
+        origin_county -> Text,
         buyer_county -> Text,
         pairing_key -> Text,
         origin_province -> Text,
@@ -436,31 +449,27 @@ diesel::table! {
 }
 
 diesel::table! {
-    ledger_sums_buyer (year, origin_county, buyer_org_id, pairing_key) {
+    ledger_sums_buyer (year, origin_prefecture, buyer_org_id, pairing_key) {
         year -> Integer,
-        origin_county -> Text,
+        origin_prefecture -> Text,
         buyer_org_id -> Text,
         pairing_key -> Text,
         origin_province -> Text,
-        origin_prefecture -> Text,
         buyer_province -> Text,
         buyer_prefecture -> Text,
-        buyer_county -> Text,
         amount_fen -> BigInt,
     }
 }
 
 diesel::table! {
-    ledger_sums_producer (year, origin_county, producer_id, buyer_county, pairing_key) {
+    ledger_sums_producer (year, origin_prefecture, producer_id, buyer_prefecture, pairing_key) {
         year -> Integer,
-        origin_county -> Text,
+        origin_prefecture -> Text,
         producer_id -> Text,
-        buyer_county -> Text,
+        buyer_prefecture -> Text,
         pairing_key -> Text,
         origin_province -> Text,
-        origin_prefecture -> Text,
         buyer_province -> Text,
-        buyer_prefecture -> Text,
         amount_fen -> BigInt,
     }
 }
@@ -510,7 +519,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     periods,
     ledger_entries,
     ledger_lines,
-    ledger_sums_geo,
+    ledger_sums_month,
+    ledger_sums_county,
     ledger_sums_buyer,
     ledger_sums_producer,
 );

@@ -14,6 +14,7 @@ pub struct OrderRow {
     pub id: String,
     pub buyer_org_id: String,
     pub buyer_org_path: String,
+    pub buyer_region_code: String,
     pub buyer_user_id: String,
     pub group_buy_id: Option<String>,
     pub status: String,

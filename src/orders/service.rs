@@ -264,12 +264,18 @@ pub fn sub_order_detail(conn: &mut DbConn, order: &OrderRow, sub: &SubOrderRow) 
 pub struct Buyer {
     pub org_id: String,
     pub org_path: String,
+    pub region_code: String,
     pub user_id: String,
 }
 
 impl Buyer {
     pub fn of(actor: &Actor) -> Buyer {
-        Buyer { org_id: actor.org.id.clone(), org_path: actor.org.path.clone(), user_id: actor.user_id.clone() }
+        Buyer {
+            org_id: actor.org.id.clone(),
+            org_path: actor.org.path.clone(),
+            region_code: actor.org.region_code.clone(),
+            user_id: actor.user_id.clone(),
+        }
     }
 }
 
@@ -449,6 +455,7 @@ pub fn insert_order(
         id: order_id,
         buyer_org_id: buyer.org_id.clone(),
         buyer_org_path: buyer.org_path.clone(),
+        buyer_region_code: buyer.region_code.clone(),
         buyer_user_id: buyer.user_id.clone(),
         group_buy_id,
         status: OrderStatus::PendingPayment.as_str().to_owned(),

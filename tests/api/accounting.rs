@@ -281,6 +281,17 @@ backend_tests! {
         let districts: Vec<&str> = by_district["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
         assert!(districts.contains(&"441302"), "a city's donors by district: {districts:?}");
         app.get("/api/v1/reports/breakdown?year=2021&scope_kind=recipient&scope_id=522300&by=weather").token(&w.qxn).send().await.assert_problem(422, "validation_failed");
+        // A limit keeps the largest rows and sums the rest into one, so the rows still add up.
+        let all = report(&app, &w.qxn, "breakdown", "year=2021&scope_kind=recipient&scope_id=522300&by=buyer_org").await;
+        let top = report(&app, &w.qxn, "breakdown", "year=2021&scope_kind=recipient&scope_id=522300&by=buyer_org&limit=1").await;
+        let rows = top["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], all["rows"][0]);
+        assert_eq!(rows[1]["key"], "_other");
+        assert_eq!(rows[1]["name"], format!("其他（{}个）", all["rows"].as_array().unwrap().len() - 1));
+        assert_eq!(top["total_fen"], all["total_fen"]);
+        assert_eq!(rows[0]["counted_fen"].as_i64().unwrap() + rows[1]["counted_fen"].as_i64().unwrap(), all["total_fen"].as_i64().unwrap());
+        app.get("/api/v1/reports/breakdown?year=2021&scope_kind=recipient&scope_id=522300&by=buyer_org&limit=0").token(&w.qxn).send().await.assert_problem(422, "validation_failed");
     }
 }
 

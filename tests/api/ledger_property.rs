@@ -444,7 +444,7 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
                     .unwrap();
             assert_eq!(as_of.counted_fen, plain, "seed {seed}: {kind} {id} {year}: as_of now against the rollups");
             for by in reports::By::ALL {
-                let b = reports::breakdown(conn, &s, year, reports::By::parse(by).unwrap(), None, &c).unwrap();
+                let b = reports::breakdown(conn, &s, year, reports::By::parse(by).unwrap(), None, Some(3), &c).unwrap();
                 assert_eq!(b.total_fen, plain, "seed {seed}: {kind} {id} {year} by {by}");
             }
         }

@@ -134,24 +134,40 @@ CREATE TABLE ledger_lines (
     pairing_key TEXT NOT NULL,
     PRIMARY KEY (entry_id, position)
 );
-CREATE INDEX ledger_lines_origin_province_idx ON ledger_lines (origin_province, year, recorded_at) INCLUDE (amount_fen);
-CREATE INDEX ledger_lines_origin_prefecture_idx ON ledger_lines (origin_prefecture, year, recorded_at) INCLUDE (amount_fen);
-CREATE INDEX ledger_lines_origin_county_idx ON ledger_lines (origin_county, year, recorded_at) INCLUDE (amount_fen);
-CREATE INDEX ledger_lines_buyer_province_idx ON ledger_lines (buyer_province, year, recorded_at) INCLUDE (amount_fen);
-CREATE INDEX ledger_lines_buyer_prefecture_idx ON ledger_lines (buyer_prefecture, year, recorded_at) INCLUDE (amount_fen);
-CREATE INDEX ledger_lines_buyer_county_idx ON ledger_lines (buyer_county, year, recorded_at) INCLUDE (amount_fen);
+CREATE INDEX ledger_lines_origin_province_idx ON ledger_lines (origin_province, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_origin_prefecture_idx ON ledger_lines (origin_prefecture, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_origin_county_idx ON ledger_lines (origin_county, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_buyer_province_idx ON ledger_lines (buyer_province, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_buyer_prefecture_idx ON ledger_lines (buyer_prefecture, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_buyer_county_idx ON ledger_lines (buyer_county, year, recorded_at) INCLUDE (amount_fen, month);
 CREATE INDEX ledger_lines_buyer_org_path_idx ON ledger_lines (buyer_org_path text_pattern_ops, year);
 CREATE INDEX ledger_lines_producer_path_idx ON ledger_lines (producer_path text_pattern_ops, year);
-CREATE INDEX ledger_lines_pairing_idx ON ledger_lines (pairing_key, year, recorded_at) INCLUDE (amount_fen);
+CREATE INDEX ledger_lines_pairing_idx ON ledger_lines (pairing_key, year, recorded_at) INCLUDE (amount_fen, month);
 
--- Rollups, kept in the same transaction as the entries and checked by `dongxi ledger verify`:
--- where and what, by month (region and pairing scopes, their totals, months, counties,
--- prefectures, donor regions and categories) …
-CREATE TABLE ledger_sums_geo (
+-- Rollups, kept in the same transaction as the entries and checked by `dongxi ledger verify`.
+-- They serve prefecture, province and pairing scopes (a county's lines are few enough to read
+-- directly), at prefecture grain so that a province's figures sum a few thousand rows:
+-- by month and category …
+CREATE TABLE ledger_sums_month (
     year INTEGER NOT NULL,
     month INTEGER NOT NULL,
-    origin_county TEXT NOT NULL,
+    origin_prefecture TEXT NOT NULL,
+    buyer_prefecture TEXT NOT NULL,
     category TEXT NOT NULL,
+    pairing_key TEXT NOT NULL,
+    origin_province TEXT NOT NULL,
+    buyer_province TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (year, month, origin_prefecture, buyer_prefecture, category, pairing_key)
+);
+CREATE INDEX ledger_sums_month_origin_idx ON ledger_sums_month (year, origin_province, origin_prefecture);
+CREATE INDEX ledger_sums_month_buyer_idx ON ledger_sums_month (year, buyer_province, buyer_prefecture);
+CREATE INDEX ledger_sums_month_pairing_idx ON ledger_sums_month (year, pairing_key);
+
+-- … county against county (breakdowns by recipient county and by donor district) …
+CREATE TABLE ledger_sums_county (
+    year INTEGER NOT NULL,
+    origin_county TEXT NOT NULL,
     buyer_county TEXT NOT NULL,
     pairing_key TEXT NOT NULL,
     origin_province TEXT NOT NULL,
@@ -159,42 +175,40 @@ CREATE TABLE ledger_sums_geo (
     buyer_province TEXT NOT NULL,
     buyer_prefecture TEXT NOT NULL,
     amount_fen BIGINT NOT NULL,
-    PRIMARY KEY (year, month, origin_county, category, buyer_county, pairing_key)
+    PRIMARY KEY (year, origin_county, buyer_county, pairing_key)
 );
-CREATE INDEX ledger_sums_geo_origin_idx ON ledger_sums_geo (year, origin_province, origin_prefecture);
-CREATE INDEX ledger_sums_geo_buyer_idx ON ledger_sums_geo (year, buyer_province, buyer_prefecture);
-CREATE INDEX ledger_sums_geo_pairing_idx ON ledger_sums_geo (year, pairing_key);
+CREATE INDEX ledger_sums_county_origin_idx ON ledger_sums_county (year, origin_province, origin_prefecture);
+CREATE INDEX ledger_sums_county_buyer_idx ON ledger_sums_county (year, buyer_province, buyer_prefecture);
+CREATE INDEX ledger_sums_county_pairing_idx ON ledger_sums_county (year, pairing_key);
 
--- … by buying organisation (those scopes' breakdown by buyer) …
+-- … by buying organisation …
 CREATE TABLE ledger_sums_buyer (
     year INTEGER NOT NULL,
-    origin_county TEXT NOT NULL,
+    origin_prefecture TEXT NOT NULL,
     buyer_org_id TEXT NOT NULL,
     pairing_key TEXT NOT NULL,
     origin_province TEXT NOT NULL,
-    origin_prefecture TEXT NOT NULL,
     buyer_province TEXT NOT NULL,
     buyer_prefecture TEXT NOT NULL,
-    buyer_county TEXT NOT NULL,
     amount_fen BIGINT NOT NULL,
-    PRIMARY KEY (year, origin_county, buyer_org_id, pairing_key)
+    PRIMARY KEY (year, origin_prefecture, buyer_org_id, pairing_key)
 );
 CREATE INDEX ledger_sums_buyer_origin_idx ON ledger_sums_buyer (year, origin_province, origin_prefecture);
 CREATE INDEX ledger_sums_buyer_buyer_idx ON ledger_sums_buyer (year, buyer_province, buyer_prefecture);
+CREATE INDEX ledger_sums_buyer_pairing_idx ON ledger_sums_buyer (year, pairing_key);
 
--- … and by producer (their breakdown by producer).
+-- … and by producer.
 CREATE TABLE ledger_sums_producer (
     year INTEGER NOT NULL,
-    origin_county TEXT NOT NULL,
+    origin_prefecture TEXT NOT NULL,
     producer_id TEXT NOT NULL,
-    buyer_county TEXT NOT NULL,
+    buyer_prefecture TEXT NOT NULL,
     pairing_key TEXT NOT NULL,
     origin_province TEXT NOT NULL,
-    origin_prefecture TEXT NOT NULL,
     buyer_province TEXT NOT NULL,
-    buyer_prefecture TEXT NOT NULL,
     amount_fen BIGINT NOT NULL,
-    PRIMARY KEY (year, origin_county, producer_id, buyer_county, pairing_key)
+    PRIMARY KEY (year, origin_prefecture, producer_id, buyer_prefecture, pairing_key)
 );
 CREATE INDEX ledger_sums_producer_origin_idx ON ledger_sums_producer (year, origin_province, origin_prefecture);
 CREATE INDEX ledger_sums_producer_buyer_idx ON ledger_sums_producer (year, buyer_province, buyer_prefecture);
+CREATE INDEX ledger_sums_producer_pairing_idx ON ledger_sums_producer (year, pairing_key);

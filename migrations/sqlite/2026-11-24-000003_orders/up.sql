@@ -5,6 +5,8 @@ CREATE TABLE orders (
     buyer_org_id TEXT NOT NULL REFERENCES organizations (id),
     -- The buyer's organisation path (`org_a/org_b/`): its supervising parents see the order by prefix.
     buyer_org_path TEXT NOT NULL,
+    -- Where the buyer is: counting reads it with every payment.
+    buyer_region_code TEXT NOT NULL REFERENCES regions (code),
     buyer_user_id TEXT NOT NULL REFERENCES users (id),
     group_buy_id TEXT,
     status TEXT NOT NULL CHECK (status IN ('pending_payment', 'paid', 'completed', 'cancelled')),

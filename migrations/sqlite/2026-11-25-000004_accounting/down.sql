@@ -1,1 +1,1 @@
-DROP TABLE ledger_sums_producer; DROP TABLE ledger_sums_buyer; DROP TABLE ledger_sums_geo; DROP TABLE ledger_lines; DROP TABLE ledger_entries; DROP TABLE periods; DROP TABLE accounting_events; DROP TABLE filings; DROP TABLE targets; DROP TABLE pairings;
+DROP TABLE ledger_sums_producer; DROP TABLE ledger_sums_buyer; DROP TABLE ledger_sums_county; DROP TABLE ledger_sums_month; DROP TABLE ledger_lines; DROP TABLE ledger_entries; DROP TABLE periods; DROP TABLE accounting_events; DROP TABLE filings; DROP TABLE targets; DROP TABLE pairings;
