@@ -176,31 +176,21 @@ fn load(conn: &mut DbConn, entries: u64) {
     for idx in &line_indexes {
         finish.push_str(idx);
     }
-    finish.push_str(
-        "INSERT INTO ledger_sums_month SELECT year, month, origin_prefecture, buyer_prefecture, category, pairing_key,
-           min(origin_province), min(buyer_province), sum(amount_fen)
-           FROM ledger_lines GROUP BY year, month, origin_prefecture, buyer_prefecture, category, pairing_key;
-         INSERT INTO ledger_sums_county SELECT year, origin_county, buyer_county, pairing_key, min(origin_province),
-           min(origin_prefecture), min(buyer_province), min(buyer_prefecture), sum(amount_fen)
-           FROM ledger_lines GROUP BY year, origin_county, buyer_county, pairing_key;
-         INSERT INTO ledger_sums_buyer SELECT year, origin_prefecture, buyer_org_id, pairing_key, min(origin_province),
-           min(buyer_province), min(buyer_prefecture), sum(amount_fen)
-           FROM ledger_lines GROUP BY year, origin_prefecture, buyer_org_id, pairing_key;
-         INSERT INTO ledger_sums_producer SELECT year, origin_prefecture, producer_id, buyer_prefecture, pairing_key,
-           min(origin_province), min(buyer_province), sum(amount_fen)
-           FROM ledger_lines GROUP BY year, origin_prefecture, producer_id, buyer_prefecture, pairing_key;",
-    );
+    // The rollups, summed from the lines: what the write path adds up entry by entry.
+    for r in &dongxi::accounting::ledger::ROLLUPS {
+        let key = r.key.join(", ");
+        let rest: String = r.rest.iter().map(|c| format!("min({c}), ")).collect();
+        finish.push_str(&format!(
+            "INSERT INTO {} SELECT {key}, {rest}sum(amount_fen) FROM ledger_lines GROUP BY {key};",
+            r.table
+        ));
+    }
     conn.batch_execute(&finish).expect("indexes and rollups");
     // VACUUM runs outside a transaction: one statement at a time.
-    for table in [
-        "ledger_entries",
-        "ledger_lines",
-        "ledger_sums_month",
-        "ledger_sums_county",
-        "ledger_sums_buyer",
-        "ledger_sums_producer",
-        "organizations",
-    ] {
+    let tables = ["ledger_entries", "ledger_lines", "organizations"]
+        .into_iter()
+        .chain(dongxi::accounting::ledger::ROLLUPS.iter().map(|r| r.table));
+    for table in tables {
         conn.batch_execute(&format!("VACUUM ANALYZE {table}")).expect("vacuum");
     }
     step("indexes, rollups, analyze");
@@ -357,9 +347,15 @@ fn main() {
     }
     let n_entries = count(&mut conn, "SELECT count(*) AS n FROM ledger_entries");
     let n_lines = count(&mut conn, "SELECT count(*) AS n FROM ledger_lines");
-    let rollups: Vec<String> = ["month", "county", "buyer", "producer"]
+    let rollups: Vec<String> = dongxi::accounting::ledger::ROLLUPS
         .iter()
-        .map(|r| format!("{r} {}", count(&mut conn, &format!("SELECT count(*) AS n FROM ledger_sums_{r}"))))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.table.trim_start_matches("ledger_sums_"),
+                count(&mut conn, &format!("SELECT count(*) AS n FROM {}", r.table))
+            )
+        })
         .collect();
     println!(
         "ledger: {n_entries} entries, {n_lines} lines; rollup rows: {}; year {YEAR}; {runs} runs each",

@@ -53,13 +53,24 @@ impl Group {
 
 pub use crate::db::sql::Bind;
 
+/// Which tables can answer a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grain {
+    /// Province columns (and the pairing): the province-grain rollups.
+    Province,
+    /// Prefecture columns, the pairing, a buyer or a producer: the prefecture-grain rollups.
+    #[default]
+    Prefecture,
+    /// Columns only the ledger lines have (a county, a path): the lines themselves.
+    Lines,
+}
+
 /// A condition over ledger columns, with `?` placeholders.
 #[derive(Debug, Clone, Default)]
 pub struct Cond {
     pub sql: String,
     pub binds: Vec<Bind>,
-    /// Only the ledger lines have the columns this condition uses.
-    pub lines_only: bool,
+    pub grain: Grain,
 }
 
 impl Cond {
@@ -74,12 +85,15 @@ impl Cond {
 
 fn region_cond(cond: &mut Cond, side: &str, p: &Placed) {
     match p.level.as_str() {
-        "province" => cond.and(&format!("{side}_province = ?"), [Bind::Text(p.code.clone())]),
+        "province" => {
+            cond.and(&format!("{side}_province = ?"), [Bind::Text(p.code.clone())]);
+            cond.grain = Grain::Province;
+        }
         "prefecture" => cond.and(&format!("{side}_prefecture = ?"), [Bind::Text(p.code.clone())]),
         // A county holds few enough lines to read them; the rollups stop at prefectures.
         _ if p.county == p.code => {
             cond.and(&format!("{side}_county = ?"), [Bind::Text(p.code.clone())]);
-            cond.lines_only = true;
+            cond.grain = Grain::Lines;
         }
         _ => {
             // Below a county (a town, a village): its county narrows the search, the path decides.
@@ -88,7 +102,7 @@ fn region_cond(cond: &mut Cond, side: &str, p: &Placed) {
                 &format!("{side}_county = ? AND {path_column} LIKE ? ESCAPE '\\'"),
                 [Bind::Text(p.county.clone()), Bind::Text(prefix_pattern(&p.path))],
             );
-            cond.lines_only = true;
+            cond.grain = Grain::Lines;
         }
     }
 }
@@ -102,29 +116,30 @@ pub fn scope_cond(scope: &Scope) -> Cond {
         Scope::Pairing { row, .. } => cond.and("pairing_key = ?", [Bind::Text(row.id.clone())]),
         Scope::Org { org, .. } => {
             cond.and("buyer_org_path LIKE ? ESCAPE '\\'", [Bind::Text(prefix_pattern(&org.path))]);
-            cond.lines_only = true;
+            cond.grain = Grain::Lines;
         }
         Scope::Producer { org, .. } => {
             cond.and("producer_path LIKE ? ESCAPE '\\'", [Bind::Text(prefix_pattern(&org.path))]);
-            cond.lines_only = true;
+            cond.grain = Grain::Lines;
         }
     }
     cond
 }
 
-/// The table that answers a grouping: the rollup that has its column, or the lines.
-fn source(group: Group, cond: &Cond, as_of: Option<NaiveDateTime>) -> &'static str {
-    if cond.lines_only || as_of.is_some() {
-        return "ledger_lines";
-    }
-    match group {
-        Group::OriginCounty | Group::BuyerCounty => "ledger_sums_county",
-        Group::BuyerOrg => "ledger_sums_buyer",
-        Group::Producer => "ledger_sums_producer",
-        Group::Total | Group::Month | Group::OriginPrefecture | Group::BuyerPrefecture | Group::Category => {
-            "ledger_sums_month"
-        }
-    }
+/// The rollup that answers a grouping under a condition; `None`: only the lines can.
+fn rollup(group: Group, cond: &Cond) -> Option<&'static str> {
+    use Group as G;
+    Some(match (cond.grain, group) {
+        (Grain::Lines, _) => return None,
+        (_, G::OriginPrefecture | G::BuyerPrefecture) => "ledger_sums_pref",
+        (_, G::OriginCounty | G::BuyerCounty) => "ledger_sums_county",
+        (Grain::Province, G::Total | G::Month | G::Category) => "ledger_sums_month_province",
+        (Grain::Province, G::BuyerOrg) => "ledger_sums_buyer_province",
+        (Grain::Province, G::Producer) => "ledger_sums_producer_province",
+        (Grain::Prefecture, G::Total | G::Month | G::Category) => "ledger_sums_month",
+        (Grain::Prefecture, G::BuyerOrg) => "ledger_sums_buyer",
+        (Grain::Prefecture, G::Producer) => "ledger_sums_producer",
+    })
 }
 
 #[derive(QueryableByName)]
@@ -136,6 +151,8 @@ struct KeySum {
 }
 
 /// Sums of one year's ledger in a scope, grouped; `as_of` counts only entries recorded by then.
+/// From a rollup where one answers: with `as_of`, the rollup less the lines recorded after it, in
+/// one statement (one snapshot) — cheap when `as_of` is recent, as it usually is.
 pub fn sums(
     conn: &mut DbConn,
     year: i32,
@@ -143,37 +160,39 @@ pub fn sums(
     group: Group,
     as_of: Option<NaiveDateTime>,
 ) -> AppResult<Vec<(String, i64)>> {
-    sums_from(conn, source(group, cond, as_of), year, cond, group, as_of)
+    let column = group.column();
+    let (mut sql, mut binds) = part("ledger_lines", year, cond, column, "amount_fen");
+    match (rollup(group, cond), as_of) {
+        (None, Some(t)) => {
+            sql.push_str(" AND recorded_at <= ?");
+            binds.push(Bind::Time(t));
+        }
+        (None, None) => {}
+        (Some(table), None) => (sql, binds) = part(table, year, cond, column, "amount_fen"),
+        (Some(table), Some(t)) => {
+            let (current, mut current_binds) = part(table, year, cond, column, "amount_fen");
+            let (later, later_binds) = part("ledger_lines", year, cond, column, "-amount_fen");
+            sql = format!("{current} UNION ALL {later} AND recorded_at > ?");
+            current_binds.extend(later_binds);
+            current_binds.push(Bind::Time(t));
+            binds = current_binds;
+        }
+    }
+    let sql = format!("SELECT key, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
+    let rows: Vec<KeySum> = query(conn, &sql, &binds)?;
+    Ok(rows.into_iter().map(|r| (r.key, r.amount)).collect())
 }
 
-/// [`sums`] from a table chosen by the caller (`ledger verify` compares rollups with lines).
-pub fn sums_from(
-    conn: &mut DbConn,
-    table: &str,
-    year: i32,
-    cond: &Cond,
-    group: Group,
-    as_of: Option<NaiveDateTime>,
-) -> AppResult<Vec<(String, i64)>> {
-    let column = group.column();
-    let mut sql = format!(
-        "SELECT {column} AS key, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS amount FROM {table} WHERE year = ?"
-    );
+/// `SELECT key, amount FROM table WHERE year = ? AND cond`.
+fn part(table: &str, year: i32, cond: &Cond, column: &str, amount: &str) -> (String, Vec<Bind>) {
+    let mut sql = format!("SELECT {column} AS key, {amount} AS a FROM {table} WHERE year = ?");
     let mut binds = vec![Bind::Int(year)];
     if !cond.sql.is_empty() {
         sql.push_str(" AND ");
         sql.push_str(&cond.sql);
         binds.extend(cond.binds.iter().cloned());
     }
-    if let Some(t) = as_of {
-        sql.push_str(" AND recorded_at <= ?");
-        binds.push(Bind::Time(t));
-    }
-    if group != Group::Total {
-        sql.push_str(&format!(" GROUP BY {column}"));
-    }
-    let rows: Vec<KeySum> = query(conn, &sql, &binds)?;
-    Ok(rows.into_iter().map(|r| (r.key, r.amount)).collect())
+    (sql, binds)
 }
 
 /// Runs raw SQL written with `?` placeholders on either backend.

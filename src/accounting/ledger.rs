@@ -419,78 +419,85 @@ fn lines_insert(lines: &[LedgerLine]) -> Statement {
     Statement { sql: sql::insert_sql("ledger_lines", &COLUMNS, lines.len(), ""), binds }
 }
 
-/// One rollup: its key columns, its other columns (fixed by the key), and a line's values for both.
-struct Rollup {
-    table: &'static str,
-    key: &'static [&'static str],
-    rest: &'static [&'static str],
-    values: fn(&LedgerLine) -> (Vec<String>, Vec<String>),
+/// One rollup: its table, its key columns and its other columns (fixed by the key); each row
+/// sums `amount_fen` of the ledger lines with that key. Every column is a ledger line's.
+pub struct Rollup {
+    pub table: &'static str,
+    pub key: &'static [&'static str],
+    pub rest: &'static [&'static str],
 }
 
-const ROLLUPS: [Rollup; 4] = [
+/// The rollups, written with every entry, checked by `ledger verify`, read by `facts`.
+pub const ROLLUPS: [Rollup; 8] = [
     Rollup {
         table: "ledger_sums_month",
         key: &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"],
         rest: &["origin_province", "buyer_province"],
-        values: |x| {
-            (
-                vec![
-                    x.origin_prefecture.clone(),
-                    x.buyer_prefecture.clone(),
-                    x.category.clone(),
-                    x.pairing_key.clone(),
-                ],
-                vec![x.origin_province.clone(), x.buyer_province.clone()],
-            )
-        },
+    },
+    Rollup {
+        table: "ledger_sums_month_province",
+        key: &["year", "month", "origin_province", "buyer_province", "category", "pairing_key"],
+        rest: &[],
+    },
+    Rollup {
+        table: "ledger_sums_pref",
+        key: &["year", "origin_prefecture", "buyer_prefecture", "pairing_key"],
+        rest: &["origin_province", "buyer_province"],
     },
     Rollup {
         table: "ledger_sums_county",
         key: &["year", "origin_county", "buyer_county", "pairing_key"],
         rest: &["origin_province", "origin_prefecture", "buyer_province", "buyer_prefecture"],
-        values: |x| {
-            (
-                vec![x.origin_county.clone(), x.buyer_county.clone(), x.pairing_key.clone()],
-                vec![
-                    x.origin_province.clone(),
-                    x.origin_prefecture.clone(),
-                    x.buyer_province.clone(),
-                    x.buyer_prefecture.clone(),
-                ],
-            )
-        },
     },
     Rollup {
         table: "ledger_sums_buyer",
         key: &["year", "origin_prefecture", "buyer_org_id", "pairing_key"],
         rest: &["origin_province", "buyer_province", "buyer_prefecture"],
-        values: |x| {
-            (
-                vec![x.origin_prefecture.clone(), x.buyer_org_id.clone(), x.pairing_key.clone()],
-                vec![x.origin_province.clone(), x.buyer_province.clone(), x.buyer_prefecture.clone()],
-            )
-        },
+    },
+    Rollup {
+        table: "ledger_sums_buyer_province",
+        key: &["year", "origin_province", "buyer_org_id", "pairing_key"],
+        rest: &["buyer_province", "buyer_prefecture"],
     },
     Rollup {
         table: "ledger_sums_producer",
         key: &["year", "origin_prefecture", "producer_id", "buyer_prefecture", "pairing_key"],
         rest: &["origin_province", "buyer_province"],
-        values: |x| {
-            (
-                vec![
-                    x.origin_prefecture.clone(),
-                    x.producer_id.clone(),
-                    x.buyer_prefecture.clone(),
-                    x.pairing_key.clone(),
-                ],
-                vec![x.origin_province.clone(), x.buyer_province.clone()],
-            )
-        },
+    },
+    Rollup {
+        table: "ledger_sums_producer_province",
+        key: &["year", "origin_province", "producer_id", "buyer_province", "pairing_key"],
+        rest: &[],
     },
 ];
 
-/// (year, month when the rollup has it, the key's text columns).
-type RollupKey = (i32, Option<i32>, Vec<String>);
+/// A line's value of a column a rollup keys or carries.
+fn column(x: &LedgerLine, name: &str) -> Bind {
+    Bind::Text(match name {
+        "year" => return Bind::Int(x.year),
+        "month" => return Bind::Int(x.month),
+        "origin_province" => x.origin_province.clone(),
+        "origin_prefecture" => x.origin_prefecture.clone(),
+        "origin_county" => x.origin_county.clone(),
+        "buyer_province" => x.buyer_province.clone(),
+        "buyer_prefecture" => x.buyer_prefecture.clone(),
+        "buyer_county" => x.buyer_county.clone(),
+        "buyer_org_id" => x.buyer_org_id.clone(),
+        "producer_id" => x.producer_id.clone(),
+        "category" => x.category.clone(),
+        "pairing_key" => x.pairing_key.clone(),
+        other => unreachable!("no rollup column {other}"),
+    })
+}
+
+/// A comparable form of a column's value, for ordering keys.
+fn sort_form(b: &Bind) -> String {
+    match b {
+        Bind::Int(n) => format!("{n:010}"),
+        Bind::Text(t) => t.clone(),
+        _ => String::new(),
+    }
+}
 
 /// Upserts adding the lines to each rollup, one row per key, in key order (so concurrent
 /// payments lock rollup rows in the same order and never deadlock).
@@ -498,12 +505,11 @@ fn rollup_upserts(lines: &[LedgerLine]) -> Vec<Statement> {
     ROLLUPS
         .iter()
         .map(|r| {
-            // (year, month when the key has it, the key's text columns) → (other columns, amount)
-            let mut sums: BTreeMap<RollupKey, (Vec<String>, i64)> = BTreeMap::new();
+            let mut sums: BTreeMap<Vec<String>, (Vec<Bind>, i64)> = BTreeMap::new();
             for x in lines {
-                let (key, rest) = (r.values)(x);
-                let month = r.key.contains(&"month").then_some(x.month);
-                sums.entry((x.year, month, key)).or_insert((rest, 0)).1 += x.amount_fen;
+                let values: Vec<Bind> = r.key.iter().chain(r.rest).map(|c| column(x, c)).collect();
+                let order: Vec<String> = values[..r.key.len()].iter().map(sort_form).collect();
+                sums.entry(order).or_insert((values, 0)).1 += x.amount_fen;
             }
             let mut columns: Vec<&str> = r.key.to_vec();
             columns.extend_from_slice(r.rest);
@@ -514,16 +520,11 @@ fn rollup_upserts(lines: &[LedgerLine]) -> Vec<Statement> {
                 table = r.table
             );
             let mut binds = Vec::new();
-            for ((year, month, key), (rest, amount)) in &sums {
-                binds.push(Bind::Int(*year));
-                if let Some(m) = month {
-                    binds.push(Bind::Int(*m));
-                }
-                binds.extend(key.iter().cloned().map(Bind::Text));
-                binds.extend(rest.iter().cloned().map(Bind::Text));
-                binds.push(Bind::BigInt(*amount));
+            for (values, amount) in sums.into_values() {
+                binds.extend(values);
+                binds.push(Bind::BigInt(amount));
             }
-            Statement { sql: sql::insert_sql(r.table, &columns, sums.len(), &suffix), binds }
+            Statement { sql: sql::insert_sql(r.table, &columns, binds.len() / columns.len(), &suffix), binds }
         })
         .collect()
 }

@@ -449,7 +449,7 @@ pub fn laggards(
         } else {
             member_ids.iter().cloned().map(Bind::Text).collect()
         },
-        lines_only: false,
+        grain: facts::Grain::Prefecture,
     };
     let bought: HashMap<String, i64> =
         facts::sums(conn, year, &in_list("buyer_org_id"), Group::BuyerOrg, cutoff)?.into_iter().collect();

@@ -177,16 +177,8 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
         }
     }
 
-    for (table, keys) in [
-        (
-            "ledger_sums_month",
-            &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"][..],
-        ),
-        ("ledger_sums_county", &["year", "origin_county", "buyer_county", "pairing_key"][..]),
-        ("ledger_sums_buyer", &["year", "origin_prefecture", "buyer_org_id", "pairing_key"][..]),
-        ("ledger_sums_producer", &["year", "origin_prefecture", "producer_id", "buyer_prefecture", "pairing_key"][..]),
-    ] {
-        compare_rollup(conn, table, keys, &mut out)?;
+    for rollup in &super::ledger::ROLLUPS {
+        compare_rollup(conn, rollup.table, rollup.key, &mut out)?;
     }
     Ok(out)
 }

@@ -435,6 +435,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    ledger_sums_month_province (year, month, origin_province, buyer_province, category, pairing_key) {
+        year -> Integer,
+        month -> Integer,
+        origin_province -> Text,
+        buyer_province -> Text,
+        category -> Text,
+        pairing_key -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_pref (year, origin_prefecture, buyer_prefecture, pairing_key) {
+        year -> Integer,
+        origin_prefecture -> Text,
+        buyer_prefecture -> Text,
+        pairing_key -> Text,
+        origin_province -> Text,
+        buyer_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
     ledger_sums_county (year, origin_county, buyer_county, pairing_key) {
         year -> Integer,
         origin_county -> Text,
@@ -462,6 +486,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    ledger_sums_buyer_province (year, origin_province, buyer_org_id, pairing_key) {
+        year -> Integer,
+        origin_province -> Text,
+        buyer_org_id -> Text,
+        pairing_key -> Text,
+        buyer_province -> Text,
+        buyer_prefecture -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
     ledger_sums_producer (year, origin_prefecture, producer_id, buyer_prefecture, pairing_key) {
         year -> Integer,
         origin_prefecture -> Text,
@@ -470,6 +506,17 @@ diesel::table! {
         pairing_key -> Text,
         origin_province -> Text,
         buyer_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_producer_province (year, origin_province, producer_id, buyer_province, pairing_key) {
+        year -> Integer,
+        origin_province -> Text,
+        producer_id -> Text,
+        buyer_province -> Text,
+        pairing_key -> Text,
         amount_fen -> BigInt,
     }
 }
@@ -520,7 +567,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_entries,
     ledger_lines,
     ledger_sums_month,
+    ledger_sums_month_province,
+    ledger_sums_pref,
     ledger_sums_county,
     ledger_sums_buyer,
+    ledger_sums_buyer_province,
     ledger_sums_producer,
+    ledger_sums_producer_province,
 );

@@ -23,6 +23,16 @@ backend_tests! {
         assert!(orders > 150, "{orders} orders");
         assert!(count_rows(&app, "refunds").await > 5);
         assert!(count_rows(&app, "ratings").await > 50);
+        let zone = app.state.config.timezone;
+        let verified = app.db(move |c| dongxi::accounting::verify::verify(c, dongxi::config::CountOn::Paid, zone).unwrap()).await;
+        assert!(verified.drift.is_empty(), "{:?}", verified.drift);
+        assert!(verified.entries > 250);
+        let qxn = login(&app, "qxn@demo.dongxi.cn").await;
+        let progress = app.get("/api/v1/reports/progress?year=2021&scope_kind=recipient&scope_id=522300").token(&qxn).send().await.json();
+        assert_eq!(progress["target_fen"], 37_000_000_000i64);
+        assert_eq!(progress["status"], "behind");
+        assert!(progress["counted_fen"].as_i64().unwrap() > 100_000_000);
+        assert_eq!(app.get("/api/v1/periods").token(&qxn).send().await.json()["items"][0]["year"], 2021);
 
         let canteen = login(&app, "canteen.hz@demo.dongxi.cn").await;
         let mine = app.get("/api/v1/orders?limit=200").token(&canteen).send().await.json();

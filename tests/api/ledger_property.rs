@@ -261,9 +261,22 @@ fn act(conn: &mut DbConn, cast: &Cast, life: &Life, step: &Step, c: &Ctx) {
 /// The sum of the ledger lines of a scope and year, written as plainly as possible (no rollups,
 /// no shared query code), to check the reports against.
 fn lines_sum(conn: &mut DbConn, year: i32, kind: &str, id: &str, org_path: Option<&str>) -> i64 {
+    lines_sum_by(conn, year, kind, id, org_path, None)
+}
+
+fn lines_sum_by(
+    conn: &mut DbConn,
+    year: i32,
+    kind: &str,
+    id: &str,
+    org_path: Option<&str>,
+    recorded_by: Option<NaiveDateTime>,
+) -> i64 {
     use dongxi::db::schema::ledger_lines as l;
+    let cutoff = recorded_by.unwrap_or_else(|| Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap().naive_utc());
     let lines: Vec<(i64, String, String, String, String, String, String)> = l::table
         .filter(l::year.eq(year))
+        .filter(l::recorded_at.le(cutoff))
         .select((
             l::amount_fen,
             l::origin_path,
@@ -443,6 +456,14 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
                 reports::progress(conn, &s, year, Some(DateTime::<Utc>::from_naive_utc_and_offset(end, Utc)), &c)
                     .unwrap();
             assert_eq!(as_of.counted_fen, plain, "seed {seed}: {kind} {id} {year}: as_of now against the rollups");
+            for cut in [(2022, 6, 30), (year, 11, 1)] {
+                let at = Utc.with_ymd_and_hms(cut.0, cut.1, cut.2, 0, 0, 0).unwrap();
+                let then = reports::progress(conn, &s, year, Some(at), &c).unwrap();
+                let plain_then = lines_sum_by(conn, year, kind, id, org_path.as_deref(), Some(at.naive_utc()));
+                assert_eq!(then.counted_fen, plain_then, "seed {seed}: {kind} {id} {year} as of {at}");
+                let b = reports::breakdown(conn, &s, year, reports::By::BuyerOrg, Some(at), Some(2), &c).unwrap();
+                assert_eq!(b.total_fen, plain_then, "seed {seed}: {kind} {id} {year} by buyer as of {at}");
+            }
             for by in reports::By::ALL {
                 let b = reports::breakdown(conn, &s, year, reports::By::parse(by).unwrap(), None, Some(3), &c).unwrap();
                 assert_eq!(b.total_fen, plain, "seed {seed}: {kind} {id} {year} by {by}");

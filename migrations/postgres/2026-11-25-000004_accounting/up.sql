@@ -144,10 +144,12 @@ CREATE INDEX ledger_lines_buyer_org_path_idx ON ledger_lines (buyer_org_path tex
 CREATE INDEX ledger_lines_producer_path_idx ON ledger_lines (producer_path text_pattern_ops, year);
 CREATE INDEX ledger_lines_pairing_idx ON ledger_lines (pairing_key, year, recorded_at) INCLUDE (amount_fen, month);
 
--- Rollups, kept in the same transaction as the entries and checked by `dongxi ledger verify`.
--- They serve prefecture, province and pairing scopes (a county's lines are few enough to read
--- directly), at prefecture grain so that a province's figures sum a few thousand rows:
--- by month and category …
+-- Rollups, kept in the same transaction as the entries and checked by `dongxi ledger verify`
+-- (their list is `ROLLUPS` in src/accounting/ledger.rs). They serve prefecture, province and
+-- pairing scopes — a county's lines are few enough to read directly — each at the grain that
+-- keeps a province's figures to a few thousand rows.
+
+-- By month and category at prefecture grain (prefecture and pairing scopes).
 CREATE TABLE ledger_sums_month (
     year INTEGER NOT NULL,
     month INTEGER NOT NULL,
@@ -164,7 +166,37 @@ CREATE INDEX ledger_sums_month_origin_idx ON ledger_sums_month (year, origin_pro
 CREATE INDEX ledger_sums_month_buyer_idx ON ledger_sums_month (year, buyer_province, buyer_prefecture);
 CREATE INDEX ledger_sums_month_pairing_idx ON ledger_sums_month (year, pairing_key);
 
--- … county against county (breakdowns by recipient county and by donor district) …
+-- By month and category at province grain (province scopes).
+CREATE TABLE ledger_sums_month_province (
+    year INTEGER NOT NULL,
+    month INTEGER NOT NULL,
+    origin_province TEXT NOT NULL,
+    buyer_province TEXT NOT NULL,
+    category TEXT NOT NULL,
+    pairing_key TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (year, month, origin_province, buyer_province, category, pairing_key)
+);
+CREATE INDEX ledger_sums_month_province_origin_idx ON ledger_sums_month_province (year, origin_province);
+CREATE INDEX ledger_sums_month_province_buyer_idx ON ledger_sums_month_province (year, buyer_province);
+CREATE INDEX ledger_sums_month_province_pairing_idx ON ledger_sums_month_province (year, pairing_key);
+
+-- Prefecture against prefecture (breakdowns by recipient prefecture and donor city).
+CREATE TABLE ledger_sums_pref (
+    year INTEGER NOT NULL,
+    origin_prefecture TEXT NOT NULL,
+    buyer_prefecture TEXT NOT NULL,
+    pairing_key TEXT NOT NULL,
+    origin_province TEXT NOT NULL,
+    buyer_province TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (year, origin_prefecture, buyer_prefecture, pairing_key)
+);
+CREATE INDEX ledger_sums_pref_origin_idx ON ledger_sums_pref (year, origin_province, origin_prefecture);
+CREATE INDEX ledger_sums_pref_buyer_idx ON ledger_sums_pref (year, buyer_province, buyer_prefecture);
+CREATE INDEX ledger_sums_pref_pairing_idx ON ledger_sums_pref (year, pairing_key);
+
+-- County against county (breakdowns by recipient county and donor district).
 CREATE TABLE ledger_sums_county (
     year INTEGER NOT NULL,
     origin_county TEXT NOT NULL,
@@ -181,7 +213,7 @@ CREATE INDEX ledger_sums_county_origin_idx ON ledger_sums_county (year, origin_p
 CREATE INDEX ledger_sums_county_buyer_idx ON ledger_sums_county (year, buyer_province, buyer_prefecture);
 CREATE INDEX ledger_sums_county_pairing_idx ON ledger_sums_county (year, pairing_key);
 
--- … by buying organisation …
+-- By buying organisation, per recipient prefecture.
 CREATE TABLE ledger_sums_buyer (
     year INTEGER NOT NULL,
     origin_prefecture TEXT NOT NULL,
@@ -197,7 +229,22 @@ CREATE INDEX ledger_sums_buyer_origin_idx ON ledger_sums_buyer (year, origin_pro
 CREATE INDEX ledger_sums_buyer_buyer_idx ON ledger_sums_buyer (year, buyer_province, buyer_prefecture);
 CREATE INDEX ledger_sums_buyer_pairing_idx ON ledger_sums_buyer (year, pairing_key);
 
--- … and by producer.
+-- By buying organisation, per recipient province.
+CREATE TABLE ledger_sums_buyer_province (
+    year INTEGER NOT NULL,
+    origin_province TEXT NOT NULL,
+    buyer_org_id TEXT NOT NULL,
+    pairing_key TEXT NOT NULL,
+    buyer_province TEXT NOT NULL,
+    buyer_prefecture TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (year, origin_province, buyer_org_id, pairing_key)
+);
+CREATE INDEX ledger_sums_buyer_province_origin_idx ON ledger_sums_buyer_province (year, origin_province);
+CREATE INDEX ledger_sums_buyer_province_buyer_idx ON ledger_sums_buyer_province (year, buyer_province, buyer_prefecture);
+CREATE INDEX ledger_sums_buyer_province_pairing_idx ON ledger_sums_buyer_province (year, pairing_key);
+
+-- By producer, per recipient and donor prefecture.
 CREATE TABLE ledger_sums_producer (
     year INTEGER NOT NULL,
     origin_prefecture TEXT NOT NULL,
@@ -212,3 +259,17 @@ CREATE TABLE ledger_sums_producer (
 CREATE INDEX ledger_sums_producer_origin_idx ON ledger_sums_producer (year, origin_province, origin_prefecture);
 CREATE INDEX ledger_sums_producer_buyer_idx ON ledger_sums_producer (year, buyer_province, buyer_prefecture);
 CREATE INDEX ledger_sums_producer_pairing_idx ON ledger_sums_producer (year, pairing_key);
+
+-- By producer, per recipient and donor province.
+CREATE TABLE ledger_sums_producer_province (
+    year INTEGER NOT NULL,
+    origin_province TEXT NOT NULL,
+    producer_id TEXT NOT NULL,
+    buyer_province TEXT NOT NULL,
+    pairing_key TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (year, origin_province, producer_id, buyer_province, pairing_key)
+);
+CREATE INDEX ledger_sums_producer_province_origin_idx ON ledger_sums_producer_province (year, origin_province);
+CREATE INDEX ledger_sums_producer_province_buyer_idx ON ledger_sums_producer_province (year, buyer_province);
+CREATE INDEX ledger_sums_producer_province_pairing_idx ON ledger_sums_producer_province (year, pairing_key);
