@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::error::Problem;
 use crate::http::middleware;
 use crate::ops::metrics::Metrics;
+use crate::payments::gateway::StripeGateway;
 use crate::search::SearchEngine;
 use crate::{accounting, catalog, identity, ops, orders, payments, regions, search};
 
@@ -29,11 +30,24 @@ pub struct AppState {
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
     pub search: Arc<dyn SearchEngine>,
+    /// Stripe, when `STRIPE_SECRET_KEY` is set.
+    pub stripe: Option<Arc<StripeGateway>>,
+    /// Wakes the worker's Stripe loop when a request queued work for it.
+    pub stripe_nudge: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> Self {
-        AppState { config: Arc::new(config), db, clock, metrics: Arc::new(Metrics::default()), search }
+    pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> anyhow::Result<Self> {
+        let stripe = config.stripe.as_ref().map(StripeGateway::new).transpose()?.map(Arc::new);
+        Ok(AppState {
+            config: Arc::new(config),
+            db,
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            search,
+            stripe,
+            stripe_nudge: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     /// The current instant (as stored) and today's date in the deployment's zone.

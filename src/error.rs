@@ -95,6 +95,10 @@ impl AppError {
     pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
         Self::problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
+    /// A 503: a service we depend on is missing or down; the request may work later.
+    pub fn unavailable(code: &str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
     /// A 422 naming one field.
     pub fn invalid_field(code: &str, field: &str, message: impl Into<String>) -> Self {
         let message = message.into();

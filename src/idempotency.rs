@@ -148,6 +148,14 @@ pub fn run_in(
     }
 }
 
+/// The stored response for this key, if any (422 if it was used for another request): for
+/// requests that must not even start their outside effect (a call to Stripe) when replayed.
+pub async fn stored(db: &Db, org_id: &str, key: &IdempotencyKey, fingerprint: &str) -> AppResult<Option<Stored>> {
+    let Some(key) = key.0.clone() else { return Ok(None) };
+    let (org_id, fingerprint) = (org_id.to_owned(), fingerprint.to_owned());
+    db.run(move |conn| lookup(conn, &org_id, &key)?.map(|row| replay(row, &fingerprint)).transpose()).await
+}
+
 /// [`run_in`] on a pooled connection, off the async runtime.
 pub async fn run<F>(
     db: &Db,

@@ -59,7 +59,7 @@ pub fn spawn_worker(state: &AppState, shutdown: tokio::sync::watch::Receiver<boo
 /// Runs only the background worker until a signal.
 pub async fn work(config: Config, database: Db, clock: Clock) -> anyhow::Result<()> {
     let search = search_engine(&config)?;
-    let state = AppState::new(config, database, clock, search);
+    let state = AppState::new(config, database, clock, search)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = spawn_worker(&state, stopped);
     tracing::info!("worker running");
@@ -75,7 +75,7 @@ pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool) -> an
         .with_context(|| format!("cannot listen on DONGXI_BIND {}", config.bind))?;
     let address = listener.local_addr()?;
     let search = search_engine(&config)?;
-    let state = AppState::new(config, database, clock, search);
+    let state = AppState::new(config, database, clock, search)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = spawn_worker(&state, stopped);
     println!("Dongxi 东西 is serving on http://{address}  (API docs: http://{address}/api/docs)");

@@ -274,6 +274,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Stripe webhook events, each handled once (the id is Stripe's event id).
+    stripe_events (id) {
+        id -> Text,
+        event_type -> Text,
+        object_id -> Nullable<Text>,
+        stripe_created_at -> Timestamp,
+        received_at -> Timestamp,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     ratings (id) {
         id -> Text,
         sub_order_id -> Text,
@@ -535,6 +548,7 @@ diesel::joinable!(order_events -> orders (order_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(refunds -> sub_orders (sub_order_id));
 diesel::joinable!(ratings -> sub_orders (sub_order_id));
+diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(orders -> organizations (buyer_org_id));
 diesel::joinable!(ledger_lines -> ledger_entries (entry_id));
 diesel::joinable!(filings -> organizations (org_id));
@@ -557,6 +571,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     order_events,
     payments,
     refunds,
+    stripe_events,
     ratings,
     idempotency_keys,
     pairings,

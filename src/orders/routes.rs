@@ -101,7 +101,10 @@ async fn cancel_order(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<OrderView>> {
     let ctx = state.ctx();
-    Ok(Json(state.db.write(move |c| service::cancel(c, &actor, &id, &ctx)).await?))
+    let order = state.db.write(move |c| service::cancel(c, &actor, &id, &ctx)).await?;
+    // A card payment goes back through Stripe: the refunds were queued with the cancellation.
+    state.stripe_nudge.notify_one();
+    Ok(Json(order))
 }
 
 /// Sub-orders the caller sees, newest first: a producer's own (its work queue), a buyer's, all for the platform.

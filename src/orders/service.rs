@@ -518,7 +518,7 @@ pub fn lock_sub_order(conn: &mut DbConn, actor: &Actor, sub_id: &str, ctx: &Ctx)
     Ok((order, sub))
 }
 
-fn require_buyer(actor: &Actor, order: &OrderRow, action: &str) -> AppResult<()> {
+pub(crate) fn require_buyer(actor: &Actor, order: &OrderRow, action: &str) -> AppResult<()> {
     if actor.org.id == order.buyer_org_id {
         Ok(())
     } else {

@@ -1,5 +1,10 @@
-//! Payments and refunds: offline transfers recorded by finance (and Stripe, later), all through
-//! one confirmation path and one refund path.
+//! Payments and refunds: offline transfers recorded by finance and card payments confirmed by
+//! Stripe, all through one confirmation path and one refund path.
 
+pub mod gateway;
+pub mod reconcile;
 pub mod routes;
 pub mod service;
+pub mod signature;
+pub mod stripe;
+pub mod webhook;

@@ -268,6 +268,38 @@ pub fn record_refund(
     who: &Who,
     ctx: &Ctx,
 ) -> AppResult<RefundRow> {
+    write_refund(conn, order, sub, amount, reason, None, who, ctx)
+}
+
+/// A refund the payment provider already made (in Stripe's dashboard): recorded as done, under
+/// the provider's id, so it is recorded once however often it is reported.
+#[allow(clippy::too_many_arguments)]
+pub fn record_refund_from_provider(
+    conn: &mut DbConn,
+    order: &mut OrderRow,
+    sub: &mut SubOrderRow,
+    amount: Fen,
+    reason: &str,
+    external_id: &str,
+    who: &Who,
+    ctx: &Ctx,
+) -> AppResult<RefundRow> {
+    write_refund(conn, order, sub, amount, reason, Some(external_id), who, ctx)
+}
+
+/// Money paid through Stripe goes back through Stripe: such a refund is recorded as `pending`
+/// (and uncounted at once) and an outbox row has the worker make it there.
+#[allow(clippy::too_many_arguments)]
+fn write_refund(
+    conn: &mut DbConn,
+    order: &mut OrderRow,
+    sub: &mut SubOrderRow,
+    amount: Fen,
+    reason: &str,
+    external_id: Option<&str>,
+    who: &Who,
+    ctx: &Ctx,
+) -> AppResult<RefundRow> {
     let payment =
         succeeded_payment(conn, &order.id)?.ok_or_else(|| invalid_state("order", &order.status, "refunded"))?;
     let refundable = Fen(sub.total_fen - sub.refunded_fen);
@@ -299,6 +331,7 @@ pub fn record_refund(
     sub.refunded_fen += amount.0;
     order.refunded_fen += amount.0;
     let method = Method::parse(&payment.method)?;
+    let to_push = method == Method::Stripe && external_id.is_none();
     let row = RefundRow {
         id: new_id("rfd"),
         order_id: order.id.clone(),
@@ -307,13 +340,16 @@ pub fn record_refund(
         amount_fen: amount.0,
         reason: reason.to_owned(),
         method: method.as_str().to_owned(),
-        status: "succeeded".into(),
-        external_id: None,
+        status: if to_push { "pending" } else { "succeeded" }.into(),
+        external_id: external_id.map(str::to_owned),
         requested_by: who.user_id.clone(),
         created_at: ctx.now,
-        completed_at: Some(ctx.now),
+        completed_at: (!to_push).then_some(ctx.now),
     };
     diesel::insert_into(refunds::table).values(&row).execute(conn)?;
+    if to_push {
+        crate::outbox::enqueue(conn, super::stripe::REFUND_TOPIC, &json!({"refund_id": row.id}), ctx.now)?;
+    }
     let details = json!({"refund_id": row.id, "amount_fen": amount.0, "reason": reason, "method": row.method,
         "refunded_fen": sub.refunded_fen});
     state::record_event(conn, &order.id, Some(&sub.id), "refund", None, None, who, details, ctx)?;
@@ -396,18 +432,32 @@ pub fn refund_sub_order(
     }
     let who = Who::of(actor);
     let refund = record_refund(conn, &mut order, &mut sub, Fen(body.amount_fen), &reason, &who, ctx)?;
-    if sub.refunded_fen == sub.total_fen {
-        state::move_sub_order(conn, &order, &mut sub, SubOrderEvent::RefundWhole, &who, json!({}), ctx)?;
-        if status == SubOrderStatus::AwaitingShipment {
-            order_service::return_stock(conn, &sub.id, ctx)?;
-        }
-        let subs = order_model::sub_orders_of(conn, std::slice::from_ref(&order.id))?;
-        state::settle(conn, &mut order, &subs, &who, ctx)?;
-    }
+    finish_whole_refund(conn, &mut order, &mut sub, status, &who, ctx)?;
     Ok(RefundRecorded {
         refund: RefundView::from_row(refund)?,
         sub_order: order_service::sub_order_detail(conn, &order, &sub)?,
     })
+}
+
+/// After a refund: a sub-order refunded in whole ends (`refunded`), goods that never shipped go
+/// back on sale, and the order completes if nothing else is open.
+pub fn finish_whole_refund(
+    conn: &mut DbConn,
+    order: &mut OrderRow,
+    sub: &mut SubOrderRow,
+    before: SubOrderStatus,
+    who: &Who,
+    ctx: &Ctx,
+) -> AppResult<()> {
+    if sub.refunded_fen != sub.total_fen || !before.holds_payment() {
+        return Ok(());
+    }
+    state::move_sub_order(conn, order, sub, SubOrderEvent::RefundWhole, who, json!({}), ctx)?;
+    if before == SubOrderStatus::AwaitingShipment {
+        order_service::return_stock(conn, &sub.id, ctx)?;
+    }
+    let subs = order_model::sub_orders_of(conn, std::slice::from_ref(&order.id))?;
+    state::settle(conn, order, &subs, who, ctx)
 }
 
 /// The payments of an order the caller sees.

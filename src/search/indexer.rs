@@ -35,33 +35,6 @@ fn product_ids(payloads: &[(String, String)]) -> Vec<String> {
     ids
 }
 
-fn mark_done(conn: &mut DbConn, ids: &[String], now: NaiveDateTime) -> AppResult<()> {
-    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
-        .set((
-            outbox::done_at.eq(now),
-            outbox::locked_until.eq(None::<NaiveDateTime>),
-            outbox::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Puts failed rows back with exponential backoff (1 s, 2 s, 4 s … capped at 5 minutes).
-fn mark_failed(conn: &mut DbConn, ids: &[String], error: &str, now: NaiveDateTime) -> AppResult<()> {
-    for id in ids {
-        let attempts: i32 = outbox::table.find(id).select(outbox::attempts).first(conn)?;
-        let delay = 1i64 << attempts.clamp(0, 9);
-        diesel::update(outbox::table.find(id))
-            .set((
-                outbox::available_at.eq(now + chrono::Duration::seconds(delay.min(300))),
-                outbox::locked_until.eq(None::<NaiveDateTime>),
-                outbox::last_error.eq(Some(error.chars().take(1000).collect::<String>())),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 /// Applies the changes to some products to the index.
 pub async fn apply_products(
     db: &Db,
@@ -101,13 +74,13 @@ pub async fn index_once(db: &Db, engine: &dyn SearchEngine, now: NaiveDateTime, 
     let row_ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     match apply_products(db, engine, product_ids(&rows), today).await {
         Ok(_) => {
-            db.write(move |c| mark_done(c, &row_ids, now)).await?;
+            db.write(move |c| crate::outbox::mark_done(c, &row_ids, now)).await?;
             Ok(rows.len())
         }
         Err(e) => {
             let message = e.to_string();
             tracing::warn!(error = %message, rows = rows.len(), "search indexing failed; will retry");
-            db.write(move |c| mark_failed(c, &row_ids, &message, now)).await?;
+            db.write(move |c| crate::outbox::mark_failed(c, &row_ids, &message, now)).await?;
             Err(e)
         }
     }

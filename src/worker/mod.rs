@@ -12,9 +12,10 @@ pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> 
     let (db, engine, clock, zone) =
         (state.db.clone(), state.search.clone(), state.clock.clone(), state.config.timezone);
     let indexer = crate::search::indexer::run(db, engine, clock, zone, shutdown.clone());
-    let jobs = scheduled(state.clone(), shutdown);
+    let jobs = scheduled(state.clone(), shutdown.clone());
+    let stripe = stripe_outbox(state.clone(), shutdown);
     tokio::spawn(async move {
-        tokio::join!(indexer, jobs);
+        tokio::join!(indexer, jobs, stripe);
     })
 }
 
@@ -29,6 +30,24 @@ async fn scheduled(state: AppState, mut shutdown: tokio::sync::watch::Receiver<b
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Makes at Stripe what requests recorded (refunds, surplus payments going back): at once when a
+/// request in this process nudges, otherwise every second (rows written by other processes,
+/// retries after failures).
+async fn stripe_outbox(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let Some(gateway) = state.stripe.clone() else { return };
+    loop {
+        let handled = crate::payments::stripe::drain(&state, &gateway).await;
+        if handled > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = state.stripe_nudge.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -160,7 +160,7 @@ impl TestApp {
             db.run(move |conn| dongxi::server::migrate(conn, &clock).map(|_| ())).await.expect("migrate");
         }
         let search = dongxi::server::search_engine(&config).expect("search engine");
-        let state = AppState::new(config, db, clock.clone(), search);
+        let state = AppState::new(config, db, clock.clone(), search).expect("state");
         TestApp { router: router(state.clone()), state, clock, backend, data_dir, _cleanup: cleanup }
     }
 

@@ -10,5 +10,6 @@ mod identity;
 mod ledger_property;
 mod ops;
 mod orders;
+mod payments;
 mod regions;
 mod search;

@@ -1,0 +1,259 @@
+//! The Stripe API, through async-stripe's client (authentication, retries, idempotency keys,
+//! `STRIPE_API_BASE`). Answers are read into the few fields we use rather than async-stripe's
+//! generated models: those require every field of Stripe's current API version, which
+//! Stripe-compatible servers (localstripe in our tests) and older API versions do not all send.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError};
+use stripe_client_core::{RequestBuilder, StripeMethod};
+
+use crate::config::StripeConfig;
+
+/// The metadata key naming our order on a PaymentIntent.
+pub const ORDER_KEY: &str = "dongxi_order_id";
+/// The metadata key naming our refund on a Stripe refund.
+pub const REFUND_KEY: &str = "dongxi_refund_id";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// Stripe answered and refused (4xx): retrying the same request will not help.
+    #[error("Stripe refused the request ({status}): {message}")]
+    Refused { status: u16, code: Option<String>, message: String },
+    /// Stripe could not be reached, timed out, failed (5xx) or answered something unreadable.
+    #[error("Stripe is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StripeError> for GatewayError {
+    fn from(e: StripeError) -> Self {
+        match e {
+            StripeError::Stripe(errors, status) if (400..500).contains(&status) => GatewayError::Refused {
+                status,
+                code: errors.code.map(|c| c.to_string()),
+                message: errors.message.unwrap_or_else(|| "no message".into()),
+            },
+            other => GatewayError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The parts of a PaymentIntent we act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub id: String,
+    pub amount: i64,
+    /// What was actually collected (Stripe's `amount_received`; servers that omit it: the amount
+    /// once succeeded, else 0).
+    pub amount_received: i64,
+    pub currency: String,
+    pub status: String,
+    pub client_secret: Option<String>,
+    pub order_id: Option<String>,
+    pub created: i64,
+    /// The latest charge's id (Stripe sends the id; some servers expand it into the object).
+    pub latest_charge: Option<String>,
+    pub failure_message: Option<String>,
+}
+
+/// The parts of a Stripe refund we act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeRefund {
+    pub id: String,
+    pub amount: i64,
+    pub status: String,
+    pub payment_intent: Option<String>,
+    pub charge: Option<String>,
+    /// Our refund's id, for refunds we asked for; `None` for refunds made in Stripe's dashboard.
+    pub refund_id: Option<String>,
+    pub created: i64,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A field that is either an id or the expanded object carrying it.
+fn id_or_object(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn unreadable(what: &str) -> GatewayError {
+    GatewayError::Unavailable(format!("Stripe answered with an unreadable {what}"))
+}
+
+impl Intent {
+    pub fn from_json(v: &Value) -> Result<Intent, GatewayError> {
+        let id = text(v, "id").filter(|id| id.starts_with("pi_")).ok_or_else(|| unreadable("PaymentIntent"))?;
+        let amount = v.get("amount").and_then(Value::as_i64).ok_or_else(|| unreadable("PaymentIntent"))?;
+        let status = text(v, "status").ok_or_else(|| unreadable("PaymentIntent"))?;
+        let amount_received =
+            v.get("amount_received").and_then(Value::as_i64).unwrap_or(if status == "succeeded" { amount } else { 0 });
+        Ok(Intent {
+            amount,
+            amount_received,
+            currency: text(v, "currency").unwrap_or_default(),
+            client_secret: text(v, "client_secret"),
+            order_id: v.get("metadata").and_then(|m| text(m, ORDER_KEY)),
+            created: v.get("created").and_then(Value::as_i64).unwrap_or_default(),
+            latest_charge: id_or_object(v, "latest_charge"),
+            failure_message: v.get("last_payment_error").and_then(|e| text(e, "message")),
+            status,
+            id,
+        })
+    }
+}
+
+impl StripeRefund {
+    pub fn from_json(v: &Value) -> Result<StripeRefund, GatewayError> {
+        Ok(StripeRefund {
+            id: text(v, "id").filter(|id| id.starts_with("re_")).ok_or_else(|| unreadable("refund"))?,
+            amount: v.get("amount").and_then(Value::as_i64).ok_or_else(|| unreadable("refund"))?,
+            status: text(v, "status").unwrap_or_else(|| "succeeded".into()),
+            payment_intent: id_or_object(v, "payment_intent"),
+            charge: id_or_object(v, "charge"),
+            refund_id: v.get("metadata").and_then(|m| text(m, REFUND_KEY)),
+            created: v.get("created").and_then(Value::as_i64).unwrap_or_default(),
+        })
+    }
+}
+
+/// A Stripe account reached through async-stripe.
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: Client,
+}
+
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StripeGateway")
+    }
+}
+
+impl StripeGateway {
+    pub fn new(config: &StripeConfig) -> anyhow::Result<StripeGateway> {
+        let mut builder = ClientBuilder::new(config.secret_key.0.as_str())
+            .timeout(Duration::from_secs(10))
+            .request_strategy(RequestStrategy::ExponentialBackoff(3));
+        if let Some(base) = &config.api_base {
+            // async-stripe appends `v1/…` to the base: it must end with a slash.
+            let base = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
+            builder = builder.url(base);
+        }
+        Ok(StripeGateway { client: builder.build().map_err(|e| anyhow::anyhow!("Stripe client: {e}"))? })
+    }
+
+    async fn send(&self, request: RequestBuilder, key: Option<&str>) -> Result<Value, GatewayError> {
+        let mut request = request.customize::<miniserde::json::Value>();
+        if let Some(key) = key {
+            let key = IdempotencyKey::new(key).map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+            // The same key on every attempt: a retry after a lost answer gets the first result.
+            request = request.request_strategy(RequestStrategy::Idempotent(key));
+        }
+        let answer = request.send(&self.client).await?;
+        serde_json::from_str(&miniserde::json::to_string(&answer)).map_err(|_| unreadable("answer"))
+    }
+
+    /// Creates a PaymentIntent in CNY for `amount_fen` naming `order_id`; the same `key` gives the
+    /// same intent.
+    pub async fn create_intent(&self, amount_fen: i64, order_id: &str, key: &str) -> Result<Intent, GatewayError> {
+        let form = json!({"amount": amount_fen, "currency": "cny", "metadata": {ORDER_KEY: order_id}});
+        Intent::from_json(
+            &self.send(RequestBuilder::new(StripeMethod::Post, "/payment_intents").form(&form), Some(key)).await?,
+        )
+    }
+
+    pub async fn intent(&self, id: &str) -> Result<Intent, GatewayError> {
+        Intent::from_json(
+            &self.send(RequestBuilder::new(StripeMethod::Get, format!("/payment_intents/{id}")), None).await?,
+        )
+    }
+
+    /// One page (newest first at Stripe) of PaymentIntents after `starting_after`.
+    pub async fn intents_page(&self, starting_after: Option<&str>) -> Result<(Vec<Intent>, bool), GatewayError> {
+        let mut query = HashMap::from([("limit", "100".to_owned())]);
+        if let Some(after) = starting_after {
+            query.insert("starting_after", after.to_owned());
+        }
+        let page = self.send(RequestBuilder::new(StripeMethod::Get, "/payment_intents").query(&query), None).await?;
+        let items = page.get("data").and_then(Value::as_array).ok_or_else(|| unreadable("list"))?;
+        let intents = items.iter().map(Intent::from_json).collect::<Result<Vec<_>, _>>()?;
+        Ok((intents, page.get("has_more").and_then(Value::as_bool).unwrap_or(false)))
+    }
+
+    /// Refunds `amount_fen` of a PaymentIntent for our refund `refund_id`, which is also the
+    /// idempotency key: however often this is retried, Stripe refunds once.
+    pub async fn create_refund(
+        &self,
+        payment_intent: &str,
+        amount_fen: i64,
+        refund_id: &str,
+    ) -> Result<StripeRefund, GatewayError> {
+        let form = json!({"payment_intent": payment_intent, "amount": amount_fen, "metadata": {REFUND_KEY: refund_id}});
+        let key = format!("dongxi-{refund_id}");
+        StripeRefund::from_json(
+            &self.send(RequestBuilder::new(StripeMethod::Post, "/refunds").form(&form), Some(&key)).await?,
+        )
+    }
+
+    /// Every refund of a PaymentIntent.
+    pub async fn refunds_of(&self, payment_intent: &str) -> Result<Vec<StripeRefund>, GatewayError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = HashMap::from([("payment_intent", payment_intent.to_owned()), ("limit", "100".to_owned())]);
+            if let Some(a) = &after {
+                query.insert("starting_after", a.clone());
+            }
+            let page = self.send(RequestBuilder::new(StripeMethod::Get, "/refunds").query(&query), None).await?;
+            let items = page.get("data").and_then(Value::as_array).ok_or_else(|| unreadable("list"))?;
+            let refunds = items.iter().map(StripeRefund::from_json).collect::<Result<Vec<_>, _>>()?;
+            after = refunds.last().map(|r| r.id.clone());
+            out.extend(refunds);
+            if !page.get("has_more").and_then(Value::as_bool).unwrap_or(false) || after.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_are_read_from_stripe_and_from_servers_that_expand_or_omit_fields() {
+        let stripe = json!({"id": "pi_1", "object": "payment_intent", "amount": 1200, "amount_received": 1200,
+            "currency": "cny", "status": "succeeded", "client_secret": "pi_1_secret_x", "created": 1700000000,
+            "latest_charge": "ch_1", "metadata": {"dongxi_order_id": "ord_1"}});
+        let i = Intent::from_json(&stripe).unwrap();
+        assert_eq!(
+            (i.amount_received, i.latest_charge.as_deref(), i.order_id.as_deref()),
+            (1200, Some("ch_1"), Some("ord_1"))
+        );
+        let local = json!({"id": "pi_2", "amount": 500, "currency": "cny", "status": "requires_payment_method",
+            "latest_charge": {"id": "ch_2", "object": "charge"}, "metadata": {},
+            "last_payment_error": {"message": "Your card was declined."}});
+        let i = Intent::from_json(&local).unwrap();
+        assert_eq!((i.amount_received, i.latest_charge.as_deref(), i.order_id), (0, Some("ch_2"), None));
+        assert_eq!(i.failure_message.as_deref(), Some("Your card was declined."));
+        assert!(Intent::from_json(&json!({"id": "ch_1", "amount": 1, "status": "x"})).is_err());
+        assert!(Intent::from_json(&json!({"id": "pi_1", "status": "x"})).is_err());
+    }
+
+    #[test]
+    fn refunds_name_ours_and_leave_dashboard_ones_unnamed() {
+        let ours = json!({"id": "re_1", "amount": 300, "status": "succeeded", "payment_intent": "pi_1",
+            "charge": "ch_1", "metadata": {"dongxi_refund_id": "rfd_1"}, "created": 1});
+        assert_eq!(StripeRefund::from_json(&ours).unwrap().refund_id.as_deref(), Some("rfd_1"));
+        let dashboard = json!({"id": "re_2", "amount": 300, "charge": "ch_1", "metadata": {}});
+        let r = StripeRefund::from_json(&dashboard).unwrap();
+        assert_eq!((r.refund_id, r.status.as_str()), (None, "succeeded"));
+    }
+}

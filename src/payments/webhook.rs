@@ -1,0 +1,225 @@
+//! Stripe's events, each handled once: the event id is stored (primary key) in the same
+//! transaction as its effect, so a retried delivery, even one signed anew, changes nothing.
+//! Amounts are never taken from an event alone: a success is matched against our payment record
+//! of that intent and the amount the order is owed.
+
+use chrono::{DateTime, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use super::gateway::{Intent, StripeRefund};
+use super::service::{self, PaymentRow};
+use super::stripe::{self as stripe_pay, Settled};
+use crate::app::Ctx;
+use crate::db::DbConn;
+use crate::db::schema::{payments, refunds, stripe_events};
+use crate::error::{AppError, AppResult};
+use crate::money::Fen;
+use crate::orders::model as order_model;
+use crate::orders::state::Who;
+
+/// The fields of an event we read.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub created: NaiveDateTime,
+    pub object: Value,
+}
+
+impl Event {
+    pub fn parse(body: &[u8]) -> AppResult<Event> {
+        let malformed = || AppError::bad_request("malformed_event", "the body is not a Stripe event");
+        let v: Value = serde_json::from_slice(body).map_err(|_| malformed())?;
+        let id = v.get("id").and_then(Value::as_str).filter(|id| id.starts_with("evt_")).ok_or_else(malformed)?;
+        let event_type = v.get("type").and_then(Value::as_str).ok_or_else(malformed)?;
+        let created = v
+            .get("created")
+            .and_then(Value::as_i64)
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .ok_or_else(malformed)?
+            .naive_utc();
+        let object = v.pointer("/data/object").cloned().filter(Value::is_object).ok_or_else(malformed)?;
+        Ok(Event { id: id.to_owned(), event_type: event_type.to_owned(), created, object })
+    }
+
+    pub fn object_id(&self) -> Option<String> {
+        self.object.get("id").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// `charge.refunded` of an API version that no longer embeds the charge's refunds: the
+    /// caller fetches them from Stripe before handling.
+    pub fn refunds_to_fetch(&self) -> Option<String> {
+        if self.event_type != "charge.refunded" || self.object.pointer("/refunds/data").is_some() {
+            return None;
+        }
+        self.object.get("payment_intent").and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+/// What handling an event concluded (stored with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl Outcome {
+    fn of(outcome: &str) -> Outcome {
+        Outcome { outcome: outcome.to_owned(), detail: None }
+    }
+}
+
+/// Handles one event exactly once. `fetched` holds the charge's refunds when the event did not
+/// embed them.
+pub fn handle(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund>>, ctx: &Ctx) -> AppResult<Outcome> {
+    let first = diesel::insert_into(stripe_events::table)
+        .values((
+            stripe_events::id.eq(&event.id),
+            stripe_events::event_type.eq(&event.event_type),
+            stripe_events::object_id.eq(event.object_id()),
+            stripe_events::stripe_created_at.eq(event.created),
+            stripe_events::received_at.eq(ctx.now),
+            stripe_events::outcome.eq("processing"),
+        ))
+        .execute(conn);
+    match first {
+        Ok(_) => {}
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            return Ok(Outcome::of("duplicate"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let outcome = dispatch(conn, event, fetched, ctx)?;
+    diesel::update(stripe_events::table.find(&event.id))
+        .set((stripe_events::outcome.eq(&outcome.outcome), stripe_events::detail.eq(&outcome.detail)))
+        .execute(conn)?;
+    if outcome.outcome == "amount_mismatch" || outcome.outcome == "unknown_intent" {
+        tracing::warn!(event = %event.id, kind = %event.event_type, outcome = %outcome.outcome, detail = ?outcome.detail, "Stripe event not applied");
+    }
+    Ok(outcome)
+}
+
+fn dispatch(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund>>, ctx: &Ctx) -> AppResult<Outcome> {
+    let intent =
+        || Intent::from_json(&event.object).map_err(|e| AppError::bad_request("malformed_event", e.to_string()));
+    match event.event_type.as_str() {
+        "payment_intent.succeeded" => {
+            let settled = stripe_pay::settle_intent(conn, &intent()?, event.created, ctx)?;
+            let detail = match &settled {
+                Settled::Mismatch(d) => Some(d.clone()),
+                _ => None,
+            };
+            Ok(Outcome { outcome: settled.outcome().to_owned(), detail })
+        }
+        "payment_intent.payment_failed" => {
+            let closed = stripe_pay::close_intent(conn, &intent()?, "failed", ctx)?;
+            Ok(Outcome::of(if closed { "failed" } else { "no_pending_payment" }))
+        }
+        "payment_intent.canceled" => {
+            let closed = stripe_pay::close_intent(conn, &intent()?, "canceled", ctx)?;
+            Ok(Outcome::of(if closed { "canceled" } else { "no_pending_payment" }))
+        }
+        "charge.refunded" => {
+            let payment_intent = event.object.get("payment_intent").and_then(Value::as_str).unwrap_or_default();
+            let listed = match fetched {
+                Some(list) => list,
+                None => event
+                    .object
+                    .pointer("/refunds/data")
+                    .and_then(Value::as_array)
+                    .map(|items| items.iter().filter_map(|r| StripeRefund::from_json(r).ok()).collect())
+                    .unwrap_or_default(),
+            };
+            absorb_refunds(conn, payment_intent, &listed, ctx)
+        }
+        _ => Ok(Outcome::of("ignored")),
+    }
+}
+
+/// Brings Stripe's refunds of a payment into our records: ours that were still pending complete;
+/// refunds made in Stripe's dashboard are recorded (and uncounted) against the order's
+/// sub-orders in turn, each up to what it can still give back. Used by `charge.refunded` and by
+/// `payments reconcile --fix`.
+pub fn absorb_refunds(
+    conn: &mut DbConn,
+    payment_intent: &str,
+    listed: &[StripeRefund],
+    ctx: &Ctx,
+) -> AppResult<Outcome> {
+    let Some(payment) = payments::table
+        .filter(payments::external_id.eq(payment_intent))
+        .filter(payments::status.eq("succeeded"))
+        .select(PaymentRow::as_select())
+        .first::<PaymentRow>(conn)
+        .optional()?
+    else {
+        return Ok(Outcome::of("unknown_intent"));
+    };
+    let mut recorded = 0;
+    let mut unallocated = 0i64;
+    for r in listed.iter().filter(|r| r.status == "succeeded" || r.status == "pending") {
+        let known: i64 = refunds::table
+            .filter(refunds::external_id.eq(&r.id).or(refunds::external_id.like(format!("{}#%", r.id))))
+            .count()
+            .get_result(conn)?;
+        if known > 0 {
+            continue;
+        }
+        if let Some(ours) = &r.refund_id {
+            // One of ours (or a surplus payment going back): complete it if still pending.
+            stripe_pay::complete_refund(conn, ours, &r.id, ctx)?;
+            continue;
+        }
+        unallocated += allocate_dashboard_refund(conn, &payment, r, ctx)?;
+        recorded += 1;
+    }
+    let detail =
+        (unallocated > 0).then(|| format!("{unallocated} fen refunded at Stripe beyond what the order can give back"));
+    Ok(Outcome { outcome: if recorded > 0 { "refund_recorded".into() } else { "refunds_in_step".into() }, detail })
+}
+
+/// Records a refund made in Stripe's dashboard; returns what could not be attributed.
+fn allocate_dashboard_refund(conn: &mut DbConn, payment: &PaymentRow, r: &StripeRefund, ctx: &Ctx) -> AppResult<i64> {
+    order_model::lock(conn, &payment.order_id, ctx.now)?;
+    let mut order = order_model::find(conn, &payment.order_id)?.ok_or_else(|| AppError::not_found("order"))?;
+    let subs = order_model::sub_orders_of(conn, std::slice::from_ref(&order.id))?;
+    let mut left = r.amount;
+    let mut part = 0;
+    for mut sub in subs {
+        let room = sub.total_fen - sub.refunded_fen;
+        if left == 0 || room <= 0 {
+            continue;
+        }
+        let take = left.min(room);
+        let external = if part == 0 { r.id.clone() } else { format!("{}#{}", r.id, part + 1) };
+        let who = Who::system();
+        let before = crate::orders::state::SubOrderStatus::parse(&sub.status)?;
+        service::record_refund_from_provider(
+            conn,
+            &mut order,
+            &mut sub,
+            Fen(take),
+            "在 Stripe 退款",
+            &external,
+            &who,
+            ctx,
+        )?;
+        service::finish_whole_refund(conn, &mut order, &mut sub, before, &who, ctx)?;
+        left -= take;
+        part += 1;
+    }
+    let details = json!({"stripe_refund": r.id, "amount_fen": r.amount, "unallocated_fen": left});
+    crate::orders::state::record_event(
+        conn,
+        &order.id,
+        None,
+        "provider_refund",
+        None,
+        None,
+        &Who::system(),
+        details,
+        ctx,
+    )?;
+    Ok(left)
+}
