@@ -274,21 +274,7 @@ fn adopt(conn: &mut crate::db::DbConn, intent: &Intent, ctx: &crate::app::Ctx) -
     if known > 0 || crate::orders::model::find(conn, &order_id)?.is_none() {
         return Ok(());
     }
-    let row = PaymentRow {
-        id: new_id("pay"),
-        order_id,
-        method: Method::Stripe.as_str().into(),
-        status: "pending".into(),
-        amount_fen: intent.amount,
-        currency: intent.currency.clone(),
-        reference: None,
-        external_id: Some(intent.id.clone()),
-        paid_at: None,
-        recorded_by: None,
-        failure_reason: None,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-    };
+    let row = stripe_pay::pending_payment(new_id("pay"), &order_id, intent, None, ctx);
     diesel::insert_into(payments::table).values(&row).execute(conn)?;
     Ok(())
 }

@@ -99,21 +99,7 @@ pub fn record_intent(
     let payment_id = match existing {
         Some(id) => id,
         None => {
-            let row = PaymentRow {
-                id: payment_id,
-                order_id: order.id.clone(),
-                method: Method::Stripe.as_str().into(),
-                status: "pending".into(),
-                amount_fen: intent.amount,
-                currency: intent.currency.clone(),
-                reference: None,
-                external_id: Some(intent.id.clone()),
-                paid_at: None,
-                recorded_by: Some(actor.user_id.clone()),
-                failure_reason: None,
-                created_at: ctx.now,
-                updated_at: ctx.now,
-            };
+            let row = pending_payment(payment_id, &order.id, intent, Some(actor.user_id.clone()), ctx);
             diesel::insert_into(payments::table).values(&row).execute(conn)?;
             let details = json!({"payment_id": row.id, "method": "stripe", "payment_intent": intent.id, "amount_fen": intent.amount});
             crate::orders::state::record_event(
@@ -138,6 +124,42 @@ pub fn record_intent(
         status: intent.status.clone(),
         payment_id,
     })
+}
+
+/// Our record of a PaymentIntent, waiting for Stripe's confirmation.
+pub fn pending_payment(
+    id: String,
+    order_id: &str,
+    intent: &Intent,
+    recorded_by: Option<String>,
+    ctx: &Ctx,
+) -> PaymentRow {
+    PaymentRow {
+        id,
+        order_id: order_id.to_owned(),
+        method: Method::Stripe.as_str().into(),
+        status: "pending".into(),
+        amount_fen: intent.amount,
+        currency: intent.currency.clone(),
+        reference: None,
+        external_id: Some(intent.id.clone()),
+        paid_at: None,
+        recorded_by,
+        failure_reason: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    }
+}
+
+/// An entry in an order's history made by the system (a webhook, the worker, reconcile).
+pub fn system_event(
+    conn: &mut DbConn,
+    order_id: &str,
+    action: &str,
+    details: serde_json::Value,
+    ctx: &Ctx,
+) -> AppResult<()> {
+    crate::orders::state::record_event(conn, order_id, None, action, None, None, &Who::system(), details, ctx)
 }
 
 /// The Stripe idempotency key of a new intent. Derived from our payment id; when the client
@@ -242,17 +264,7 @@ fn give_back(conn: &mut DbConn, payment: &PaymentRow, ctx: &Ctx) -> AppResult<()
         .execute(conn)?;
     let details =
         json!({"payment_id": payment.id, "amount_fen": payment.amount_fen, "payment_intent": payment.external_id});
-    crate::orders::state::record_event(
-        conn,
-        &payment.order_id,
-        None,
-        "payment_returned",
-        None,
-        None,
-        &Who::system(),
-        details,
-        ctx,
-    )?;
+    system_event(conn, &payment.order_id, "payment_returned", details, ctx)?;
     crate::outbox::enqueue(conn, SURPLUS_TOPIC, &json!({"payment_id": payment.id}), ctx.now)
 }
 
@@ -274,17 +286,7 @@ pub fn close_intent(conn: &mut DbConn, intent: &Intent, status: &str, ctx: &Ctx)
         .execute(conn)?;
     let action = if status == "failed" { "payment_failed" } else { "payment_canceled" };
     let details = json!({"payment_id": payment.id, "payment_intent": intent.id, "reason": reason});
-    crate::orders::state::record_event(
-        conn,
-        &payment.order_id,
-        None,
-        action,
-        None,
-        None,
-        &Who::system(),
-        details,
-        ctx,
-    )?;
+    system_event(conn, &payment.order_id, action, details, ctx)?;
     Ok(true)
 }
 

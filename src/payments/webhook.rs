@@ -73,6 +73,12 @@ impl Outcome {
 /// Handles one event exactly once. `fetched` holds the charge's refunds when the event did not
 /// embed them.
 pub fn handle(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund>>, ctx: &Ctx) -> AppResult<Outcome> {
+    let seen: i64 = stripe_events::table.filter(stripe_events::id.eq(&event.id)).count().get_result(conn)?;
+    if seen > 0 {
+        return Ok(Outcome::of("duplicate"));
+    }
+    // Two deliveries racing: the second waits on the key here and then fails the constraint,
+    // which rolls its transaction back; Stripe's retry later finds the event and answers duplicate.
     let first = diesel::insert_into(stripe_events::table)
         .values((
             stripe_events::id.eq(&event.id),
@@ -83,13 +89,9 @@ pub fn handle(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund
             stripe_events::outcome.eq("processing"),
         ))
         .execute(conn);
-    match first {
-        Ok(_) => {}
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            return Ok(Outcome::of("duplicate"));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    first.map_err(|e| {
+        crate::error::on_unique_violation(e, || AppError::conflict("event_in_progress", "this event is being handled"))
+    })?;
     let outcome = dispatch(conn, event, fetched, ctx)?;
     diesel::update(stripe_events::table.find(&event.id))
         .set((stripe_events::outcome.eq(&outcome.outcome), stripe_events::detail.eq(&outcome.detail)))
@@ -210,16 +212,6 @@ fn allocate_dashboard_refund(conn: &mut DbConn, payment: &PaymentRow, r: &Stripe
         part += 1;
     }
     let details = json!({"stripe_refund": r.id, "amount_fen": r.amount, "unallocated_fen": left});
-    crate::orders::state::record_event(
-        conn,
-        &order.id,
-        None,
-        "provider_refund",
-        None,
-        None,
-        &Who::system(),
-        details,
-        ctx,
-    )?;
+    stripe_pay::system_event(conn, &order.id, "provider_refund", details, ctx)?;
     Ok(left)
 }
