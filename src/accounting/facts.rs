@@ -71,6 +71,10 @@ pub struct Cond {
     pub sql: String,
     pub binds: Vec<Bind>,
     pub grain: Grain,
+    /// A redundant condition (a prefecture's province) that lets a rollup's scope index, which
+    /// leads with the province, find the rows; the lines' indexes lead with the prefecture and
+    /// would have to visit the table to check it, so they are not given it.
+    pub rollup_lead: Option<(String, Bind)>,
 }
 
 impl Cond {
@@ -89,7 +93,10 @@ fn region_cond(cond: &mut Cond, side: &str, p: &Placed) {
             cond.and(&format!("{side}_province = ?"), [Bind::Text(p.code.clone())]);
             cond.grain = Grain::Province;
         }
-        "prefecture" => cond.and(&format!("{side}_prefecture = ?"), [Bind::Text(p.code.clone())]),
+        "prefecture" => {
+            cond.and(&format!("{side}_prefecture = ?"), [Bind::Text(p.code.clone())]);
+            cond.rollup_lead = Some((format!("{side}_province = ?"), Bind::Text(p.province.clone())));
+        }
         // A county holds few enough lines to read them; the rollups stop at prefectures.
         _ if p.county == p.code => {
             cond.and(&format!("{side}_county = ?"), [Bind::Text(p.code.clone())]);
@@ -187,6 +194,11 @@ pub fn sums(
 fn part(table: &str, year: i32, cond: &Cond, column: &str, amount: &str) -> (String, Vec<Bind>) {
     let mut sql = format!("SELECT {column} AS key, {amount} AS a FROM {table} WHERE year = ?");
     let mut binds = vec![Bind::Int(year)];
+    if let Some((lead, value)) = cond.rollup_lead.as_ref().filter(|_| table != "ledger_lines") {
+        sql.push_str(" AND ");
+        sql.push_str(lead);
+        binds.push(value.clone());
+    }
     if !cond.sql.is_empty() {
         sql.push_str(" AND ");
         sql.push_str(&cond.sql);

@@ -450,6 +450,7 @@ pub fn laggards(
             member_ids.iter().cloned().map(Bind::Text).collect()
         },
         grain: facts::Grain::Prefecture,
+        rollup_lead: None,
     };
     let bought: HashMap<String, i64> =
         facts::sums(conn, year, &in_list("buyer_org_id"), Group::BuyerOrg, cutoff)?.into_iter().collect();
