@@ -5,15 +5,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::gateway::StripeRefund;
+use super::service::{self, OfflinePaymentBody, PaymentRecorded, PaymentView, RefundBody, RefundRecorded, RefundView};
 use super::stripe::{self as stripe_pay, IntentView};
-use super::webhook::{self, Event};
-use super::{
-    service::{self, OfflinePaymentBody, PaymentRecorded, PaymentView, RefundBody, RefundRecorded, RefundView},
-    signature,
-};
+use super::webhook;
 use crate::app::AppState;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::idempotency::{self, IdempotencyKey, Stored};
@@ -138,35 +134,7 @@ async fn pay_by_stripe(
     key: IdempotencyKey,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Stored> {
-    let gateway = state.stripe.clone().ok_or_else(stripe_pay::not_configured)?;
-    let fingerprint =
-        idempotency::fingerprint("POST", &format!("/orders/{id}/payments/stripe"), &serde_json::json!({}));
-    let org = actor.org.id.clone();
-    // A replay must not reach Stripe at all.
-    if let Some(stored) = idempotency::stored(&state.db, &org, &key, &fingerprint).await? {
-        return Ok(stored);
-    }
-    let (a, i) = (actor.clone(), id.clone());
-    let (_, due, pending) = state.db.run(move |c| stripe_pay::prepare(c, &a, &i)).await?;
-    let open = match pending {
-        Some(pi) => {
-            Some(gateway.intent(&pi).await.map_err(stripe_pay::gateway_error)?).filter(|it| it.status != "canceled")
-        }
-        None => None,
-    };
-    let payment_id = crate::ids::new_id("pay");
-    let intent = match open {
-        Some(intent) => intent,
-        None => {
-            let stripe_key = stripe_pay::intent_key(&org, &id, &payment_id, key.0.as_deref());
-            gateway.create_intent(due.0, &id, &stripe_key).await.map_err(stripe_pay::gateway_error)?
-        }
-    };
-    let ctx = state.ctx();
-    idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
-        idempotency::created(&stripe_pay::record_intent(c, &actor, &id, payment_id, &intent, &ctx)?)
-    })
-    .await
+    stripe_pay::start_payment(&state, &actor, id, key).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -189,18 +157,7 @@ async fn stripe_webhook(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Json<WebhookAnswer>> {
-    let secret =
-        state.config.stripe.as_ref().and_then(|s| s.webhook_secret.clone()).ok_or_else(stripe_pay::not_configured)?;
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    signature::verify(header, &body, &secret.0, state.clock.now().timestamp())
-        .map_err(|e| AppError::bad_request("bad_signature", e.to_string()))?;
-    let event = Event::parse(&body)?;
-    let fetched: Option<Vec<StripeRefund>> = match (event.refunds_to_fetch(), &state.stripe) {
-        (Some(pi), Some(gateway)) => Some(gateway.refunds_of(&pi).await.map_err(stripe_pay::gateway_error)?),
-        _ => None,
-    };
-    let ctx = state.ctx();
-    let outcome = state.db.write(move |c| webhook::handle(c, &event, fetched, &ctx)).await?;
-    state.stripe_nudge.notify_one();
+    let outcome = webhook::receive(&state, header, &body).await?;
     Ok(Json(WebhookAnswer { received: true, outcome: outcome.outcome }))
 }

@@ -14,11 +14,12 @@ use super::gateway::{GatewayError, Intent, StripeGateway};
 use super::service::{self, Confirmation, Method, PaymentRow};
 use crate::app::{AppState, Ctx};
 use crate::db::DbConn;
-use crate::db::schema::{outbox, payments, refunds};
+use crate::db::schema::{payments, refunds};
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::Actor;
 use crate::money::Fen;
-use crate::orders::model::{self as order_model, OrderRow};
+use crate::orders::model as order_model;
 use crate::orders::state::{OrderStatus, Who, invalid_state};
 
 /// Push this refund (payload `{"refund_id"}`) to Stripe.
@@ -56,10 +57,46 @@ pub fn gateway_error(e: GatewayError) -> AppError {
     }
 }
 
+/// Starts (or resumes) a card payment for what `order_id` owes: a replay of the request is
+/// answered from our record without reaching Stripe; an earlier attempt still open for the same
+/// amount is returned; otherwise a new PaymentIntent, recorded as a pending payment.
+pub async fn start_payment(
+    state: &AppState,
+    actor: &Actor,
+    order_id: String,
+    key: IdempotencyKey,
+) -> AppResult<Stored> {
+    let gateway = state.stripe.clone().ok_or_else(not_configured)?;
+    let fingerprint = idempotency::fingerprint("POST", &format!("/orders/{order_id}/payments/stripe"), &json!({}));
+    let org = actor.org.id.clone();
+    if let Some(stored) = idempotency::stored(&state.db, &org, &key, &fingerprint).await? {
+        return Ok(stored);
+    }
+    let (a, i) = (actor.clone(), order_id.clone());
+    let (due, pending) = state.db.run(move |c| payable(c, &a, &i)).await?;
+    let open = match pending {
+        Some(pi) => Some(gateway.intent(&pi).await.map_err(gateway_error)?).filter(|it| it.status != "canceled"),
+        None => None,
+    };
+    let payment_id = crate::ids::new_id("pay");
+    let intent = match open {
+        Some(intent) => intent,
+        None => {
+            let stripe_key = intent_key(&org, &order_id, &payment_id, key.0.as_deref());
+            gateway.create_intent(due.0, &order_id, &stripe_key).await.map_err(gateway_error)?
+        }
+    };
+    let (actor, ctx) = (actor.clone(), state.ctx());
+    idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
+        idempotency::created(&record_intent(c, &actor, &order_id, payment_id, &intent, &ctx)?)
+    })
+    .await
+}
+
 /// Before asking Stripe: the caller must be the buying organisation of an order awaiting
-/// payment. Returns the order, the amount due, and the pending intent of an earlier attempt for
-/// that amount (reused, so one order never has two live intents from us).
-pub fn prepare(conn: &mut DbConn, actor: &Actor, order_id: &str) -> AppResult<(OrderRow, Fen, Option<String>)> {
+/// payment. Returns the amount due and the pending intent of an earlier attempt for that amount
+/// (reused, so one order never has two live intents from us).
+fn payable(conn: &mut DbConn, actor: &Actor, order_id: &str) -> AppResult<(Fen, Option<String>)> {
     let order = order_model::find_visible(conn, actor, order_id)?.ok_or_else(|| AppError::not_found("order"))?;
     crate::orders::service::require_buyer(actor, &order, "pay for this order")?;
     let status = OrderStatus::parse(&order.status)?;
@@ -77,7 +114,7 @@ pub fn prepare(conn: &mut DbConn, actor: &Actor, order_id: &str) -> AppResult<(O
         .first::<Option<String>>(conn)
         .optional()?
         .flatten();
-    Ok((order, due, pending))
+    Ok((due, pending))
 }
 
 /// After Stripe answered: records the intent as a pending payment of the order (once per intent).
@@ -353,7 +390,10 @@ pub async fn drain(state: &AppState, gateway: &StripeGateway) -> usize {
             .db
             .run(move |c| crate::db::claim_outbox(c, topic, now, chrono::Duration::seconds(60), 20))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                tracing::warn!(topic, error = %e, "could not claim Stripe outbox rows");
+                Vec::new()
+            });
         for (row_id, payload) in claimed {
             let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
             let field = |k: &str| payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
@@ -378,13 +418,4 @@ pub async fn drain(state: &AppState, gateway: &StripeGateway) -> usize {
         }
     }
     handled
-}
-
-/// Whether a refund row is waiting to be pushed (tests and reconcile).
-pub fn pending_pushes(conn: &mut DbConn) -> AppResult<i64> {
-    Ok(outbox::table
-        .filter(outbox::topic.eq_any([REFUND_TOPIC, SURPLUS_TOPIC]))
-        .filter(outbox::done_at.is_null())
-        .count()
-        .get_result(conn)?)
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::gateway::{Intent, StripeRefund};
 use super::service::{self, PaymentRow};
 use super::stripe::{self as stripe_pay, Settled};
-use crate::app::Ctx;
+use crate::app::{AppState, Ctx};
 use crate::db::DbConn;
 use crate::db::schema::{payments, refunds, stripe_events};
 use crate::error::{AppError, AppResult};
@@ -55,6 +55,26 @@ impl Event {
         }
         self.object.get("payment_intent").and_then(Value::as_str).map(str::to_owned)
     }
+}
+
+/// A delivery to the webhook endpoint: the signature is checked against
+/// `STRIPE_WEBHOOK_SECRET` at the server's time, the event parsed, a `charge.refunded` that does
+/// not embed its refunds completed from Stripe, and the event handled once.
+pub async fn receive(state: &AppState, signature_header: Option<&str>, body: &[u8]) -> AppResult<Outcome> {
+    let secret =
+        state.config.stripe.as_ref().and_then(|s| s.webhook_secret.clone()).ok_or_else(stripe_pay::not_configured)?;
+    super::signature::verify(signature_header, body, &secret.0, state.clock.now().timestamp())
+        .map_err(|e| AppError::bad_request("bad_signature", e.to_string()))?;
+    let event = Event::parse(body)?;
+    let fetched = match (event.refunds_to_fetch(), &state.stripe) {
+        (Some(pi), Some(gateway)) => Some(gateway.refunds_of(&pi).await.map_err(stripe_pay::gateway_error)?),
+        _ => None,
+    };
+    let ctx = state.ctx();
+    let outcome = state.db.write(move |c| handle(c, &event, fetched, &ctx)).await?;
+    // A late payment may have queued money to send back.
+    state.stripe_nudge.notify_one();
+    Ok(outcome)
 }
 
 /// What handling an event concluded (stored with it).
