@@ -19,7 +19,7 @@ use crate::http::middleware;
 use crate::ops::metrics::Metrics;
 use crate::payments::gateway::StripeGateway;
 use crate::search::SearchEngine;
-use crate::{accounting, catalog, identity, ops, orders, payments, regions, search};
+use crate::{accounting, catalog, groupbuy, identity, ops, orders, payments, regions, search};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -94,6 +94,7 @@ impl Ctx {
         (name = "search", description = "Product search"),
         (name = "orders", description = "Orders, sub-orders, shipment, acceptance, ratings"),
         (name = "payments", description = "Payments and refunds"),
+        (name = "group-buys", description = "Group purchases: campaigns with tiered prices across agencies, pledges, the close"),
         (name = "accounting", description = "Pairings, targets, reserved-share filings, the counting ledger and reports"),
     )
 )]
@@ -122,6 +123,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(search::routes::routes())
                 .merge(orders::routes::routes())
                 .merge(payments::routes::routes())
+                .merge(groupbuy::routes::routes())
                 .merge(accounting::routes::routes()),
         )
         .split_for_parts()

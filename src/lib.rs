@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod groupbuy;
 pub mod http;
 pub mod idempotency;
 pub mod identity;

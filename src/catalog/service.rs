@@ -453,6 +453,33 @@ pub fn reindex(conn: &mut DbConn, product_id: &str, now: NaiveDateTime) -> AppRe
     outbox::enqueue(conn, outbox::SEARCH_PRODUCT, &json!({"product_id": product_id}), now)
 }
 
+/// Takes `quantity` of a product's stock (an order, a pledge), or 409 `insufficient_stock` with
+/// what is there. A product that sells out leaves in-stock searches at once (other stock changes
+/// reach search in batches).
+pub fn take_stock(conn: &mut DbConn, id: &str, quantity: i64, now: NaiveDateTime) -> AppResult<()> {
+    match model::take_stock(conn, id, quantity, now)? {
+        Some(0) => reindex(conn, id, now),
+        Some(_) => Ok(()),
+        None => {
+            let available = model::stock_of(conn, id)?;
+            Err(AppError::conflict(
+                "insufficient_stock",
+                format!("only {available} of product {id} are in stock; {quantity} were asked for"),
+            )
+            .with("product_id", id)
+            .with("available", available))
+        }
+    }
+}
+
+/// Puts `quantity` back on sale; a product back in stock is searchable again at once.
+pub fn give_back_stock(conn: &mut DbConn, id: &str, quantity: i64, now: NaiveDateTime) -> AppResult<()> {
+    if model::return_stock(conn, id, quantity, now)? == quantity {
+        reindex(conn, id, now)?;
+    }
+    Ok(())
+}
+
 pub fn publish(
     conn: &mut DbConn,
     actor: &Actor,

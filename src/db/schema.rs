@@ -179,6 +179,59 @@ diesel::table! {
         paid_at -> Nullable<Timestamp>,
         /// When the order became `completed` or `cancelled`.
         closed_at -> Nullable<Timestamp>,
+        /// The group-purchase pledge this order fulfils (unique).
+        pledge_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    group_buys (id) {
+        id -> Text,
+        title -> Text,
+        description -> Text,
+        organizer_org_id -> Text,
+        organizer_user_id -> Text,
+        product_id -> Text,
+        producer_id -> Text,
+        tiers -> Text,
+        min_total_qty -> BigInt,
+        max_total_qty -> BigInt,
+        min_pledge_qty -> BigInt,
+        opens_at -> Timestamp,
+        closes_at -> Timestamp,
+        eligible_region_code -> Text,
+        eligible_region_path -> Text,
+        status -> Text,
+        total_qty -> BigInt,
+        pledge_count -> Integer,
+        final_unit_price_fen -> Nullable<BigInt>,
+        outcome_reason -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        closed_by_user_id -> Nullable<Text>,
+        reminded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_buy_pledges (id) {
+        id -> Text,
+        group_buy_id -> Text,
+        org_id -> Text,
+        org_path -> Text,
+        user_id -> Text,
+        quantity -> BigInt,
+        status -> Text,
+        delivery_address -> Text,
+        delivery_contact -> Text,
+        delivery_phone -> Text,
+        note -> Nullable<Text>,
+        replaces_id -> Nullable<Text>,
+        order_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
     }
 }
 
@@ -566,6 +619,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     batches,
     outbox,
     orders,
+    group_buys,
+    group_buy_pledges,
     sub_orders,
     order_lines,
     order_events,

@@ -1,9 +1,10 @@
 //! Demo data from the seed notices (../shared/seeds): the east–west pairings' places, offices,
 //! buyers and producers (here), their goods (`catalog`), pairings, targets and filings
-//! (`accounting`) and a year of their orders (`orders`).
+//! (`accounting`), a year of their orders (`orders`) and group purchases (`group_buys`).
 
 mod accounting;
 mod catalog;
+mod group_buys;
 mod orders;
 
 use chrono::NaiveDateTime;
@@ -319,6 +320,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
         catalog::seed_products(conn, &created, now)?;
         accounting::seed_before_orders(conn, &created, config)?;
         orders::seed_orders(conn, &created, config, now)?;
+        group_buys::seed_group_buys(conn, &created, config, now)?;
         accounting::close_2021(conn, &created, config)?;
         db::meta_set(conn, DEMO_META_KEY, &now.to_string())?;
         Ok(DemoSeed::Seeded)

@@ -142,7 +142,7 @@ struct Cast {
     products: HashMap<String, (String, String)>,
 }
 
-fn first_user(conn: &mut DbConn, org_id: &str) -> AppResult<Actor> {
+pub(super) fn first_user(conn: &mut DbConn, org_id: &str) -> AppResult<Actor> {
     let user_id: String =
         users::table.filter(users::org_id.eq(org_id)).select(users::id).order(users::id.asc()).first(conn)?;
     actor_for_user(conn, &user_id)?.ok_or_else(|| anyhow::anyhow!("demo user {user_id} missing").into())
@@ -174,7 +174,7 @@ fn cast(conn: &mut DbConn, orgs: &[(&str, OrgRow)]) -> AppResult<Cast> {
     Ok(Cast { buyers, producers, finance, products })
 }
 
-fn ctx_at(now: NaiveDateTime, config: &Config) -> Ctx {
+pub(super) fn ctx_at(now: NaiveDateTime, config: &Config) -> Ctx {
     let zone = config.timezone;
     Ctx { now, today: now.and_utc().with_timezone(&zone).date_naive(), zone, count_on: config.count_on }
 }

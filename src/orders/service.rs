@@ -15,7 +15,7 @@ use super::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus,
 use super::types::{AcceptBody, Delivery, NewOrder, RatingBody, Shipment, optional_text};
 use crate::app::Ctx;
 use crate::catalog::model::{self as products, ProductRow};
-use crate::catalog::service::{is_on_sale, reindex};
+use crate::catalog::service::{give_back_stock, is_on_sale, reindex, take_stock};
 use crate::catalog::types::unit_price;
 use crate::clock::{start_of_day, utc};
 use crate::db::DbConn;
@@ -84,6 +84,8 @@ pub struct OrderView {
     pub buyer_org_name: String,
     pub buyer_user_id: String,
     pub group_buy_id: Option<String>,
+    /// The group-purchase pledge this order fulfils.
+    pub pledge_id: Option<String>,
     pub status: OrderStatus,
     pub total_fen: i64,
     pub paid_fen: i64,
@@ -225,6 +227,7 @@ impl Loaded {
             buyer_org_id: o.buyer_org_id,
             buyer_user_id: o.buyer_user_id,
             group_buy_id: o.group_buy_id,
+            pledge_id: o.pledge_id,
             note: o.note,
             created_at: utc(o.created_at),
             updated_at: utc(o.updated_at),
@@ -339,21 +342,7 @@ pub fn place(conn: &mut DbConn, actor: &Actor, order: NewOrder, ctx: &Ctx) -> Ap
         prices.insert(id, Fen(unit_price(p.price_fen, &p.tiers()?, *quantity)));
     }
     for id in &ids {
-        let quantity = per_product[id.as_str()].0;
-        match products::take_stock(conn, id, quantity, ctx.now)? {
-            // Sold out: leave in-stock searches at once (other stock changes reach search in batches).
-            Some(0) => reindex(conn, id, ctx.now)?,
-            Some(_) => {}
-            None => {
-                let available = products::stock_of(conn, id)?;
-                return Err(AppError::conflict(
-                    "insufficient_stock",
-                    format!("only {available} of product {id} are in stock; {quantity} were ordered"),
-                )
-                .with("product_id", id.clone())
-                .with("available", available));
-            }
-        }
+        take_stock(conn, id, per_product[id.as_str()].0, ctx.now)?;
     }
     let lines = order
         .lines
@@ -380,6 +369,13 @@ pub struct Placed {
     pub producer_names: HashMap<String, String>,
 }
 
+/// The group-purchase pledge an order fulfils.
+#[derive(Debug, Clone)]
+pub struct FromPledge {
+    pub group_buy_id: String,
+    pub pledge_id: String,
+}
+
 /// Writes an order whose lines are priced and whose stock is already taken: by `place`, and by
 /// a group purchase turning a pledge into an order.
 #[allow(clippy::too_many_arguments)]
@@ -389,7 +385,7 @@ pub fn insert_order(
     lines: Vec<PricedLine>,
     delivery: Delivery,
     note: Option<String>,
-    group_buy_id: Option<String>,
+    from_pledge: Option<FromPledge>,
     who: &Who,
     ctx: &Ctx,
 ) -> AppResult<Placed> {
@@ -457,7 +453,7 @@ pub fn insert_order(
         buyer_org_path: buyer.org_path.clone(),
         buyer_region_code: buyer.region_code.clone(),
         buyer_user_id: buyer.user_id.clone(),
-        group_buy_id,
+        group_buy_id: from_pledge.as_ref().map(|p| p.group_buy_id.clone()),
         status: OrderStatus::PendingPayment.as_str().to_owned(),
         total_fen: total.0,
         paid_fen: 0,
@@ -470,6 +466,7 @@ pub fn insert_order(
         updated_at: ctx.now,
         paid_at: None,
         closed_at: None,
+        pledge_id: from_pledge.map(|p| p.pledge_id),
     };
     diesel::insert_into(crate::db::schema::orders::table).values(&row).execute(conn)?;
     crate::insert_batch!(conn, sub_orders::table, &sub_rows)?;
@@ -533,10 +530,7 @@ pub fn return_stock(conn: &mut DbConn, sub_id: &str, ctx: &Ctx) -> AppResult<()>
         .select((order_lines::product_id, order_lines::quantity))
         .load(conn)?;
     for (product_id, quantity) in lines {
-        // Back in stock: searchable again at once.
-        if products::return_stock(conn, &product_id, quantity, ctx.now)? == quantity {
-            reindex(conn, &product_id, ctx.now)?;
-        }
+        give_back_stock(conn, &product_id, quantity, ctx.now)?;
     }
     Ok(())
 }

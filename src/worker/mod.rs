@@ -1,4 +1,4 @@
-//! The background worker: the outbox consumers (search indexing) and the scheduled jobs, run in
+//! The background worker: the outbox consumers (search indexing, Stripe) and the scheduled jobs (housekeeping, group purchases), run in
 //! every `serve` process and by `dongxi worker`. Every job is safe to run in several processes.
 
 pub mod housekeeping;
@@ -13,9 +13,10 @@ pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> 
         (state.db.clone(), state.search.clone(), state.clock.clone(), state.config.timezone);
     let indexer = crate::search::indexer::run(db, engine, clock, zone, shutdown.clone());
     let jobs = scheduled(state.clone(), shutdown.clone());
+    let group_buys = group_buys(state.clone(), shutdown.clone());
     let stripe = stripe_outbox(state.clone(), shutdown);
     tokio::spawn(async move {
-        tokio::join!(indexer, jobs, stripe);
+        tokio::join!(indexer, jobs, group_buys, stripe);
     })
 }
 
@@ -30,6 +31,21 @@ async fn scheduled(state: AppState, mut shutdown: tokio::sync::watch::Receiver<b
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Group purchases open, are announced before closing and close on time: checked every second.
+async fn group_buys(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match crate::groupbuy::jobs::run_due(&state).await {
+            Ok(pass) if pass.any() => tracing::info!(?pass, "group purchases"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "group purchase timetable failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -57,5 +57,22 @@ backend_tests! {
         assert!(!shipping["items"].as_array().unwrap().is_empty());
         let events = app.get(&format!("/api/v1/orders/{}/events", in_2021["items"][0]["id"].as_str().unwrap())).token(&canteen).send().await.json();
         assert!(events["items"][0]["at"].as_str().unwrap().starts_with("2021-"));
+
+        // The union's Mid-Autumn round of 2021 closed into paid and accepted orders; the winter round is open.
+        let union = login(&app, "union.hz@demo.dongxi.cn").await;
+        let done = app.get("/api/v1/group-buys?status=succeeded").token(&union).send().await.json();
+        let round = &done["items"][0];
+        assert_eq!((round["total_qty"].as_i64(), round["pledge_count"].as_i64()), (Some(260), Some(4)));
+        assert_eq!(round["final_unit_price_fen"], 23800);
+        assert!(round["closes_at"].as_str().unwrap().starts_with("2021-09-06"));
+        let placed = app.get(&format!("/api/v1/orders?group_buy_id={}", round["id"].as_str().unwrap())).token(&finance).send().await.json();
+        let placed = placed["items"].as_array().unwrap();
+        assert_eq!(placed.len(), 4);
+        assert!(placed.iter().all(|o| o["status"] == "completed" && o["lines"][0]["unit_price_fen"] == 23800), "{placed:?}");
+        let open = app.get("/api/v1/group-buys?status=open").token(&canteen).send().await.json();
+        let winter = &open["items"][0];
+        assert_eq!((winter["total_qty"].as_i64(), winter["qty_to_succeed"].as_i64()), (Some(180), Some(20)));
+        assert_eq!(winter["headline"], "还差 20 袋成团，当前 65 元/袋");
+        assert_eq!(winter["my_pledge"]["quantity"], 120, "the canteen's school has pledged");
     }
 }

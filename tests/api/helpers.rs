@@ -171,6 +171,15 @@ impl TestApp {
         self
     }
 
+    /// Another server on the same database: its own connection pool and router, the same clock
+    /// and search engine (as several `serve` processes behind a load balancer).
+    pub fn twin(&self) -> (Router, AppState) {
+        let config = (*self.state.config).clone();
+        let db = Db::connect(&config.database_url, config.db_pool_size).expect("pool");
+        let state = AppState::new(config, db, self.clock.clone(), self.state.search.clone()).expect("state");
+        (router(state.clone()), state)
+    }
+
     /// Runs the search indexer until the outbox holds nothing due.
     pub async fn index_now(&self) {
         let today = self.clock.today(self.state.config.timezone);

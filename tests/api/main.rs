@@ -6,6 +6,7 @@ mod helpers;
 mod accounting;
 mod catalog;
 mod demo;
+mod group_buys;
 mod identity;
 mod ledger_property;
 mod ops;

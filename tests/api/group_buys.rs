@@ -1,0 +1,473 @@
+use chrono::{DateTime, Duration, Utc};
+use dongxi::identity::types::{OrgKind, Role};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, count_rows, send_owned};
+use crate::orders::{World, delivery, pay, stock, world};
+
+/// 惠州's coordinator runs a round of 普安红茶 (¥168 a tin) for the city's agencies:
+/// ¥160 from the first tin, ¥150 from 100, ¥140 from 200; it needs 100 and takes at most 300.
+fn campaign_body(product: &str, opens: DateTime<Utc>, closes: DateTime<Utc>) -> Value {
+    json!({
+        "title": "惠州市2026年冬季消费帮扶集中采购 普安红茶",
+        "description": "市直单位食堂、工会福利统一团购，按总量阶梯定价",
+        "product_id": product,
+        "tiers": [{"min_qty": 1, "unit_price_fen": 16000}, {"min_qty": 100, "unit_price_fen": 15000}, {"min_qty": 200, "unit_price_fen": 14000}],
+        "min_total_qty": 100,
+        "max_total_qty": 300,
+        "opens_at": opens.to_rfc3339(),
+        "closes_at": closes.to_rfc3339(),
+        "eligible_region_code": "441300"
+    })
+}
+
+async fn campaign(app: &TestApp, w: &World, opens_in: Duration, closes_in: Duration) -> Value {
+    let now = app.clock.now();
+    let r = app
+        .post("/api/v1/group-buys")
+        .token(&w.coordinator)
+        .json(campaign_body(&w.tea, now + opens_in, now + closes_in))
+        .send()
+        .await;
+    r.assert_status(201);
+    r.json()
+}
+
+fn pledge_body(quantity: i64) -> Value {
+    json!({"quantity": quantity, "delivery": delivery(), "note": "工会福利，请开增值税普通发票"})
+}
+
+async fn pledge(app: &TestApp, token: &str, campaign: &str, quantity: i64) -> Value {
+    let r = app
+        .post(&format!("/api/v1/group-buys/{campaign}/pledges"))
+        .token(token)
+        .json(pledge_body(quantity))
+        .send()
+        .await;
+    r.assert_status(201);
+    r.json()
+}
+
+async fn get(app: &TestApp, token: &str, campaign: &str) -> Value {
+    let r = app.get(&format!("/api/v1/group-buys/{campaign}")).token(token).send().await;
+    r.assert_status(200);
+    r.json()
+}
+
+/// Another agency of 惠州 with a signed-in admin.
+async fn agency(app: &TestApp, name: &str, region: &str) -> String {
+    app.signed_in(name, OrgKind::Agency, region, Role::Admin).await.1
+}
+
+async fn orders_of(app: &TestApp, token: &str, campaign: &str) -> Vec<Value> {
+    let r = app.get(&format!("/api/v1/orders?group_buy_id={campaign}")).token(token).send().await;
+    r.assert_status(200);
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+async fn notices(app: &TestApp, campaign: &str) -> Vec<String> {
+    let campaign = campaign.to_owned();
+    app.db(move |c| {
+        dongxi::outbox::pending(c, dongxi::groupbuy::service::NOTIFY_TOPIC)
+            .unwrap()
+            .into_iter()
+            .map(|(_, payload)| serde_json::from_str::<Value>(&payload).unwrap())
+            .filter(|p| p["group_buy_id"] == campaign.as_str())
+            .map(|p| p["event"].as_str().unwrap().to_owned())
+            .collect()
+    })
+    .await
+}
+
+async fn run_due(app: &TestApp) -> dongxi::groupbuy::jobs::Pass {
+    dongxi::groupbuy::jobs::run_due(&app.state).await.expect("timetable")
+}
+
+backend_tests! {
+    async fn pledges_pool_into_one_price_and_the_close_makes_one_order_each(app: TestApp) {
+        let w = world(&app).await;
+        let c = campaign(&app, &w, Duration::zero(), Duration::hours(10)).await;
+        let id = c["id"].as_str().unwrap();
+        assert_eq!(c["status"], "open");
+        assert_eq!(c["accepting_pledges"], true);
+        assert_eq!((c["total_qty"].as_i64(), c["pledge_count"].as_i64()), (Some(0), Some(0)));
+        assert_eq!(c["current_unit_price_fen"], 16000);
+        assert_eq!(c["next_tier"], json!({"min_qty": 100, "unit_price_fen": 15000, "qty_needed": 100}));
+        assert_eq!(c["list_price_fen"], 16800);
+        assert_eq!(c["headline"], "还差 100 罐成团，当前 160 元/罐");
+
+        let first = pledge(&app, &w.school, id, 60).await;
+        assert_eq!(first["status"], "active");
+        assert_eq!(first["quantity"], 60);
+        assert_eq!(first["group_buy"]["total_qty"], 60);
+        assert_eq!(stock(&app, &w.tea).await, 740, "a pledge takes its stock at once");
+        let second = pledge(&app, &w.bureau, id, 50).await;
+        let live = &second["group_buy"];
+        assert_eq!((live["total_qty"].as_i64(), live["pledge_count"].as_i64()), (Some(110), Some(2)));
+        assert_eq!(live["current_unit_price_fen"], 15000);
+        assert_eq!(live["next_tier"], json!({"min_qty": 200, "unit_price_fen": 14000, "qty_needed": 90}));
+        assert_eq!(live["headline"], "再凑 90 罐享 140 元/罐");
+        assert_eq!(live["available_qty"], 190);
+
+        // Pledging again replaces the organisation's pledge: its quantity, not a second pledge.
+        let replaced = pledge(&app, &w.school, id, 80).await;
+        assert_eq!(replaced["replaces_pledge_id"], first["id"]);
+        assert_eq!((replaced["group_buy"]["total_qty"].as_i64(), replaced["group_buy"]["pledge_count"].as_i64()), (Some(130), Some(2)));
+        assert_eq!(stock(&app, &w.tea).await, 670);
+        let mine = get(&app, &w.school_member, id).await;
+        assert_eq!(mine["my_pledge"]["id"], replaced["id"], "a member sees the organisation's pledge");
+        assert_eq!(mine["my_pledge"]["quantity"], 80);
+        assert!(get(&app, &w.coordinator, id).await["my_pledge"].is_null());
+
+        // Who may pledge, how much, and what is left.
+        let path = format!("/api/v1/group-buys/{id}/pledges");
+        let refused = app.post(&path).token(&w.stranger).json(pledge_body(10)).send().await.assert_problem(403, "not_eligible");
+        assert_eq!(refused["eligible_region_code"], "441300");
+        app.post(&path).token(&w.tea_producer).json(pledge_body(10)).send().await.assert_problem(403, "forbidden");
+        app.post(&path).token(&w.coordinator).json(pledge_body(10)).send().await.assert_problem(403, "forbidden");
+        app.post(&path).json(pledge_body(10)).send().await.assert_problem(401, "unauthenticated");
+        app.post(&path).token(&w.school).json(pledge_body(0)).send().await.assert_problem(422, "invalid_quantity");
+        app.post(&path).token(&w.school).json(json!({"quantity": 5, "delivery": {"address": "", "contact_name": "王", "phone": "x"}}))
+            .send().await.assert_problem(422, "validation_failed");
+        let hospital = agency(&app, "惠州市中心人民医院", "441302").await;
+        let full = app.post(&path).token(&hospital).json(pledge_body(200)).send().await.assert_problem(409, "campaign_full");
+        assert_eq!(full["available"], 170);
+        let full = app.post(&path).token(&w.school).json(pledge_body(260)).send().await.assert_problem(409, "campaign_full");
+        assert_eq!(full["available"], 250, "the school may hold what is left plus its own 80");
+        app.post("/api/v1/group-buys/gb_missing/pledges").token(&hospital).json(pledge_body(1)).send().await.assert_problem(404, "not_found");
+        assert_eq!(get(&app, &w.school, id).await["total_qty"], 130, "refusals changed nothing");
+        assert_eq!(stock(&app, &w.tea).await, 670);
+
+        // Idempotency-Key: a replay returns the first answer; another body with the key is refused.
+        let keyed = || app.post(&path).token(&hospital).header("idempotency-key", "hospital-pledge-1");
+        let made = keyed().json(pledge_body(70)).send().await;
+        made.assert_status(201);
+        let again = keyed().json(pledge_body(70)).send().await;
+        again.assert_status(201);
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        assert_eq!(again.json()["id"], made.json()["id"]);
+        keyed().json(pledge_body(71)).send().await.assert_problem(422, "idempotency_key_reused");
+        assert_eq!(get(&app, &w.school, id).await["total_qty"], 200);
+        assert_eq!(stock(&app, &w.tea).await, 600);
+
+        // Only the organiser closes by hand.
+        let close = format!("/api/v1/group-buys/{id}/close");
+        app.post(&close).token(&w.school).send().await.assert_problem(403, "forbidden");
+        let closed = app.post(&close).token(&w.coordinator).send().await;
+        closed.assert_status(200);
+        let closed = closed.json();
+        assert_eq!(closed["status"], "succeeded");
+        assert_eq!(closed["final_unit_price_fen"], 14000, "200 tins reach the 200+ tier");
+        assert_eq!(closed["current_unit_price_fen"], 14000);
+        assert!(closed["next_tier"].is_null());
+        assert_eq!(closed["headline"], "已成团：共 200 罐，140 元/罐");
+        assert_eq!(stock(&app, &w.tea).await, 600, "the pledges' stock became the orders' stock");
+
+        let orders = orders_of(&app, &w.admin, id).await;
+        assert_eq!(orders.len(), 3);
+        let mut quantities: Vec<i64> = orders.iter().map(|o| o["lines"][0]["quantity"].as_i64().unwrap()).collect();
+        quantities.sort_unstable();
+        assert_eq!(quantities, [50, 70, 80]);
+        for o in &orders {
+            assert_eq!(o["status"], "pending_payment");
+            assert_eq!(o["group_buy_id"], id);
+            assert!(o["pledge_id"].as_str().unwrap().starts_with("plg_"));
+            assert_eq!(o["lines"][0]["unit_price_fen"], 14000);
+            assert_eq!(o["total_fen"], o["lines"][0]["quantity"].as_i64().unwrap() * 14000);
+            assert_eq!(o["delivery"], delivery());
+            assert!(o["note"].as_str().unwrap().starts_with("团购「惠州市2026年冬季"));
+            assert!(o["lines"][0]["certificate_no"].as_str().unwrap().starts_with("DX-522323-"));
+        }
+        let school_orders = orders_of(&app, &w.school, id).await;
+        assert_eq!(school_orders.len(), 1, "a buyer sees its own order");
+        assert_eq!(school_orders[0]["pledge_id"], replaced["id"]);
+        assert_eq!(orders_of(&app, &w.bureau, id).await.len(), 2, "the bureau sees its own and its school's");
+        let pledges = app.get(&path).token(&w.coordinator).send().await.json();
+        let statuses: Vec<&str> = pledges["items"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["ordered", "ordered", "ordered", "replaced"], "newest first");
+        assert_eq!(app.get(&path).token(&hospital).send().await.json()["items"].as_array().unwrap().len(), 1);
+
+        // Closing again, by hand or by the worker after closes_at, makes nothing twice.
+        for _ in 0..3 {
+            let again = app.post(&close).token(&w.coordinator).send().await;
+            again.assert_status(200);
+            assert_eq!(again.json()["status"], "succeeded");
+        }
+        app.clock.advance(Duration::hours(11));
+        assert_eq!(run_due(&app).await.closed, 0);
+        assert_eq!(count_rows(&app, "orders").await, 3);
+        app.post(&path).token(&hospital).json(pledge_body(1)).send().await.assert_problem(409, "campaign_not_open");
+        assert_eq!(notices(&app, id).await, ["opened", "succeeded"]);
+
+        // A group-buy order is paid and counted like any other.
+        let school_order = &school_orders[0];
+        pay(&app, &w.admin, school_order).await;
+        assert_eq!(count_rows(&app, "ledger_entries").await, 1);
+    }
+
+    async fn a_round_below_its_minimum_fails_at_closing_time_and_gives_the_stock_back(app: TestApp) {
+        let w = world(&app).await;
+        let c = campaign(&app, &w, Duration::zero(), Duration::hours(11)).await;
+        let id = c["id"].as_str().unwrap();
+        pledge(&app, &w.school, id, 30).await;
+        pledge(&app, &w.bureau, id, 20).await;
+        assert_eq!(stock(&app, &w.tea).await, 750);
+        let pass = run_due(&app).await;
+        assert_eq!((pass.reminded, pass.closed), (1, 0), "within a day of closing, the participants are reminded");
+        assert_eq!(run_due(&app).await.reminded, 0, "once");
+
+        app.clock.advance(Duration::hours(11));
+        let open_late = get(&app, &w.school, id).await;
+        assert_eq!(open_late["accepting_pledges"], false, "past closes_at no pledge is taken, even before the worker runs");
+        let path = format!("/api/v1/group-buys/{id}/pledges");
+        let late = app.post(&path).token(&w.school).json(pledge_body(5)).send().await.assert_problem(409, "campaign_not_open");
+        assert_eq!(late["current_status"], "open");
+        assert_eq!(run_due(&app).await.closed, 1);
+        let failed = get(&app, &w.school, id).await;
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["outcome_reason"], "min_total_not_reached");
+        assert_eq!(failed["headline"], "未成团：共 50 罐，未达 100 罐");
+        assert_eq!(stock(&app, &w.tea).await, 800, "every pledge's stock is back");
+        assert_eq!(count_rows(&app, "orders").await, 0);
+        let pledges = app.get(&path).token(&w.coordinator).send().await.json();
+        assert!(pledges["items"].as_array().unwrap().iter().all(|p| p["status"] == "released"), "{pledges}");
+        app.post(&format!("/api/v1/group-buys/{id}/close")).token(&w.coordinator).send().await.assert_status(200);
+        assert_eq!(get(&app, &w.school, id).await["status"], "failed");
+        assert_eq!(notices(&app, id).await, ["opened", "closing_soon", "failed"]);
+        let listed = app.get("/api/v1/group-buys?status=failed").token(&w.school).send().await.json();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+        assert_eq!(app.get("/api/v1/group-buys?status=open").token(&w.school).send().await.json()["items"], json!([]));
+    }
+
+    async fn a_scheduled_round_opens_on_time_and_pledges_can_be_withdrawn(app: TestApp) {
+        let w = world(&app).await;
+        let c = campaign(&app, &w, Duration::hours(2), Duration::days(8)).await;
+        let id = c["id"].as_str().unwrap();
+        assert_eq!(c["status"], "scheduled");
+        assert_eq!(c["headline"], "即将开团，起团价 160 元/罐");
+        let path = format!("/api/v1/group-buys/{id}/pledges");
+        let early = app.post(&path).token(&w.school).json(pledge_body(10)).send().await.assert_problem(409, "campaign_not_open");
+        assert_eq!(early["current_status"], "scheduled");
+        app.post(&format!("/api/v1/group-buys/{id}/close")).token(&w.coordinator).send().await.assert_problem(409, "campaign_not_open");
+        assert_eq!(app.get("/api/v1/group-buys?status=scheduled").token(&w.school).send().await.json()["items"][0]["id"], id);
+        assert_eq!(notices(&app, id).await, Vec::<String>::new());
+
+        assert_eq!(run_due(&app).await, dongxi::groupbuy::jobs::Pass::default(), "nothing is due yet");
+        app.clock.advance(Duration::hours(2));
+        assert_eq!(get(&app, &w.school, id).await["status"], "open", "open at opens_at, before the worker notices");
+        assert_eq!(run_due(&app).await.opened, 1);
+        assert_eq!(run_due(&app).await.opened, 0);
+        assert_eq!(notices(&app, id).await, ["opened"]);
+        let p = pledge(&app, &w.school, id, 40).await;
+        assert_eq!(stock(&app, &w.tea).await, 760);
+
+        let withdraw = format!("{path}/{}", p["id"].as_str().unwrap());
+        app.request(axum::http::Method::DELETE, &withdraw).token(&w.bureau).send().await.assert_problem(404, "not_found");
+        app.request(axum::http::Method::DELETE, &withdraw).token(&w.school_member).send().await.assert_status(204);
+        assert_eq!(stock(&app, &w.tea).await, 800);
+        let after = get(&app, &w.school, id).await;
+        assert_eq!((after["total_qty"].as_i64(), after["pledge_count"].as_i64()), (Some(0), Some(0)));
+        assert!(after["my_pledge"].is_null());
+        app.request(axum::http::Method::DELETE, &withdraw).token(&w.school).send().await.assert_status(204);
+        assert_eq!(stock(&app, &w.tea).await, 800, "withdrawing twice gives back once");
+
+        // A replaced pledge is no longer the one to withdraw.
+        let a = pledge(&app, &w.school, id, 10).await;
+        pledge(&app, &w.school, id, 12).await;
+        let stale = app.request(axum::http::Method::DELETE, &format!("{path}/{}", a["id"].as_str().unwrap())).token(&w.school).send().await;
+        assert_eq!(stale.assert_problem(409, "invalid_state")["current_status"], "replaced");
+        assert_eq!(get(&app, &w.school, id).await["total_qty"], 12);
+    }
+
+    async fn campaigns_are_checked_before_anything_is_written(app: TestApp) {
+        let w = world(&app).await;
+        let now = app.clock.now();
+        let post = |token: &str, body: Value| app.post("/api/v1/group-buys").token(token).json(body).send();
+        let good = campaign_body(&w.tea, now, now + Duration::days(5));
+        let with = |key: &str, value: Value| {
+            let mut b = good.clone();
+            b[key] = value;
+            b
+        };
+        let flat = with("tiers", json!([{"min_qty": 1, "unit_price_fen": 16000}, {"min_qty": 50, "unit_price_fen": 16000}]));
+        let p = post(&w.coordinator, flat).await.assert_problem(422, "validation_failed");
+        assert_eq!(p["errors"][0]["field"], "tiers[1].unit_price_fen");
+        let dear = with("tiers", json!([{"min_qty": 1, "unit_price_fen": 17000}]));
+        assert_eq!(post(&w.coordinator, dear).await.assert_problem(422, "validation_failed")["errors"][0]["field"], "tiers[0].unit_price_fen");
+        let rising = with("tiers", json!([{"min_qty": 50, "unit_price_fen": 16000}, {"min_qty": 10, "unit_price_fen": 15000}]));
+        post(&w.coordinator, rising).await.assert_problem(422, "validation_failed");
+        post(&w.coordinator, with("max_total_qty", json!(10))).await.assert_problem(422, "validation_failed");
+        post(&w.coordinator, with("closes_at", json!((now - Duration::hours(1)).to_rfc3339()))).await.assert_problem(422, "validation_failed");
+        post(&w.coordinator, with("eligible_region_code", json!("999999"))).await.assert_problem(422, "unknown_region");
+        post(&w.coordinator, with("product_id", json!("prd_nothing"))).await.assert_problem(409, "not_orderable");
+        post(&w.coordinator, with("eligible_region_code", json!("330200"))).await.assert_problem(403, "forbidden");
+        post(&w.school_member, good.clone()).await.assert_problem(403, "forbidden");
+        post(&w.tea_producer, good.clone()).await.assert_problem(403, "forbidden");
+        app.post("/api/v1/group-buys").json(good.clone()).send().await.assert_problem(401, "unauthenticated");
+        app.post("/api/v1/group-buys").token(&w.coordinator).raw("application/json", b"{".to_vec()).send().await.assert_problem(400, "malformed_json");
+        assert_eq!(count_rows(&app, "group_buys").await, 0);
+
+        // An agency admin organises for its own region (the union's festival packs).
+        let r = post(&w.school, with("eligible_region_code", json!("441302"))).await;
+        r.assert_status(201);
+        assert_eq!(r.json()["organizer_org_id"], w.school_id);
+        post(&w.school, good).await.assert_problem(403, "forbidden");
+        app.get("/api/v1/group-buys/gb_nothing").token(&w.school).send().await.assert_problem(404, "not_found");
+        app.get("/api/v1/group-buys?status=closed").token(&w.school).send().await.assert_problem(422, "validation_failed");
+    }
+
+    async fn the_organiser_may_call_a_round_off(app: TestApp) {
+        let w = world(&app).await;
+        let c = campaign(&app, &w, Duration::zero(), Duration::days(5)).await;
+        let id = c["id"].as_str().unwrap();
+        pledge(&app, &w.school, id, 120).await;
+        let cancel = format!("/api/v1/group-buys/{id}/cancel");
+        app.post(&cancel).token(&w.school).json(json!({"reason": "x"})).send().await.assert_problem(403, "forbidden");
+        app.post(&cancel).token(&w.coordinator).json(json!({"reason": "  "})).send().await.assert_problem(422, "validation_failed");
+        assert_eq!(stock(&app, &w.tea).await, 680);
+        let r = app.post(&cancel).token(&w.coordinator).json(json!({"reason": "产品批次检测未通过，本轮取消"})).send().await;
+        r.assert_status(200);
+        assert_eq!(r.json()["status"], "cancelled");
+        assert_eq!(r.json()["outcome_reason"], "产品批次检测未通过，本轮取消");
+        assert_eq!(stock(&app, &w.tea).await, 800);
+        app.post(&format!("/api/v1/group-buys/{id}/close")).token(&w.coordinator).send().await.assert_problem(409, "invalid_state");
+        app.post(&cancel).token(&w.coordinator).json(json!({"reason": "再次取消"})).send().await.assert_problem(409, "invalid_state");
+        app.clock.advance(Duration::days(6));
+        assert_eq!(run_due(&app).await.closed, 0);
+        assert_eq!(count_rows(&app, "orders").await, 0);
+        assert_eq!(notices(&app, id).await, ["opened", "cancelled"]);
+    }
+
+    async fn a_round_whose_product_lost_its_certificate_fails(app: TestApp) {
+        let w = world(&app).await;
+        let c = campaign(&app, &w, Duration::zero(), Duration::days(5)).await;
+        let id = c["id"].as_str().unwrap();
+        pledge(&app, &w.school, id, 150).await;
+        app.post(&format!("/api/v1/products/{}/revoke-certification", w.tea))
+            .token(&w.qxn)
+            .json(json!({"reason": "抽检不合格"}))
+            .send()
+            .await
+            .assert_status(200);
+        let r = app.post(&format!("/api/v1/group-buys/{id}/close")).token(&w.coordinator).send().await;
+        r.assert_status(200);
+        assert_eq!((r.json()["status"].as_str(), r.json()["outcome_reason"].as_str()), (Some("failed"), Some("product_not_orderable")));
+        assert_eq!(count_rows(&app, "orders").await, 0);
+    }
+}
+
+/// `n` agencies of 惠州 pledge `quantity` each at the same moment.
+async fn pledge_race(app: &TestApp, campaign: &str, n: usize, quantity: i64) -> Vec<(u16, Value)> {
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        tokens.push(agency(app, &format!("惠州市惠城区第{i}小学"), "441302").await);
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in tokens {
+        let (router, barrier, path) =
+            (app.router.clone(), barrier.clone(), format!("/api/v1/group-buys/{campaign}/pledges"));
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let (status, body) =
+                send_owned(router, axum::http::Method::POST, path, token, None, pledge_body(quantity)).await;
+            (status.as_u16(), body)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.expect("task"));
+    }
+    out
+}
+
+/// 20 schools pledge 10 tins each against a cap of 100: exactly ten get in.
+async fn concurrent_pledges_never_pass_the_cap(app: TestApp) {
+    let w = world(&app).await;
+    let now = app.clock.now();
+    let mut body = campaign_body(&w.tea, now, now + Duration::days(2));
+    body["max_total_qty"] = json!(100);
+    let r = app.post("/api/v1/group-buys").token(&w.coordinator).json(body).send().await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let results = pledge_race(&app, &id, 20, 10).await;
+    let made = results.iter().filter(|(s, _)| *s == 201).count();
+    let full = results.iter().filter(|(s, b)| *s == 409 && b["code"] == "campaign_full").count();
+    assert_eq!((made, full), (10, 10), "{results:?}");
+    assert!(results.iter().filter(|(s, _)| *s == 409).all(|(_, b)| b["available"] == 0), "{results:?}");
+    let c = get(&app, &w.coordinator, &id).await;
+    assert_eq!((c["total_qty"].as_i64(), c["pledge_count"].as_i64()), (Some(100), Some(10)));
+    assert_eq!(stock(&app, &w.tea).await, 700);
+    assert_eq!(count_rows(&app, "group_buy_pledges").await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pledges_never_pass_the_cap_on_postgres() {
+    let Some(url) = crate::helpers::service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL pledge race") else {
+        return;
+    };
+    concurrent_pledges_never_pass_the_cap(TestApp::postgres_at(&url, &[("DONGXI_DB_POOL_SIZE", "24")]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pledges_never_pass_the_cap_on_sqlite() {
+    concurrent_pledges_never_pass_the_cap(TestApp::sqlite().await).await;
+}
+
+/// Two servers (each its own pool and router) and the workers of both close the same campaigns
+/// at the same moment, again and again: every campaign closes once, every pledge is one order.
+async fn two_servers_and_their_workers_close_a_round_once(app: TestApp) {
+    let w = world(&app).await;
+    let (twin_router, twin_state) = app.twin();
+    let hospital = agency(&app, "惠州市中心人民医院", "441302").await;
+    for round in 0..3 {
+        let c = campaign(&app, &w, Duration::zero(), Duration::hours(2)).await;
+        let id = c["id"].as_str().unwrap().to_owned();
+        for (token, q) in [(&w.school, 40), (&w.bureau, 35), (&hospital, 45)] {
+            pledge(&app, token, &id, q).await;
+        }
+        app.clock.advance(Duration::hours(3));
+        let mut tasks = tokio::task::JoinSet::new();
+        for router in [app.router.clone(), twin_router.clone(), app.router.clone(), twin_router.clone()] {
+            let (token, path) = (w.coordinator.clone(), format!("/api/v1/group-buys/{id}/close"));
+            tasks.spawn(async move {
+                let (status, body) = send_owned(router, axum::http::Method::POST, path, token, None, json!({})).await;
+                assert_eq!(status.as_u16(), 200, "{body}");
+                assert_eq!(body["status"], "succeeded", "{body}");
+            });
+        }
+        for state in [app.state.clone(), twin_state.clone(), app.state.clone()] {
+            tasks.spawn(async move {
+                dongxi::groupbuy::jobs::run_due(&state).await.expect("timetable");
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.expect("closer");
+        }
+        let orders = orders_of(&app, &w.admin, &id).await;
+        assert_eq!(orders.len(), 3, "round {round}: one order per pledge");
+        let mut pledges: Vec<&str> = orders.iter().map(|o| o["pledge_id"].as_str().unwrap()).collect();
+        pledges.sort_unstable();
+        pledges.dedup();
+        assert_eq!(pledges.len(), 3);
+        assert!(orders.iter().all(|o| o["lines"][0]["unit_price_fen"] == 15000), "120 tins reach the 100+ tier");
+        assert_eq!(notices(&app, &id).await, ["opened", "succeeded"], "round {round}: one result notice");
+    }
+    assert_eq!(count_rows(&app, "orders").await, 9);
+    assert_eq!(stock(&app, &w.tea).await, 800 - 3 * 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_and_their_workers_close_a_round_once_on_postgres() {
+    let Some(url) = crate::helpers::service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL close race") else {
+        return;
+    };
+    two_servers_and_their_workers_close_a_round_once(TestApp::postgres_at(&url, &[("DONGXI_DB_POOL_SIZE", "8")]).await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_and_their_workers_close_a_round_once_on_sqlite() {
+    two_servers_and_their_workers_close_a_round_once(TestApp::sqlite().await).await;
+}
