@@ -215,6 +215,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    pledge_authorizations (id) {
+        id -> Text,
+        pledge_id -> Text,
+        group_buy_id -> Text,
+        payment_intent_id -> Text,
+        amount_fen -> BigInt,
+        status -> Text,
+        order_id -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        capture_fen -> Nullable<BigInt>,
+        release_refund_id -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     group_buy_pledges (id) {
         id -> Text,
         group_buy_id -> Text,
@@ -621,6 +639,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     group_buys,
     group_buy_pledges,
+    pledge_authorizations,
     sub_orders,
     order_lines,
     order_events,

@@ -82,5 +82,9 @@ pub async fn run_due(state: &AppState) -> AppResult<Pass> {
             }
         }
     }
+    if pass.closed > 0 {
+        // Card authorisations of the closed campaigns are captured or released from the outbox.
+        state.stripe_nudge.notify_one();
+    }
     Ok(pass)
 }

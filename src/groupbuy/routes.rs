@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::card::AuthorizationView;
 use super::service::{self, CampaignListQuery, CampaignView, Closer, PledgeListQuery, PledgeMade, PledgeView};
 use super::types::{CancelBody, NewCampaignBody, NewPledge, PledgeBody};
 use crate::app::AppState;
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_campaign))
         .routes(routes!(pledge, list_pledges))
         .routes(routes!(withdraw))
+        .routes(routes!(authorize_card))
         .routes(routes!(close_campaign))
         .routes(routes!(cancel_campaign))
 }
@@ -102,6 +104,7 @@ async fn pledge(
         idempotency::created(&service::pledge(c, &actor, &id, new, &ctx)?)
     })
     .await
+    .inspect(|_| state.stripe_nudge.notify_one())
 }
 
 /// A campaign's pledges, newest first: every pledge for the organiser and the platform, a
@@ -131,7 +134,28 @@ async fn withdraw(
 ) -> AppResult<StatusCode> {
     let ctx = state.ctx();
     state.db.write(move |c| service::withdraw(c, &actor, &id, &pledge_id, &ctx)).await?;
+    // A card authorisation of the pledge is released from the outbox.
+    state.stripe_nudge.notify_one();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Authorises the pledge's card (Stripe, manual capture) for the most it can cost: its quantity
+/// at the first tier's price. Only while the campaign closes within 6 days (an authorisation
+/// holds about seven); the close captures what the order finally costs and releases the rest.
+/// Longer campaigns: pay the order after the close (`POST /orders/{id}/payments/stripe` or offline).
+#[utoipa::path(post, path = "/group-buys/{id}/pledges/{pledge_id}/authorization", tag = "group-buys", security(("bearer" = [])),
+    params(("id" = String, Path), ("pledge_id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    responses((status = 201, body = AuthorizationView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "authorization_unavailable (closes in more than 6 days), campaign_not_open, invalid_state", body = Problem),
+        (status = 503, description = "stripe_not_configured, payment_provider_unavailable", body = Problem)))]
+async fn authorize_card(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    key: IdempotencyKey,
+    ApiPath((id, pledge_id)): ApiPath<(String, String)>,
+) -> AppResult<Stored> {
+    super::card::authorize(&state, &actor, id, pledge_id, key).await
 }
 
 /// Closes the campaign now (its organiser; the worker does it at `closes_at`). Reached the
@@ -146,15 +170,16 @@ async fn close_campaign(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<CampaignView>> {
     let ctx = state.ctx();
-    Ok(Json(
-        state
-            .db
-            .write(move |c| {
-                let row = service::close(c, &id, Closer::Organiser(&actor), &ctx)?;
-                service::view(c, Some(&actor), row, ctx.now)
-            })
-            .await?,
-    ))
+    let view = state
+        .db
+        .write(move |c| {
+            let row = service::close(c, &id, Closer::Organiser(&actor), &ctx)?;
+            service::view(c, Some(&actor), row, ctx.now)
+        })
+        .await?;
+    // Card authorisations are captured or released from the outbox.
+    state.stripe_nudge.notify_one();
+    Ok(Json(view))
 }
 
 /// Calls the round off before it closes (its organiser): every pledge is released.
@@ -169,5 +194,7 @@ async fn cancel_campaign(
     ApiJson(body): ApiJson<CancelBody>,
 ) -> AppResult<Json<CampaignView>> {
     let ctx = state.ctx();
-    Ok(Json(state.db.write(move |c| service::cancel(c, &actor, &id, &body.reason, &ctx)).await?))
+    let view = state.db.write(move |c| service::cancel(c, &actor, &id, &body.reason, &ctx)).await?;
+    state.stripe_nudge.notify_one();
+    Ok(Json(view))
 }

@@ -73,11 +73,11 @@ impl CampaignStatus {
 }
 
 /// Pledges are taken from `opens_at` until `closes_at` (even if the worker has not closed it yet).
-fn accepting(row: &CampaignRow, now: NaiveDateTime) -> AppResult<bool> {
+pub(super) fn accepting(row: &CampaignRow, now: NaiveDateTime) -> AppResult<bool> {
     Ok(CampaignStatus::of(row, now)? == CampaignStatus::Open && now < row.closes_at)
 }
 
-fn not_open(row: &CampaignRow, now: NaiveDateTime) -> AppResult<AppError> {
+pub(super) fn not_open(row: &CampaignRow, now: NaiveDateTime) -> AppResult<AppError> {
     let status = CampaignStatus::of(row, now)?;
     let detail = match status {
         CampaignStatus::Scheduled => format!("the campaign opens at {}", utc(row.opens_at).to_rfc3339()),
@@ -483,10 +483,11 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
         d if d < 0 => give_back_stock(conn, &c.product_id, -d, ctx.now)?,
         _ => {}
     }
-    if let Some(p) = &previous
-        && !model::end_pledge(conn, &p.id, "replaced", ctx.now)?
-    {
-        return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
+    if let Some(p) = &previous {
+        if !model::end_pledge(conn, &p.id, "replaced", ctx.now)? {
+            return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
+        }
+        super::card::void_for(conn, &p.id, ctx.now)?;
     }
     let row = PledgeRow {
         id: new_id("plg"),
@@ -534,6 +535,7 @@ pub fn withdraw(conn: &mut DbConn, actor: &Actor, id: &str, pledge_id: &str, ctx
     if !model::add_to_total(conn, &c.id, -p.quantity, -1)? || !model::end_pledge(conn, &p.id, "withdrawn", ctx.now)? {
         return Err(anyhow::anyhow!("pledge {} could not be withdrawn under the campaign lock", p.id).into());
     }
+    super::card::void_for(conn, &p.id, ctx.now)?;
     give_back_stock(conn, &c.product_id, p.quantity, ctx.now)
 }
 
@@ -645,6 +647,7 @@ fn order_pledges(
         if !model::mark_ordered(conn, &p.id, &placed.order.id, ctx.now)? {
             return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
         }
+        super::card::capture_for(conn, &p, &placed.order, ctx)?;
     }
     Ok(())
 }
@@ -656,6 +659,7 @@ fn release(conn: &mut DbConn, c: &CampaignRow, pledges: Vec<PledgeRow>, ctx: &Ct
         if !model::end_pledge(conn, &p.id, "released", ctx.now)? {
             return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
         }
+        super::card::void_for(conn, &p.id, ctx.now)?;
         back += p.quantity;
     }
     if back > 0 {

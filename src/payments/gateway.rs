@@ -16,6 +16,8 @@ use crate::config::StripeConfig;
 pub const ORDER_KEY: &str = "dongxi_order_id";
 /// The metadata key naming our refund on a Stripe refund.
 pub const REFUND_KEY: &str = "dongxi_refund_id";
+/// The metadata key naming our group-purchase pledge on an authorisation (manual capture).
+pub const PLEDGE_KEY: &str = "dongxi_pledge_id";
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
@@ -93,8 +95,17 @@ impl Intent {
         let id = text(v, "id").filter(|id| id.starts_with("pi_")).ok_or_else(|| unreadable("PaymentIntent"))?;
         let amount = v.get("amount").and_then(Value::as_i64).ok_or_else(|| unreadable("PaymentIntent"))?;
         let status = text(v, "status").ok_or_else(|| unreadable("PaymentIntent"))?;
-        let amount_received =
-            v.get("amount_received").and_then(Value::as_i64).unwrap_or(if status == "succeeded" { amount } else { 0 });
+        let amount_received = v.get("amount_received").and_then(Value::as_i64).unwrap_or_else(|| {
+            match (status.as_str(), v.get("capture_method").and_then(Value::as_str), v.get("latest_charge")) {
+                // A partial capture collects less than was authorised: the charge tells how much.
+                ("succeeded", Some("manual"), Some(Value::Object(charge))) => {
+                    let of = |k: &str| charge.get(k).and_then(Value::as_i64);
+                    of("amount_captured").unwrap_or_else(|| amount - of("amount_refunded").unwrap_or(0))
+                }
+                ("succeeded", _, _) => amount,
+                _ => 0,
+            }
+        });
         Ok(Intent {
             amount,
             amount_received,
@@ -167,6 +178,33 @@ impl StripeGateway {
         Intent::from_json(
             &self.send(RequestBuilder::new(StripeMethod::Post, "/payment_intents").form(&form), Some(key)).await?,
         )
+    }
+
+    /// Authorises `amount_fen` on the card for `pledge_id` without taking it (manual capture).
+    pub async fn create_authorization(
+        &self,
+        amount_fen: i64,
+        pledge_id: &str,
+        key: &str,
+    ) -> Result<Intent, GatewayError> {
+        let form = json!({"amount": amount_fen, "currency": "cny", "capture_method": "manual",
+            "metadata": {PLEDGE_KEY: pledge_id}});
+        Intent::from_json(
+            &self.send(RequestBuilder::new(StripeMethod::Post, "/payment_intents").form(&form), Some(key)).await?,
+        )
+    }
+
+    /// Takes `amount_fen` of an authorisation; the rest is released.
+    pub async fn capture(&self, id: &str, amount_fen: i64, key: &str) -> Result<Intent, GatewayError> {
+        let form = json!({"amount_to_capture": amount_fen});
+        let path = format!("/payment_intents/{id}/capture");
+        Intent::from_json(&self.send(RequestBuilder::new(StripeMethod::Post, path).form(&form), Some(key)).await?)
+    }
+
+    /// Cancels an intent that has not been captured (an authorisation is released).
+    pub async fn cancel_intent(&self, id: &str, key: &str) -> Result<Intent, GatewayError> {
+        let path = format!("/payment_intents/{id}/cancel");
+        Intent::from_json(&self.send(RequestBuilder::new(StripeMethod::Post, path), Some(key)).await?)
     }
 
     pub async fn intent(&self, id: &str) -> Result<Intent, GatewayError> {
@@ -243,6 +281,9 @@ mod tests {
         let i = Intent::from_json(&local).unwrap();
         assert_eq!((i.amount_received, i.latest_charge.as_deref(), i.order_id), (0, Some("ch_2"), None));
         assert_eq!(i.failure_message.as_deref(), Some("Your card was declined."));
+        let captured = json!({"id": "pi_3", "amount": 3000, "currency": "cny", "status": "succeeded",
+            "capture_method": "manual", "latest_charge": {"id": "ch_3", "amount": 3000, "amount_refunded": 600}});
+        assert_eq!(Intent::from_json(&captured).unwrap().amount_received, 2400, "a partial capture");
         assert!(Intent::from_json(&json!({"id": "ch_1", "amount": 1, "status": "x"})).is_err());
         assert!(Intent::from_json(&json!({"id": "pi_1", "status": "x"})).is_err());
     }

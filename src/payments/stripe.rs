@@ -264,6 +264,12 @@ pub fn settle_intent(conn: &mut DbConn, intent: &Intent, paid_at: NaiveDateTime,
         return Ok(Settled::Surplus);
     }
     order_model::lock(conn, &payment.order_id, ctx.now)?;
+    // Read again under the order's lock: the webhook and the worker (a pledge's capture) may settle
+    // the same intent at the same moment, and the second must see that the first paid.
+    let payment: PaymentRow = payments::table.find(&payment.id).select(PaymentRow::as_select()).first(conn)?;
+    if payment.status == "succeeded" {
+        return Ok(Settled::AlreadyPaid);
+    }
     let mut order = order_model::find(conn, &payment.order_id)?.ok_or_else(|| AppError::not_found("order"))?;
     let due = order.total_fen - order.paid_fen;
     if intent.currency != "cny" || intent.amount_received != payment.amount_fen {
@@ -384,7 +390,8 @@ pub async fn push_surplus(state: &AppState, gateway: &StripeGateway, payment_id:
 /// Runs the due Stripe outbox rows once; returns how many were handled.
 pub async fn drain(state: &AppState, gateway: &StripeGateway) -> usize {
     let mut handled = 0;
-    for topic in [REFUND_TOPIC, SURPLUS_TOPIC] {
+    use crate::groupbuy::card::{CAPTURE_TOPIC, VOID_TOPIC, push_capture, push_void};
+    for topic in [REFUND_TOPIC, SURPLUS_TOPIC, CAPTURE_TOPIC, VOID_TOPIC] {
         let now = state.clock.now_naive();
         let claimed = state
             .db
@@ -397,10 +404,11 @@ pub async fn drain(state: &AppState, gateway: &StripeGateway) -> usize {
         for (row_id, payload) in claimed {
             let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
             let field = |k: &str| payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            let result = if topic == REFUND_TOPIC {
-                push_refund(state, gateway, field("refund_id")).await.map(|_| ())
-            } else {
-                push_surplus(state, gateway, field("payment_id")).await
+            let result = match topic {
+                REFUND_TOPIC => push_refund(state, gateway, field("refund_id")).await.map(|_| ()),
+                SURPLUS_TOPIC => push_surplus(state, gateway, field("payment_id")).await,
+                CAPTURE_TOPIC => push_capture(state, gateway, field("authorization_id")).await,
+                _ => push_void(state, gateway, field("authorization_id")).await,
             };
             let now = state.clock.now_naive();
             let outcome = match result {

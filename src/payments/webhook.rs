@@ -185,7 +185,7 @@ pub fn absorb_refunds(
             .filter(refunds::external_id.eq(&r.id).or(refunds::external_id.like(format!("{}#%", r.id))))
             .count()
             .get_result(conn)?;
-        if known > 0 {
+        if known > 0 || crate::groupbuy::card::is_release(conn, payment_intent, r)? {
             continue;
         }
         if let Some(ours) = &r.refund_id {

@@ -471,3 +471,163 @@ async fn two_servers_and_their_workers_close_a_round_once_on_postgres() {
 async fn two_servers_and_their_workers_close_a_round_once_on_sqlite() {
     two_servers_and_their_workers_close_a_round_once(TestApp::sqlite().await).await;
 }
+
+/// Card authorisations (localstripe at `DONGXI_TEST_STRIPE_URL`): a pledge of a campaign closing
+/// within 6 days is authorised for its most (the first tier), the close captures what the order
+/// finally costs and Stripe releases the rest; a withdrawn pledge's authorisation is voided; one
+/// never completed by the card holder leaves the order to be paid after the close.
+async fn a_card_authorised_pledge_is_captured_at_the_reached_price(postgres: bool) {
+    let Some(t) = crate::payments::card_app(postgres).await else { return };
+    let (app, w) = (&t.app, &t.w);
+    let gateway = app.state.stripe.clone().expect("Stripe configured");
+    let c = campaign(app, w, Duration::zero(), Duration::days(3)).await;
+    let id = c["id"].as_str().unwrap();
+    let school = pledge(app, &w.school, id, 60).await;
+    let authorize = |token: &str, pledge: &Value, key: &str| {
+        app.post(&format!("/api/v1/group-buys/{id}/pledges/{}/authorization", pledge["id"].as_str().unwrap()))
+            .token(token)
+            .header("idempotency-key", key)
+            .send()
+    };
+    let r = authorize(&w.school, &school, "school-card").await;
+    r.assert_status(201);
+    let auth = r.json();
+    assert_eq!((auth["amount_fen"].as_i64(), auth["capture_method"].as_str()), (Some(60 * 16000), Some("manual")));
+    let pi = auth["payment_intent_id"].as_str().unwrap().to_owned();
+    let again = authorize(&w.school, &school, "school-card").await;
+    assert_eq!((again.headers["idempotent-replayed"].to_str().unwrap(), again.json()), ("true", auth.clone()));
+    assert_eq!(
+        authorize(&w.school, &school, "school-card-2").await.json()["payment_intent_id"],
+        pi.as_str(),
+        "the open one again"
+    );
+    authorize(&w.bureau, &school, "not-theirs").await.assert_problem(404, "not_found");
+    assert_eq!(t.stripe.pay_with_card(&pi, "4242424242424242").await, 200);
+    assert_eq!(t.stripe.get(&format!("/payment_intents/{pi}")).await["status"], "requires_capture");
+
+    // The bureau starts an authorisation but never completes it; the hospital authorises, then withdraws.
+    let bureau = pledge(app, &w.bureau, id, 50).await;
+    let bureau_pi =
+        authorize(&w.bureau, &bureau, "bureau-card").await.json()["payment_intent_id"].as_str().unwrap().to_owned();
+    let hospital_token = agency(app, "惠州市中心人民医院", "441302").await;
+    let hospital = pledge(app, &hospital_token, id, 30).await;
+    let hospital_pi = authorize(&hospital_token, &hospital, "hospital-card").await.json()["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.stripe.pay_with_card(&hospital_pi, "4242424242424242").await, 200);
+    app.request(
+        axum::http::Method::DELETE,
+        &format!("/api/v1/group-buys/{id}/pledges/{}", hospital["id"].as_str().unwrap()),
+    )
+    .token(&hospital_token)
+    .send()
+    .await
+    .assert_status(204);
+    dongxi::payments::stripe::drain(&app.state, &gateway).await;
+    assert_eq!(
+        t.stripe.get(&format!("/payment_intents/{hospital_pi}")).await["status"],
+        "canceled",
+        "released at once"
+    );
+
+    // A campaign closing later than an authorisation holds is paid after the close.
+    let long = campaign(app, w, Duration::zero(), Duration::days(10)).await;
+    let long_id = long["id"].as_str().unwrap();
+    let p = pledge(app, &w.school, long_id, 10).await;
+    let refused = app
+        .post(&format!("/api/v1/group-buys/{long_id}/pledges/{}/authorization", p["id"].as_str().unwrap()))
+        .token(&w.school)
+        .send()
+        .await;
+    refused.assert_problem(409, "authorization_unavailable");
+
+    // 110 tins reach ¥150: the school's card is charged 60 × ¥150 and the rest released.
+    app.post(&format!("/api/v1/group-buys/{id}/close")).token(&w.coordinator).send().await.assert_status(200);
+    let orders = orders_of(app, &w.admin, id).await;
+    let order_of = |pledge: &Value| orders.iter().find(|o| o["pledge_id"] == pledge["id"]).cloned().unwrap();
+    let school_order = order_of(&school);
+    assert_eq!(school_order["total_fen"], 60 * 15000);
+    while dongxi::payments::stripe::drain(&app.state, &gateway).await > 0 {}
+    let paid = t.order(school_order["id"].as_str().unwrap()).await;
+    assert_eq!((paid["status"].as_str(), paid["paid_fen"].as_i64()), (Some("paid"), Some(60 * 15000)), "{paid}");
+    assert_eq!(
+        t.ledger_net(school_order["id"].as_str().unwrap()).await,
+        (1, 60 * 15000),
+        "counted once, at what was taken"
+    );
+    let at_stripe = t.stripe.get(&format!("/payment_intents/{pi}")).await;
+    assert_eq!(at_stripe["status"], "succeeded");
+    let charge = t
+        .stripe
+        .get(&format!(
+            "/charges/{}",
+            at_stripe["latest_charge"]["id"].as_str().or(at_stripe["latest_charge"].as_str()).unwrap()
+        ))
+        .await;
+    assert_eq!(charge["captured"], true);
+    assert_eq!(charge["amount"].as_i64().unwrap() - charge["amount_refunded"].as_i64().unwrap(), 60 * 15000);
+    // Stripe's own word of the capture (the webhook) agrees with what the worker settled.
+    let mut outcome = None;
+    for _ in 0..100 {
+        let pi = pi.clone();
+        outcome = app
+            .db(move |c| {
+                use diesel::prelude::*;
+                use dongxi::db::schema::stripe_events as e;
+                e::table
+                    .filter(e::object_id.eq(pi))
+                    .filter(e::event_type.eq("payment_intent.succeeded"))
+                    .select(e::outcome)
+                    .first::<String>(c)
+                    .optional()
+                    .unwrap()
+            })
+            .await;
+        if outcome.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(matches!(outcome.as_deref(), Some("already_paid" | "paid")), "{outcome:?}");
+
+    // The bureau's authorisation was never completed: voided, its order waits for payment.
+    assert_eq!(t.stripe.get(&format!("/payment_intents/{bureau_pi}")).await["status"], "canceled");
+    let bureau_order = t
+        .app
+        .get(&format!("/api/v1/orders/{}", order_of(&bureau)["id"].as_str().unwrap()))
+        .token(&w.bureau)
+        .send()
+        .await
+        .json();
+    assert_eq!(bureau_order["status"], "pending_payment");
+
+    // What Stripe released is not a refund of ours, however often the refunds are compared.
+    let listed = t.stripe.refunds_of(&pi).await;
+    assert_eq!(listed.len(), 1, "the released part: {listed:?}");
+    let refunds: Vec<dongxi::payments::gateway::StripeRefund> =
+        listed.iter().map(|r| dongxi::payments::gateway::StripeRefund::from_json(r).unwrap()).collect();
+    for _ in 0..2 {
+        let (pi, refunds, ctx) = (pi.clone(), refunds.clone(), app.state.ctx());
+        let outcome = app
+            .state
+            .db
+            .write(move |c| dongxi::payments::webhook::absorb_refunds(c, &pi, &refunds, &ctx))
+            .await
+            .unwrap();
+        assert_eq!(outcome.outcome, "refunds_in_step");
+    }
+    assert_eq!(count_rows(app, "refunds").await, 0);
+    while dongxi::payments::stripe::drain(&app.state, &gateway).await > 0 {}
+    assert_eq!(t.ledger_net(school_order["id"].as_str().unwrap()).await, (1, 60 * 15000), "nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_authorised_pledge_is_captured_at_the_reached_price_sqlite() {
+    a_card_authorised_pledge_is_captured_at_the_reached_price(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_authorised_pledge_is_captured_at_the_reached_price_postgres() {
+    a_card_authorised_pledge_is_captured_at_the_reached_price(true).await;
+}

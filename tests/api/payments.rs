@@ -19,13 +19,13 @@ const KEY: &str = "sk_test_dongxi";
 
 /// The Stripe-compatible server, spoken to directly (as a card holder's browser, or Stripe's
 /// dashboard, would).
-struct Stripe {
-    base: String,
+pub struct Stripe {
+    pub base: String,
     http: reqwest::Client,
 }
 
 impl Stripe {
-    async fn call(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    pub async fn call(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
         let r = self
             .http
             .request(method, format!("{}/v1{path}", self.base))
@@ -38,23 +38,23 @@ impl Stripe {
         let bytes = r.bytes().await.expect("body");
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let (status, body) = self.call(reqwest::Method::POST, path, form).await;
         assert!(status < 300, "POST {path}: {status} {body}");
         body
     }
-    async fn get(&self, path: &str) -> Value {
+    pub async fn get(&self, path: &str) -> Value {
         let (status, body) = self.call(reqwest::Method::GET, path, &[]).await;
         assert!(status < 300, "GET {path}: {status} {body}");
         body
     }
 
-    async fn refunds_of(&self, intent: &str) -> Vec<Value> {
+    pub async fn refunds_of(&self, intent: &str) -> Vec<Value> {
         self.get(&format!("/refunds?payment_intent={intent}")).await["data"].as_array().cloned().unwrap_or_default()
     }
 
     /// Confirms a PaymentIntent with a test card, as Stripe.js would; returns the HTTP status.
-    async fn pay_with_card(&self, intent: &str, card: &str) -> u16 {
+    pub async fn pay_with_card(&self, intent: &str, card: &str) -> u16 {
         let pm = self
             .post(
                 "/payment_methods",
@@ -129,7 +129,7 @@ fn hub(base: &str) -> &'static (String, &'static Apps) {
 }
 
 /// Removes its app from the hub when the test ends.
-struct Subscribed(u64);
+pub struct Subscribed(u64);
 
 impl Drop for Subscribed {
     fn drop(&mut self) {
@@ -139,17 +139,17 @@ impl Drop for Subscribed {
     }
 }
 
-struct Card {
-    app: TestApp,
-    stripe: Stripe,
+pub struct Card {
+    pub app: TestApp,
+    pub stripe: Stripe,
     secret: String,
-    w: World,
+    pub w: World,
     _subscribed: Subscribed,
 }
 
 /// A test app configured for Stripe at the local server and subscribed to its webhooks, with
 /// the clock at the real time (signatures are checked against it).
-async fn card_app(postgres: bool) -> Option<Card> {
+pub async fn card_app(postgres: bool) -> Option<Card> {
     let base = service_env("DONGXI_TEST_STRIPE_URL", "the Stripe payment tests")?.trim_end_matches('/').to_owned();
     let extra = [("STRIPE_SECRET_KEY", KEY), ("STRIPE_WEBHOOK_SECRET", HUB_SECRET), ("STRIPE_API_BASE", base.as_str())];
     let app = if postgres {
@@ -181,12 +181,12 @@ impl Card {
         r.json()
     }
 
-    async fn order(&self, id: &str) -> Value {
+    pub async fn order(&self, id: &str) -> Value {
         self.app.get(&format!("/api/v1/orders/{id}")).token(&self.w.school).send().await.json()
     }
 
     /// Waits (up to 15 s) until `check` holds of the order.
-    async fn order_until(&self, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn order_until(&self, id: &str, check: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..150 {
             let order = self.order(id).await;
             if check(&order) {
@@ -218,7 +218,7 @@ impl Card {
             .await
     }
 
-    async fn ledger_net(&self, order: &str) -> (i64, i64) {
+    pub async fn ledger_net(&self, order: &str) -> (i64, i64) {
         let order = order.to_owned();
         self.app
             .db(move |c| {

@@ -68,3 +68,24 @@ CREATE INDEX group_buy_pledges_org_idx ON group_buy_pledges (org_path, id);
 -- One order per pledge, however often a campaign is closed.
 ALTER TABLE orders ADD COLUMN pledge_id TEXT REFERENCES group_buy_pledges (id);
 CREATE UNIQUE INDEX orders_pledge_idx ON orders (pledge_id);
+
+-- A pledge's card authorisation (Stripe, manual capture) for the highest price it can come to,
+-- when the campaign closes within 6 days: the close captures what the order finally costs and
+-- releases the rest; a withdrawal, replacement or failure voids it.
+CREATE TABLE pledge_authorizations (
+    id TEXT PRIMARY KEY NOT NULL,
+    pledge_id TEXT NOT NULL REFERENCES group_buy_pledges (id),
+    group_buy_id TEXT NOT NULL REFERENCES group_buys (id),
+    payment_intent_id TEXT NOT NULL UNIQUE,
+    amount_fen BIGINT NOT NULL CHECK (amount_fen > 0),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'capturing', 'captured', 'voiding', 'voided')),
+    order_id TEXT REFERENCES orders (id),
+    payment_id TEXT REFERENCES payments (id),
+    capture_fen BIGINT CHECK (capture_fen > 0 AND capture_fen <= amount_fen),
+    -- Stripe's refund of the part never captured, once seen (it is not a refund of ours).
+    release_refund_id TEXT,
+    outcome TEXT,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX pledge_authorizations_pledge_idx ON pledge_authorizations (pledge_id, status);
