@@ -19,7 +19,7 @@ use crate::http::middleware;
 use crate::ops::metrics::Metrics;
 use crate::payments::gateway::StripeGateway;
 use crate::search::SearchEngine;
-use crate::{accounting, catalog, groupbuy, identity, ops, orders, payments, regions, search};
+use crate::{accounting, catalog, groupbuy, identity, notify, ops, orders, payments, regions, search};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -34,12 +34,16 @@ pub struct AppState {
     pub stripe: Option<Arc<StripeGateway>>,
     /// Wakes the worker's Stripe loop when a request queued work for it.
     pub stripe_nudge: Arc<tokio::sync::Notify>,
+    /// SMTP (`SMTP_URL`) or `.eml` files under `$DONGXI_DATA_DIR/mail`.
+    pub mailer: Arc<crate::notify::Mailer>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> anyhow::Result<Self> {
         let stripe = config.stripe.as_ref().map(StripeGateway::new).transpose()?.map(Arc::new);
+        let mailer = Arc::new(crate::notify::Mailer::new(&config)?);
         Ok(AppState {
+            mailer,
             config: Arc::new(config),
             db,
             clock,
@@ -124,6 +128,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(orders::routes::routes())
                 .merge(payments::routes::routes())
                 .merge(groupbuy::routes::routes())
+                .merge(notify::routes::routes())
                 .merge(accounting::routes::routes()),
         )
         .split_for_parts()
@@ -140,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics::metrics))
         .route("/api/openapi.json", get(move || async move { axum::Json((*openapi_json).clone()) }))
         .route("/api/docs", get(move || async move { Html((*docs_html).clone()) }))
+        .route("/mail/unsubscribe", get(notify::routes::unsubscribe_page).post(notify::routes::unsubscribe))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

@@ -69,6 +69,8 @@ pub struct Config {
     pub stripe: Option<StripeConfig>,
     pub smtp_url: Option<Secret>,
     pub mail_from: String,
+    /// Where people reach this deployment (links in mail): `DONGXI_PUBLIC_URL`, default `http://<bind>`.
+    pub public_url: String,
     pub count_on: CountOn,
     pub timezone: Tz,
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -146,6 +148,10 @@ impl Config {
             return Err(bad("MAIL_FROM", "must be a mail address, optionally with a display name"));
         }
 
+        let public_url = get("DONGXI_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        check_http_url("DONGXI_PUBLIC_URL", &public_url)?;
+        let public_url = public_url.trim_end_matches('/').to_owned();
+
         let count_on = match get("DONGXI_COUNT_ON").as_deref() {
             None | Some("paid") => CountOn::Paid,
             Some("accepted") => CountOn::Accepted,
@@ -197,6 +203,7 @@ impl Config {
             stripe,
             smtp_url,
             mail_from,
+            public_url,
             count_on,
             timezone,
             bootstrap_admin,

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod money;
+pub mod notify;
 pub mod ops;
 pub mod orders;
 pub mod outbox;

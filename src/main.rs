@@ -55,6 +55,32 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Side effects waiting in the outbox (mail, Stripe calls, search updates).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Rows not yet handled, oldest first: with --failed, those that failed (retrying, or dead
+    /// letters that are no longer retried).
+    List {
+        #[arg(long)]
+        failed: bool,
+        /// Only this topic (`mail.send`, `notify`, `stripe.refund` …).
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Gives dead letters a fresh set of attempts, due now: the ones named, or with --all every one.
+    Retry {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +136,48 @@ enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+fn outbox_command(config: &Config, clock: &Clock, command: OutboxCommand) -> anyhow::Result<()> {
+    let database = server::prepare(config, clock, false)?;
+    let mut conn = database.get()?;
+    match command {
+        OutboxCommand::List { failed, topic, limit } => {
+            let rows = dongxi::outbox::list(&mut conn, topic.as_deref(), failed, limit)?;
+            for r in &rows {
+                let state = if r.dead_at.is_some() {
+                    "dead"
+                } else if r.last_error.is_some() {
+                    "retrying"
+                } else {
+                    "pending"
+                };
+                println!(
+                    "{}  {:<14} {:<8} attempts {:>2}  created {}  next {}  {}",
+                    r.id,
+                    r.topic,
+                    state,
+                    r.attempts,
+                    r.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.available_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.last_error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} row(s)", rows.len());
+            Ok(())
+        }
+        OutboxCommand::Retry { ids, all } => {
+            if ids.is_empty() && !all {
+                anyhow::bail!("name the rows to retry, or pass --all");
+            }
+            let now = clock.now_naive();
+            let n = dongxi::db::write_tx(&mut conn, |c| {
+                dongxi::outbox::retry(c, if all { None } else { Some(ids.as_slice()) }, now)
+            })?;
+            println!("{n} dead letter(s) due again");
+            Ok(())
+        }
+    }
 }
 
 fn import_products(config: &Config, clock: &Clock, file: &std::path::Path, producer: &str) -> anyhow::Result<()> {
@@ -357,6 +425,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Import { command: ImportCommand::Products { file, producer } } => {
             import_products(&config, &clock, &file, &producer)
         }
+        Command::Outbox { command } => outbox_command(&config, &clock, command),
         Command::User { command: UserCommand::Create { email, password, org, role, name } } => {
             let database = server::prepare(&config, &clock, true)?;
             let mut conn = database.get()?;

@@ -11,6 +11,19 @@ use crate::ids::new_id;
 
 /// Reindex (or remove from the index) the product named in the payload.
 pub const SEARCH_PRODUCT: &str = "search.product";
+/// Something happened that people are told of by mail (payload `{"event", …ids}`): the mail
+/// worker decides who and renders one `mail.send` row per recipient.
+pub const NOTIFY: &str = "notify";
+/// One rendered mail to send (payload: `notify::Mail`).
+pub const MAIL_SEND: &str = "mail.send";
+
+/// Queues a notification event in the caller's transaction.
+pub fn notify(conn: &mut DbConn, event: &str, mut fields: serde_json::Value, now: NaiveDateTime) -> AppResult<()> {
+    if let Some(map) = fields.as_object_mut() {
+        map.insert("event".into(), serde_json::Value::from(event));
+    }
+    enqueue(conn, NOTIFY, &fields, now)
+}
 
 pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &serde_json::Value, now: NaiveDateTime) -> AppResult<()> {
     diesel::insert_into(outbox::table)
@@ -47,18 +60,93 @@ pub fn mark_done(conn: &mut DbConn, ids: &[String], now: NaiveDateTime) -> AppRe
     Ok(())
 }
 
-/// Puts failed rows back with exponential backoff (1 s, 2 s, 4 s … capped at 5 minutes).
+/// How many attempts a row of `topic` gets before it becomes a dead letter: mail and payment
+/// calls stop (an operator looks, then `dongxi outbox retry`); search updates, which only ever
+/// bring the index up to date, never do.
+pub fn max_attempts(topic: &str) -> Option<i32> {
+    if topic.starts_with("mail.") || topic == NOTIFY {
+        Some(20)
+    } else if topic.starts_with("stripe.") {
+        Some(30)
+    } else {
+        None
+    }
+}
+
+/// Puts failed rows back with exponential backoff (1 s, 2 s, 4 s … capped at 5 minutes), or
+/// sets them aside as dead letters once their topic's attempts are spent.
 pub fn mark_failed(conn: &mut DbConn, ids: &[String], error: &str, now: NaiveDateTime) -> AppResult<()> {
     for id in ids {
-        let attempts: i32 = outbox::table.find(id).select(outbox::attempts).first(conn)?;
+        let (topic, attempts): (String, i32) =
+            outbox::table.find(id).select((outbox::topic, outbox::attempts)).first(conn)?;
         let delay = 1i64 << attempts.clamp(0, 9);
+        let dead = max_attempts(&topic).is_some_and(|max| attempts >= max).then_some(now);
+        if dead.is_some() {
+            tracing::error!(outbox_id = %id, %topic, attempts, error, "outbox row failed for the last time: dead letter");
+        }
         diesel::update(outbox::table.find(id))
             .set((
                 outbox::available_at.eq(now + chrono::Duration::seconds(delay.min(300))),
                 outbox::locked_until.eq(None::<NaiveDateTime>),
                 outbox::last_error.eq(Some(error.chars().take(1000).collect::<String>())),
+                outbox::dead_at.eq(dead),
             ))
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// An outbox row as an operator sees it.
+#[derive(Debug, Clone, Queryable)]
+pub struct RowSummary {
+    pub id: String,
+    pub topic: String,
+    pub payload: String,
+    pub created_at: NaiveDateTime,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub available_at: NaiveDateTime,
+    pub dead_at: Option<NaiveDateTime>,
+}
+
+/// Rows not yet handled (of `topic`, if given), oldest first; with `failed`, only those that have
+/// failed at least once (retrying, or dead letters).
+pub fn list(conn: &mut DbConn, topic: Option<&str>, failed: bool, limit: i64) -> AppResult<Vec<RowSummary>> {
+    let mut query = outbox::table
+        .filter(outbox::done_at.is_null())
+        .order(outbox::id.asc())
+        .limit(limit)
+        .select((
+            outbox::id,
+            outbox::topic,
+            outbox::payload,
+            outbox::created_at,
+            outbox::attempts,
+            outbox::last_error,
+            outbox::available_at,
+            outbox::dead_at,
+        ))
+        .into_boxed();
+    if let Some(t) = topic {
+        query = query.filter(outbox::topic.eq(t.to_owned()));
+    }
+    if failed {
+        query = query.filter(outbox::last_error.is_not_null());
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Gives dead letters (these ids, or all of them) a fresh set of attempts, due now; returns how many.
+pub fn retry(conn: &mut DbConn, ids: Option<&[String]>, now: NaiveDateTime) -> AppResult<usize> {
+    let changes = (
+        outbox::dead_at.eq(None::<NaiveDateTime>),
+        outbox::attempts.eq(0),
+        outbox::available_at.eq(now),
+        outbox::locked_until.eq(None::<NaiveDateTime>),
+    );
+    let dead = outbox::table.filter(outbox::done_at.is_null()).filter(outbox::dead_at.is_not_null());
+    Ok(match ids {
+        Some(ids) => diesel::update(dead.filter(outbox::id.eq_any(ids))).set(changes).execute(conn)?,
+        None => diesel::update(dead).set(changes).execute(conn)?,
+    })
 }

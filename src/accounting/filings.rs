@@ -277,6 +277,7 @@ pub fn send_back(
         ))
         .execute(conn)?;
     audit::record(conn, "filing", &row.id, "returned", &Who::of(actor), json!({"reason": reason}), ctx.now)?;
+    crate::outbox::notify(conn, "filing_returned", json!({"filing_id": row.id}), ctx.now)?;
     Ok(view(row, org.name))
 }
 

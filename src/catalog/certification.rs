@@ -390,6 +390,7 @@ pub fn approve(
     let details = json!({"certificate_no": certificate_no, "valid_until": body.valid_until, "price_check": check});
     record(conn, &product.id, Some(&req.id), "approved", Some(actor), None, details, now)?;
     service::reindex(conn, &product.id, now)?;
+    crate::outbox::notify(conn, "certification_approved", json!({"request_id": req.id}), now)?;
     view(conn, req, &product, today)
 }
 
@@ -414,6 +415,7 @@ pub fn reject(
         model::save(conn, &product)?;
     }
     record(conn, &product.id, Some(&req.id), "rejected", Some(actor), Some(&reason), json!({}), now)?;
+    crate::outbox::notify(conn, "certification_rejected", json!({"request_id": req.id}), now)?;
     view(conn, req, &product, today)
 }
 

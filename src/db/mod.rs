@@ -308,6 +308,7 @@ pub fn claim_outbox(
             o::outbox
                 .filter(o::topic.eq(topic))
                 .filter(o::done_at.is_null())
+                .filter(o::dead_at.is_null())
                 .filter(o::available_at.le(now))
                 .filter(o::locked_until.is_null().or(o::locked_until.lt(now)))
                 .order(o::id.asc())

@@ -155,6 +155,24 @@ diesel::table! {
         last_error -> Nullable<Text>,
         locked_until -> Nullable<Timestamp>,
         done_at -> Nullable<Timestamp>,
+        /// Failed too often: no longer retried until an operator retries it.
+        dead_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mail_opt_outs (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scheduled_runs (job, period) {
+        job -> Text,
+        period -> Text,
+        ran_at -> Timestamp,
     }
 }
 
@@ -636,6 +654,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     certification_events,
     batches,
     outbox,
+    mail_opt_outs,
+    scheduled_runs,
     orders,
     group_buys,
     group_buy_pledges,

@@ -8,6 +8,7 @@ mod group_buys;
 mod orders;
 
 use chrono::NaiveDateTime;
+use diesel::prelude::*;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -322,6 +323,12 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
         orders::seed_orders(conn, &created, config, now)?;
         group_buys::seed_group_buys(conn, &created, config, now)?;
         accounting::close_2021(conn, &created, config)?;
+        // The demo's past is not news: nobody is mailed about 2021.
+        diesel::update(
+            crate::db::schema::outbox::table.filter(crate::db::schema::outbox::topic.eq(crate::outbox::NOTIFY)),
+        )
+        .set(crate::db::schema::outbox::done_at.eq(now))
+        .execute(conn)?;
         db::meta_set(conn, DEMO_META_KEY, &now.to_string())?;
         Ok(DemoSeed::Seeded)
     })

@@ -139,7 +139,7 @@ pub fn mark_reminded(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> AppResu
     Ok(changed == 1)
 }
 
-/// Live campaigns whose `column` time has come: (id) in time order.
+/// Live campaigns whose closing time has come, soonest first.
 pub fn due_to_close(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> AppResult<Vec<String>> {
     Ok(g::table
         .filter(g::status.eq_any(LIVE))

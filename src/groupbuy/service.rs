@@ -282,11 +282,10 @@ pub fn view(
     load(conn, viewer, std::slice::from_ref(&row))?.view(row, now)
 }
 
-/// The notices of a campaign's life (opening, closing soon, the result) for the mail worker.
-pub const NOTIFY_TOPIC: &str = "notify.group_buy";
-
-pub(super) fn notify(conn: &mut DbConn, campaign_id: &str, event: &str, now: NaiveDateTime) -> AppResult<()> {
-    outbox::enqueue(conn, NOTIFY_TOPIC, &json!({"group_buy_id": campaign_id, "event": event}), now)
+/// A notice of a campaign's life (`opened`, `closing_soon`, `succeeded`, `failed`, `cancelled`)
+/// for the mail worker: event `group_buy.<what>`.
+pub(super) fn notify(conn: &mut DbConn, campaign_id: &str, what: &str, now: NaiveDateTime) -> AppResult<()> {
+    outbox::notify(conn, &format!("group_buy.{what}"), json!({"group_buy_id": campaign_id}), now)
 }
 
 fn not_orderable(product_id: &str) -> AppError {

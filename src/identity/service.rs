@@ -375,6 +375,8 @@ pub fn insert_user(
         AppError::Database(d) => on_unique_violation(d, email_taken),
         other => other,
     })?;
+    // Security-relevant: the person learns that an account was opened in their name.
+    crate::outbox::notify(conn, "account_created", serde_json::json!({"user_id": row.id}), now)?;
     UserView::from_record(UserRecord {
         id: row.id,
         org_id: row.org_id,

@@ -473,6 +473,7 @@ pub fn insert_order(
     crate::insert_batch!(conn, order_lines::table, &line_rows)?;
     let details = json!({"total_fen": row.total_fen, "lines": line_rows.len(), "sub_orders": sub_rows.len()});
     state::record_event(conn, &row.id, None, "placed", None, Some(&row.status), who, details, ctx)?;
+    crate::outbox::notify(conn, "order_placed", json!({"order_id": row.id}), ctx.now)?;
     Ok(Placed {
         order: row,
         sub_orders: sub_rows,
@@ -593,6 +594,7 @@ pub fn ship(
             sub_orders::shipped_at.eq(ctx.now),
         ))
         .execute(conn)?;
+    crate::outbox::notify(conn, "sub_order_shipped", json!({"sub_order_id": sub.id}), ctx.now)?;
     let sub = model::find_sub_order(conn, sub_id)?.ok_or_else(|| AppError::not_found("sub-order"))?;
     sub_order_detail(conn, &order, &sub)
 }

@@ -354,6 +354,7 @@ fn write_refund(
         "refunded_fen": sub.refunded_fen});
     state::record_event(conn, &order.id, Some(&sub.id), "refund", None, None, who, details, ctx)?;
     crate::accounting::ledger::reverse_refund(conn, sub, &row, ctx)?;
+    crate::outbox::notify(conn, "refund_recorded", json!({"refund_id": row.id}), ctx.now)?;
     Ok(row)
 }
 

@@ -1,4 +1,4 @@
-//! The background worker: the outbox consumers (search indexing, Stripe) and the scheduled jobs (housekeeping, group purchases), run in
+//! The background worker: the outbox consumers (search indexing, Stripe) and the scheduled jobs (housekeeping, group purchases, mail), run in
 //! every `serve` process and by `dongxi worker`. Every job is safe to run in several processes.
 
 pub mod housekeeping;
@@ -14,9 +14,10 @@ pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> 
     let indexer = crate::search::indexer::run(db, engine, clock, zone, shutdown.clone());
     let jobs = scheduled(state.clone(), shutdown.clone());
     let group_buys = group_buys(state.clone(), shutdown.clone());
+    let mail = mail(state.clone(), shutdown.clone());
     let stripe = stripe_outbox(state.clone(), shutdown);
     tokio::spawn(async move {
-        tokio::join!(indexer, jobs, group_buys, stripe);
+        tokio::join!(indexer, jobs, group_buys, mail, stripe);
     })
 }
 
@@ -28,6 +29,11 @@ async fn scheduled(state: AppState, mut shutdown: tokio::sync::watch::Receiver<b
             Ok(swept) if swept.any() => tracing::info!(?swept, "housekeeping"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+        match crate::notify::digest::run_due(&state).await {
+            Ok(queued) if queued != Default::default() => tracing::info!(?queued, "mail timetable"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mail timetable failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
@@ -43,6 +49,20 @@ async fn group_buys(state: AppState, mut shutdown: tokio::sync::watch::Receiver<
             Ok(pass) if pass.any() => tracing::info!(?pass, "group purchases"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "group purchase timetable failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Notifications become mails and mails are sent: checked every second, at once again while
+/// there is more.
+async fn mail(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if crate::notify::run_once(&state).await > 0 {
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}

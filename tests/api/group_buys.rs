@@ -69,12 +69,12 @@ async fn orders_of(app: &TestApp, token: &str, campaign: &str) -> Vec<Value> {
 async fn notices(app: &TestApp, campaign: &str) -> Vec<String> {
     let campaign = campaign.to_owned();
     app.db(move |c| {
-        dongxi::outbox::pending(c, dongxi::groupbuy::service::NOTIFY_TOPIC)
+        dongxi::outbox::pending(c, dongxi::outbox::NOTIFY)
             .unwrap()
             .into_iter()
             .map(|(_, payload)| serde_json::from_str::<Value>(&payload).unwrap())
             .filter(|p| p["group_buy_id"] == campaign.as_str())
-            .map(|p| p["event"].as_str().unwrap().to_owned())
+            .map(|p| p["event"].as_str().unwrap().trim_start_matches("group_buy.").to_owned())
             .collect()
     })
     .await

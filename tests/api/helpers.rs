@@ -180,6 +180,16 @@ impl TestApp {
         (router(state.clone()), state)
     }
 
+    /// The same app and database with its configuration changed (another mail server …).
+    pub fn with_config(mut self, change: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = (*self.state.config).clone();
+        change(&mut config);
+        self.state =
+            AppState::new(config, self.state.db.clone(), self.clock.clone(), self.state.search.clone()).expect("state");
+        self.router = router(self.state.clone());
+        self
+    }
+
     /// Runs the search indexer until the outbox holds nothing due.
     pub async fn index_now(&self) {
         let today = self.clock.today(self.state.config.timezone);

@@ -9,6 +9,7 @@ mod demo;
 mod group_buys;
 mod identity;
 mod ledger_property;
+mod notify;
 mod ops;
 mod orders;
 mod payments;
