@@ -194,25 +194,36 @@ async fn expand_due(state: &AppState) -> usize {
     handled
 }
 
+/// Sends a claimed batch side by side: an SMTP conversation is mostly waiting (one at a time,
+/// 1,002 mails to aiosmtpd took 49 s; see BENCHMARKS.md), and the transport pools connections.
 async fn send_due(state: &AppState) -> usize {
     let rows = claim(state, outbox::MAIL_SEND).await;
     let handled = rows.len();
+    let mut sending = tokio::task::JoinSet::new();
     for (id, payload) in rows {
-        let sent = match serde_json::from_str::<Mail>(&payload) {
-            Ok(mail) => state.mailer.send(&id, &mail).await,
-            Err(e) => Err(format!("mail row unreadable: {e}")),
-        };
-        match sent {
-            Ok(()) => {
-                let (now, row) = (state.clock.now_naive(), id.clone());
-                if let Err(e) = state.db.write(move |c| outbox::mark_done(c, &[row], now)).await {
-                    tracing::warn!(outbox_id = %id, error = %e, "a sent mail could not be marked done");
+        let state = state.clone();
+        sending.spawn(async move {
+            let sent = match serde_json::from_str::<Mail>(&payload) {
+                Ok(mail) => state.mailer.send(&id, &mail).await,
+                Err(e) => Err(format!("mail row unreadable: {e}")),
+            };
+            match sent {
+                Ok(()) => {
+                    let (now, row) = (state.clock.now_naive(), id.clone());
+                    if let Err(e) = state.db.write(move |c| outbox::mark_done(c, &[row], now)).await {
+                        tracing::warn!(outbox_id = %id, error = %e, "a sent mail could not be marked done");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(outbox_id = %id, error = %e, "mail not sent; will retry");
+                    failed(&state, id, e).await;
                 }
             }
-            Err(e) => {
-                tracing::warn!(outbox_id = %id, error = %e, "mail not sent; will retry");
-                failed(state, id, e).await;
-            }
+        });
+    }
+    while let Some(done) = sending.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a mail task failed");
         }
     }
     handled

@@ -117,6 +117,8 @@ async fn openapi_describes_every_route() {
         ("post", "/api/v1/group-buys/{id}/pledges/{pledge_id}/authorization"),
         ("post", "/api/v1/group-buys/{id}/close"),
         ("post", "/api/v1/group-buys/{id}/cancel"),
+        ("get", "/api/v1/me/mail-preferences"),
+        ("put", "/api/v1/me/mail-preferences"),
     ];
     for (method, path) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
