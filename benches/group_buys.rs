@@ -9,13 +9,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{Duration, NaiveDate};
+mod common;
+use common::{certified_tea, user};
+
+use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use dongxi::app::Ctx;
 use dongxi::db::{Db, DbConn};
 use dongxi::groupbuy::service::{self as group_buys, Closer};
 use dongxi::groupbuy::types::{CampaignTier, NewCampaign, NewPledge};
-use dongxi::identity::model::{UserRow, actor_for_user, insert_user};
+use dongxi::identity::model::actor_for_user;
 use dongxi::identity::service::create_org_unchecked;
 use dongxi::identity::types::OrgKind;
 use dongxi::orders::types::Delivery;
@@ -35,65 +38,22 @@ fn ctx() -> Ctx {
     Ctx { now, today: now.and_utc().with_timezone(&zone).date_naive(), zone, count_on: dongxi::config::CountOn::Paid }
 }
 
-/// A user row without the (deliberately slow) password hash: nobody signs in here.
-fn user(conn: &mut DbConn, org_id: &str, role: &str) -> String {
-    let id = dongxi::ids::new_id("usr");
-    let row = UserRow {
-        id: id.clone(),
-        org_id: org_id.into(),
-        email: format!("{}@bench.dongxi.cn", id.to_lowercase()),
-        name: "采购员".into(),
-        role: role.into(),
-        password_hash: "-".into(),
-        created_at: ctx().now,
-    };
-    insert_user(conn, &row).expect("user");
-    id
-}
-
 /// The organiser, the producer with a certified, listed product, and N agencies: (organiser user, product, agency users).
 fn world(conn: &mut DbConn, n: usize) -> (String, String, Vec<String>) {
     let now = ctx().now;
-    dongxi::regions::model::set_assisted_mark(conn, "522300", true).expect("assisted");
     let office = create_org_unchecked(conn, "惠州市协作办", OrgKind::Coordinator, "441300", None, now).expect("org");
-    let organiser = user(conn, &office.id, "admin");
+    let organiser = user(conn, &office.id, now);
     let producer =
         create_org_unchecked(conn, "普安县茶源茶叶专业合作社", OrgKind::Producer, "522323", None, now).expect("org");
-    let mut product = dongxi::catalog::service::new_row(
-        &producer.id,
-        dongxi::catalog::types::ProductFields {
-            name: "普安红茶 明前特级".into(),
-            category: "tea".into(),
-            description: String::new(),
-            origin_region_code: "522323".into(),
-            unit: "罐".into(),
-            spec: "250g/罐".into(),
-            net_weight_g: Some(250),
-            price_fen: 16800,
-            tiers: vec![],
-            min_order_qty: 1,
-            stock: 10_000_000,
-            storage: dongxi::catalog::types::Storage::Ambient,
-            shelf_life_days: Some(540),
-            images: vec![],
-        },
-        "440000/".into(),
-        now,
-    );
-    product.origin_path = dongxi::regions::service::path_of(conn, "522323").expect("path").expect("522323");
-    product.status = "listed".into();
-    product.cert_status = "certified".into();
-    product.certificate_no = Some(format!("DX-522323-BENCH-{}", &product.id[4..10]));
-    product.cert_valid_until = NaiveDate::from_ymd_opt(2099, 12, 31);
-    dongxi::catalog::model::insert(conn, &product).expect("product");
+    let product = certified_tea(conn, &producer.id, now);
     let agencies = (0..n)
         .map(|i| {
             let org = create_org_unchecked(conn, &format!("惠州市第{i}中学"), OrgKind::Agency, "441302", None, now)
                 .expect("org");
-            user(conn, &org.id, "admin")
+            user(conn, &org.id, now)
         })
         .collect();
-    (organiser, product.id, agencies)
+    (organiser, product, agencies)
 }
 
 async fn run(label: &str, db: Db, n: usize, clients: usize) {

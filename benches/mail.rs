@@ -7,10 +7,12 @@
 
 use std::time::Instant;
 
-use chrono::NaiveDate;
+mod common;
+use common::{certified_tea, user};
+
 use dongxi::app::AppState;
 use dongxi::clock::Clock;
-use dongxi::identity::model::{UserRow, actor_for_user, insert_user};
+use dongxi::identity::model::actor_for_user;
 use dongxi::identity::service::create_org_unchecked;
 use dongxi::identity::types::OrgKind;
 use dongxi::orders::types::{Delivery, LineBody, NewOrder};
@@ -18,21 +20,6 @@ use dongxi::orders::types::{Delivery, LineBody, NewOrder};
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn user(conn: &mut dongxi::db::DbConn, org_id: &str, now: chrono::NaiveDateTime) -> String {
-    let id = dongxi::ids::new_id("usr");
-    let row = UserRow {
-        id: id.clone(),
-        org_id: org_id.into(),
-        email: format!("{}@bench.dongxi.cn", id.to_lowercase()),
-        name: "王老师".into(),
-        role: "admin".into(),
-        password_hash: "-".into(),
-        created_at: now,
-    };
-    insert_user(conn, &row).expect("user");
-    id
 }
 
 async fn run(label: &str, extra: &[(&str, String)], orders: usize) {
@@ -53,42 +40,16 @@ async fn run(label: &str, extra: &[(&str, String)], orders: usize) {
     let placed = db
         .write(move |conn| {
             let now = ctx.now;
-            dongxi::regions::model::set_assisted_mark(conn, "522300", true)?;
             let school = create_org_unchecked(conn, "惠州市第一中学", OrgKind::Agency, "441302", None, now)?;
             let buyer = user(conn, &school.id, now);
             let producer =
                 create_org_unchecked(conn, "普安县茶源茶叶专业合作社", OrgKind::Producer, "522323", None, now)?;
             user(conn, &producer.id, now);
-            let mut p = dongxi::catalog::service::new_row(
-                &producer.id,
-                dongxi::catalog::types::ProductFields {
-                    name: "普安红茶 明前特级".into(),
-                    category: "tea".into(),
-                    description: String::new(),
-                    origin_region_code: "522323".into(),
-                    unit: "罐".into(),
-                    spec: "250g/罐".into(),
-                    net_weight_g: Some(250),
-                    price_fen: 16800,
-                    tiers: vec![],
-                    min_order_qty: 1,
-                    stock: 10_000_000,
-                    storage: dongxi::catalog::types::Storage::Ambient,
-                    shelf_life_days: Some(540),
-                    images: vec![],
-                },
-                dongxi::regions::service::path_of(conn, "522323")?.unwrap_or_default(),
-                now,
-            );
-            p.status = "listed".into();
-            p.cert_status = "certified".into();
-            p.certificate_no = Some("DX-522323-2026-BENCH1".into());
-            p.cert_valid_until = NaiveDate::from_ymd_opt(2099, 12, 31);
-            dongxi::catalog::model::insert(conn, &p)?;
+            let tea = certified_tea(conn, &producer.id, now);
             let actor = actor_for_user(conn, &buyer)?.ok_or_else(|| anyhow::anyhow!("buyer"))?;
             for _ in 0..orders {
                 let order = NewOrder {
-                    lines: vec![LineBody { product_id: p.id.clone(), quantity: 12 }],
+                    lines: vec![LineBody { product_id: tea.clone(), quantity: 12 }],
                     delivery: Delivery {
                         address: "广东省惠州市惠城区江北三新南路 惠州市第一中学 食堂".into(),
                         contact_name: "陈主任".into(),
