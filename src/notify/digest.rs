@@ -128,7 +128,15 @@ fn sections(conn: &mut DbConn, actor: &Actor, year: i32, ctx: &Ctx) -> AppResult
     };
     let mut out = Vec::new();
     for (kind, id) in scopes {
-        let scope = reports::visible_scope(conn, actor, kind, &id)?;
+        // A scope this recipient cannot be shown (a refusal, not a failure) is left out of their digest.
+        let scope = match reports::visible_scope(conn, actor, kind, &id) {
+            Ok(scope) => scope,
+            Err(crate::error::AppError::Problem(p)) => {
+                tracing::debug!(user = %actor.user_id, kind, id, code = %p.code, "scope left out of the digest");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let progress = reports::progress(conn, &scope, year, None, ctx)?;
         if progress.target_fen.is_none() && progress.counted_fen == 0 {
             continue;
