@@ -242,19 +242,15 @@ pub fn capture_for(conn: &mut DbConn, pledge: &PledgeRow, order: &OrderRow, ctx:
         // Cannot happen (tiers only get cheaper); if it did, the order is paid after the close.
         return void(conn, &row, ctx.now);
     }
-    let intent = Intent {
-        id: row.payment_intent_id.clone(),
-        amount: order.total_fen,
-        amount_received: 0,
-        currency: "cny".into(),
-        status: "requires_capture".into(),
-        client_secret: None,
-        order_id: Some(order.id.clone()),
-        created: 0,
-        latest_charge: None,
-        failure_message: None,
-    };
-    let payment = pending_payment(new_id("pay"), &order.id, &intent, Some(pledge.user_id.clone()), ctx);
+    let payment = pending_payment(
+        new_id("pay"),
+        &order.id,
+        &row.payment_intent_id,
+        order.total_fen,
+        "cny",
+        Some(pledge.user_id.clone()),
+        ctx,
+    );
     diesel::insert_into(payments::table).values(&payment).execute(conn)?;
     diesel::update(a::table.find(&row.id))
         .set((

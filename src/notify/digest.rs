@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use super::events::{Recipient, admins_of};
-use super::{Mail, local_time, prefs, templates, yuan};
+use super::{Mail, local_time, yuan};
 use crate::accounting::reports::{self, ProgressView};
 use crate::app::{AppState, Ctx};
 use crate::db::DbConn;
@@ -165,36 +165,21 @@ pub fn mails(conn: &mut DbConn, week: &str, base_url: &str, ctx: &Ctx) -> AppRes
         .load(conn)?;
     let mut recipients: Vec<Recipient> = admins_of(conn, &coordinators)?;
     recipients.extend(admins_of(conn, &agencies)?);
-    let ids: Vec<String> = recipients.iter().map(|r| r.user_id.clone()).collect();
-    let refusing = prefs::refusing(conn, &ids, "digest")?;
     let label = match week.split_once("-W") {
         Some((y, w)) => format!("{y}年第{}周", w.trim_start_matches('0')),
         None => week.to_owned(),
     };
     let mut out = Vec::new();
-    for r in recipients.into_iter().filter(|r| !refusing.contains(&r.user_id)) {
+    for r in recipients {
         let Some(actor) = actor_for_user(conn, &r.user_id)? else { continue };
         let found = sections(conn, &actor, year, ctx)?;
         let Some((first, _)) = found.first() else { continue };
-        let headline = format!("{} {}", first.scope_name, first.status.label());
-        let unsubscribe_url = prefs::unsubscribe_url(conn, base_url, &r.user_id, "digest")?;
         let context = json!({
-            "recipient_name": r.name, "unsubscribe_url": unsubscribe_url, "week": label, "headline": headline,
+            "week": label, "headline": format!("{} {}", first.scope_name, first.status.label()),
             "as_of": local_time(ctx.now, ctx.zone), "year": year,
             "sections": found.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         });
-        let rendered = templates::render("digest", &context)?;
-        out.push(Mail {
-            template: "digest".into(),
-            kind: "digest".into(),
-            user_id: r.user_id,
-            to_email: r.email,
-            to_name: r.name,
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            unsubscribe_url: Some(unsubscribe_url),
-        });
+        out.extend(super::events::mails(conn, vec![r], "digest", "digest", &context, Some(base_url))?);
     }
     Ok(out)
 }

@@ -43,8 +43,9 @@ pub fn admins_of(conn: &mut DbConn, org_ids: &[String]) -> AppResult<Vec<Recipie
         .collect())
 }
 
-/// Renders `template` for every recipient who has not refused `kind`.
-fn mails(
+/// Renders `template` for every recipient who has not refused `kind`; with `unsubscribe_base`,
+/// each mail carries its recipient's unsubscribe link.
+pub(super) fn mails(
     conn: &mut DbConn,
     recipients: Vec<Recipient>,
     kind: &str,

@@ -30,6 +30,11 @@ pub fn is_kind(kind: &str) -> bool {
     KINDS.iter().any(|(k, _, _)| *k == kind)
 }
 
+/// The Chinese name of a kind of mail.
+pub fn kind_name(kind: &str) -> &'static str {
+    KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, name, _)| *name).unwrap_or_default()
+}
+
 pub fn is_required(kind: &str) -> bool {
     KINDS.iter().any(|(k, _, required)| *k == kind && *required)
 }
@@ -171,5 +176,5 @@ pub fn verify(conn: &mut DbConn, token: &str) -> AppResult<(String, String)> {
 pub fn unsubscribe(conn: &mut DbConn, token: &str, now: NaiveDateTime) -> AppResult<&'static str> {
     let (user_id, kind) = verify(conn, token)?;
     set(conn, &user_id, &kind, false, now)?;
-    Ok(KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, name, _)| *name).unwrap_or_default())
+    Ok(kind_name(&kind))
 }

@@ -41,13 +41,9 @@ async fn set_preferences(
     Ok(Json(state.db.write(move |c| prefs::update(c, &actor.user_id, &wishes, now)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// The unsubscribe link's token, in the query or in a form body.
+#[derive(Debug, Default, Deserialize)]
 pub struct TokenQuery {
-    token: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UnsubscribeForm {
     token: Option<String>,
 }
 
@@ -69,7 +65,7 @@ pub async fn unsubscribe_page(State(state): State<AppState>, Query(q): Query<Tok
     let token = q.token.ok_or_else(|| AppError::not_found("unsubscribe link"))?;
     let t = token.clone();
     let (_, kind) = state.db.run(move |c| prefs::verify(c, &t)).await?;
-    let name = prefs::KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, n, _)| *n).unwrap_or_default();
+    let name = prefs::kind_name(&kind);
     Ok(page(
         "退订邮件",
         &format!(
@@ -87,7 +83,7 @@ pub async fn unsubscribe(
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
     // A form body (`token=…`, or a one-click client's `List-Unsubscribe=One-Click`); anything else in it is ignored.
-    let form: UnsubscribeForm = serde_urlencoded::from_bytes(&body).unwrap_or(UnsubscribeForm { token: None });
+    let form: TokenQuery = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let token = form.token.or(q.token).ok_or_else(|| AppError::not_found("unsubscribe link"))?;
     let now = state.clock.now_naive();
     let name = state.db.write(move |c| prefs::unsubscribe(c, &token, now)).await?;

@@ -274,7 +274,8 @@ fn adopt(conn: &mut crate::db::DbConn, intent: &Intent, ctx: &crate::app::Ctx) -
     if known > 0 || crate::orders::model::find(conn, &order_id)?.is_none() {
         return Ok(());
     }
-    let row = stripe_pay::pending_payment(new_id("pay"), &order_id, intent, None, ctx);
+    let row =
+        stripe_pay::pending_payment(new_id("pay"), &order_id, &intent.id, intent.amount, &intent.currency, None, ctx);
     diesel::insert_into(payments::table).values(&row).execute(conn)?;
     Ok(())
 }

@@ -136,7 +136,9 @@ pub fn record_intent(
     let payment_id = match existing {
         Some(id) => id,
         None => {
-            let row = pending_payment(payment_id, &order.id, intent, Some(actor.user_id.clone()), ctx);
+            let recorded_by = Some(actor.user_id.clone());
+            let row =
+                pending_payment(payment_id, &order.id, &intent.id, intent.amount, &intent.currency, recorded_by, ctx);
             diesel::insert_into(payments::table).values(&row).execute(conn)?;
             let details = json!({"payment_id": row.id, "method": "stripe", "payment_intent": intent.id, "amount_fen": intent.amount});
             crate::orders::state::record_event(
@@ -163,11 +165,14 @@ pub fn record_intent(
     })
 }
 
-/// Our record of a PaymentIntent, waiting for Stripe's confirmation.
+/// Our record of `amount_fen` to come through PaymentIntent `intent_id`, waiting for Stripe's
+/// confirmation (for a pledge's authorisation, less than the intent holds).
 pub fn pending_payment(
     id: String,
     order_id: &str,
-    intent: &Intent,
+    intent_id: &str,
+    amount_fen: i64,
+    currency: &str,
     recorded_by: Option<String>,
     ctx: &Ctx,
 ) -> PaymentRow {
@@ -176,10 +181,10 @@ pub fn pending_payment(
         order_id: order_id.to_owned(),
         method: Method::Stripe.as_str().into(),
         status: "pending".into(),
-        amount_fen: intent.amount,
-        currency: intent.currency.clone(),
+        amount_fen,
+        currency: currency.to_owned(),
         reference: None,
-        external_id: Some(intent.id.clone()),
+        external_id: Some(intent_id.to_owned()),
         paid_at: None,
         recorded_by,
         failure_reason: None,

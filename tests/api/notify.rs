@@ -173,7 +173,7 @@ backend_tests! {
         let (_, twin) = app.twin();
         assert_eq!(dongxi::notify::digest::run_due(&twin).await.unwrap().digests, 0, "once a week, whatever the number of workers");
         deliver(&app).await;
-        let coordinator = login_again(&app, &w).await;
+        let coordinator = login_again(&app).await;
         let progress = app.get("/api/v1/reports/progress?year=2026&scope_kind=donor&scope_id=441300").token(&coordinator).send().await.json();
         let digests: Vec<Delivered> = eml_files(&app).into_iter().filter(|m| !before.contains(&m.message_id) && m.subject.starts_with("消费帮扶周报")).collect();
         let mine = digests.iter().find(|m| m.text.contains("广东省 惠州市")).unwrap_or_else(|| panic!("{digests:#?}"));
@@ -266,8 +266,7 @@ async fn admin_email(app: &TestApp, org: &str) -> String {
 }
 
 /// The world's coordinator signs in again (the clock moved past its token's life).
-async fn login_again(app: &TestApp, w: &World) -> String {
-    let _ = w;
+async fn login_again(app: &TestApp) -> String {
     let email: String = app
         .db(|c| {
             use dongxi::db::schema::{organizations, users};
