@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(move || async move { axum::Json((*openapi_json).clone()) }))
         .route("/api/docs", get(move || async move { Html((*docs_html).clone()) }))
         .route("/mail/unsubscribe", get(notify::routes::unsubscribe_page).post(notify::routes::unsubscribe))
+        .merge(crate::dashboard::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

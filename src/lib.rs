@@ -6,6 +6,7 @@ pub mod app;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod error;

@@ -7,8 +7,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 
-use super::reports::{BreakdownView, EntryView, LaggardsView, ProgressView};
+use super::reports::{self, BreakdownView, EntryView, LaggardsView, LedgerQuery, ProgressView};
+use crate::app::Ctx;
+use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
+use crate::http::pagination::PageRequest;
+use crate::identity::Actor;
 use crate::money::Fen;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,4 +284,37 @@ pub fn ledger_table(
             })
             .collect(),
     }
+}
+
+/// Rows an export may hold: enough for any province's year, small enough to build in memory.
+const MAX_EXPORT_ROWS: usize = 200_000;
+
+/// Every entry a ledger query selects, as a table to download.
+pub fn ledger_export(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ctx) -> AppResult<Table> {
+    let mut all: Vec<EntryView> = Vec::new();
+    let mut page = PageRequest { limit: 1000, after: None };
+    loop {
+        let batch = reports::ledger(conn, actor, q, &page, ctx)?;
+        all.extend(batch.items);
+        if all.len() > MAX_EXPORT_ROWS {
+            return Err(AppError::invalid_field(
+                "validation_failed",
+                "format",
+                "more than 200,000 entries; narrow the scope or the year",
+            ));
+        }
+        match batch.next_cursor {
+            Some(_) => page.after = all.last().map(|e| e.id.clone()),
+            None => break,
+        }
+    }
+    let title = match (&q.scope_kind, &q.scope_id) {
+        (Some(kind), Some(id)) => {
+            let scope = reports::visible_scope(conn, actor, kind, id)?;
+            reports::scope_name(conn, &scope)?
+        }
+        _ => "全部".to_owned(),
+    };
+    let at = q.as_of.unwrap_or_else(|| crate::clock::utc(ctx.now));
+    Ok(ledger_table(&title, q.year, at, &all, ctx.zone))
 }

@@ -554,14 +554,8 @@ pub struct LedgerQuery {
     pub format: Option<String>,
 }
 
-/// Ledger entries of a scope and year, in the order they were written.
-pub fn ledger(
-    conn: &mut DbConn,
-    actor: &Actor,
-    q: &LedgerQuery,
-    page: &PageRequest,
-    ctx: &Ctx,
-) -> AppResult<Page<EntryView>> {
+/// The entries a ledger query selects, as SQL over `ledger_entries` and its binds.
+fn ledger_selection(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ctx) -> AppResult<(String, Vec<Bind>)> {
     let year = scope::check_year(q.year, "year")?;
     let (cutoff, _) = instant(q.as_of, ctx)?;
     let scope = match (&q.scope_kind, &q.scope_id) {
@@ -608,6 +602,18 @@ pub fn ledger(
         sql.push_str(" AND order_id = ?");
         binds.push(Bind::Text(order.clone()));
     }
+    Ok((sql, binds))
+}
+
+/// Ledger entries of a scope and year, in the order they were written.
+pub fn ledger(
+    conn: &mut DbConn,
+    actor: &Actor,
+    q: &LedgerQuery,
+    page: &PageRequest,
+    ctx: &Ctx,
+) -> AppResult<Page<EntryView>> {
+    let (mut sql, mut binds) = ledger_selection(conn, actor, q, ctx)?;
     if let Some(after) = &page.after {
         sql.push_str(" AND id > ?");
         binds.push(Bind::Text(after.clone()));
@@ -615,13 +621,31 @@ pub fn ledger(
     sql.push_str(&format!(" ORDER BY id LIMIT {}", page.limit + 1));
     let rows: Vec<EntryRow> = facts::query(conn, &sql, &binds)?;
     let page = Page::from_rows(rows, page, |e| e.id.clone(), |e| e);
-    let ids: Vec<String> = page.items.iter().map(|e| e.id.clone()).collect();
+    Ok(Page { items: with_lines(conn, page.items)?, next_cursor: page.next_cursor })
+}
+
+/// The `n` entries of a ledger query written last, newest first.
+pub fn latest_entries(
+    conn: &mut DbConn,
+    actor: &Actor,
+    q: &LedgerQuery,
+    n: usize,
+    ctx: &Ctx,
+) -> AppResult<Vec<EntryView>> {
+    let (mut sql, binds) = ledger_selection(conn, actor, q, ctx)?;
+    sql.push_str(&format!(" ORDER BY recorded_at DESC, id DESC LIMIT {n}"));
+    let rows: Vec<EntryRow> = facts::query(conn, &sql, &binds)?;
+    with_lines(conn, rows)
+}
+
+fn with_lines(conn: &mut DbConn, entries: Vec<EntryRow>) -> AppResult<Vec<EntryView>> {
+    let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
     let lines: Vec<LedgerLine> = ledger_lines::table
         .filter(ledger_lines::entry_id.eq_any(&ids))
         .order((ledger_lines::entry_id.asc(), ledger_lines::position.asc()))
         .select(LedgerLine::as_select())
         .load(conn)?;
-    Ok(Page { items: page.items.into_iter().map(|e| entry_view(e, &lines)).collect(), next_cursor: page.next_cursor })
+    Ok(entries.into_iter().map(|e| entry_view(e, &lines)).collect())
 }
 
 fn entry_view(e: EntryRow, lines: &[LedgerLine]) -> EntryView {

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery, PageRequest};
+use crate::http::pagination::{Page, PageQuery};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -241,9 +241,6 @@ async fn list_periods(
     Ok(Json(PeriodList { items, next_cursor: None }))
 }
 
-/// Rows an export may hold: enough for any province's year, small enough to build in memory.
-const MAX_EXPORT_ROWS: usize = 200_000;
-
 /// The ledger entries of a scope and year (with `as_of`: those recorded by then), each with its
 /// category mix and lines; `by` and `key` narrow it to one breakdown row. `format=csv|xlsx`
 /// downloads all of them.
@@ -261,37 +258,7 @@ async fn ledger(
         let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
         return Ok(Json(state.db.run(move |c| reports::ledger(c, &actor, &q, &page, &ctx)).await?).into_response());
     }
-    let table = state
-        .db
-        .run(move |c| {
-            let mut all: Vec<EntryView> = Vec::new();
-            let mut page = PageRequest { limit: 1000, after: None };
-            loop {
-                let batch = reports::ledger(c, &actor, &q, &page, &ctx)?;
-                all.extend(batch.items);
-                if all.len() > MAX_EXPORT_ROWS {
-                    return Err(AppError::invalid_field(
-                        "validation_failed",
-                        "format",
-                        "more than 200,000 entries; narrow the scope or the year",
-                    ));
-                }
-                match batch.next_cursor {
-                    Some(_) => page.after = all.last().map(|e| e.id.clone()),
-                    None => break,
-                }
-            }
-            let title = match (&q.scope_kind, &q.scope_id) {
-                (Some(kind), Some(id)) => {
-                    let scope = reports::visible_scope(c, &actor, kind, id)?;
-                    reports::scope_name(c, &scope)?
-                }
-                _ => "全部".to_owned(),
-            };
-            let at = q.as_of.unwrap_or_else(|| crate::clock::utc(ctx.now));
-            Ok(export::ledger_table(&title, q.year, at, &all, ctx.zone))
-        })
-        .await?;
+    let table = state.db.run(move |c| export::ledger_export(c, &actor, &q, &ctx)).await?;
     export::download(&table, format)
 }
 

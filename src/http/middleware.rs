@@ -48,7 +48,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         headers.insert(REQUEST_ID, value);
     }
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.entry("referrer-policy").or_insert(HeaderValue::from_static("no-referrer"));
     headers.entry("cache-control").or_insert(HeaderValue::from_static("no-store"));
     response
 }

@@ -1,5 +1,6 @@
 //! Organisations, users, sessions, roles and the authorisation policy.
 
+pub mod login;
 pub mod model;
 pub mod password;
 pub mod policy;

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::password::{burn_verification_time, hash_password, verify_password};
+use super::password::hash_password;
 use super::service::{
     self, LoginBody, LoginResponse, MeView, NewOrgBody, NewUser, NewUserBody, OrgListQuery, OrgView, UserView,
 };
@@ -32,33 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 429, description = "too_many_attempts: 10 failures in 15 minutes", body = Problem),
     ))]
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> AppResult<Json<LoginResponse>> {
-    let email = service::parse_login_email(&body.email)?;
-    let now = state.clock.now_naive();
-    let lookup_email = email.as_str().to_owned();
-    let user = state.db.run(move |conn| service::login_lookup(conn, &lookup_email, now)).await?;
-    let password = body.password;
-    let verified = tokio::task::spawn_blocking(move || match user {
-        Some(user) if verify_password(&password, &user.password_hash) => Some(user),
-        Some(_) => None,
-        None => {
-            burn_verification_time(&password);
-            None
-        }
-    })
-    .await
-    .map_err(|e| AppError::Unexpected(anyhow::anyhow!("password check failed: {e}")))?;
-    let ttl = state.config.session_ttl;
-    let failed_email = email.as_str().to_owned();
-    // A failure is committed before it is reported, so the throttle counts it.
-    let outcome = state
-        .db
-        .write(move |conn| match verified {
-            Some(user) => service::login_succeeded(conn, user, now, ttl).map(Ok),
-            None => service::login_failed(conn, &failed_email, now).map(Err),
-        })
-        .await?;
-    let response = outcome?;
-    Ok(Json(response))
+    Ok(Json(super::login::sign_in(&state, &body.email, body.password).await?))
 }
 
 /// Ends the session: the token stops working at once.

@@ -319,7 +319,12 @@ impl RequestBuilder<'_> {
             self.method,
             self.path
         );
-        if status.is_client_error() || status.is_server_error() {
+        // Pages answer a browser (Accept: text/html) with an error page; everyone else gets problem+json.
+        let asked_for_html =
+            self.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("accept") && v.contains("text/html"));
+        let is_html =
+            headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+        if (status.is_client_error() || status.is_server_error()) && !(asked_for_html && is_html) {
             assert_eq!(
                 headers.get("content-type").and_then(|v| v.to_str().ok()),
                 Some("application/problem+json"),

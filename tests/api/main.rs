@@ -4,7 +4,9 @@
 mod helpers;
 
 mod accounting;
+mod browser;
 mod catalog;
+mod dashboard;
 mod demo;
 mod group_buys;
 mod identity;

@@ -1,0 +1,80 @@
+//! `GET /dashboard/download?report=&by=&format=&year=&scope=&as_of=`: the reports as XLSX or
+//! CSV, built by the same functions and tables as `/api/v1/reports/*?format=`.
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::session::WebActor;
+use super::{query, web};
+use crate::accounting::export::{self, FileFormat};
+use crate::accounting::reports::{self, By, LedgerQuery};
+use crate::app::AppState;
+use crate::error::AppError;
+
+pub async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        let ctx = state.ctx();
+        let raw = query::parse_raw(raw.as_deref())?;
+        let sel = query::selection(&raw, &ctx)?;
+        let format = match export::parse_format(raw.format.as_deref())? {
+            FileFormat::Json => {
+                return Err(AppError::invalid_field("validation_failed", "format", "must be xlsx or csv"));
+            }
+            other => other,
+        };
+        let (kind, id) = sel.scope.clone().ok_or_else(|| {
+            AppError::invalid_field("validation_failed", "scope", "kind:id, such as recipient:522300")
+        })?;
+        let report = raw.report.clone().unwrap_or_default();
+        let by = raw.by.as_deref().map(By::parse).transpose()?;
+        let actor = who.actor;
+        let table = state
+            .db
+            .run(move |c| {
+                let scope = reports::visible_scope(c, &actor, kind.as_str(), &id)?;
+                let (year, as_of) = (sel.year, sel.as_of);
+                match (report.as_str(), by) {
+                    ("progress", _) => {
+                        Ok(export::progress_table(&reports::progress(c, &scope, year, as_of, &ctx)?, ctx.zone))
+                    }
+                    ("breakdown", Some(by)) => Ok(export::breakdown_table(
+                        &reports::breakdown(c, &scope, year, by, as_of, None, &ctx)?,
+                        ctx.zone,
+                    )),
+                    ("breakdown", None) => Err(AppError::invalid_field(
+                        "validation_failed",
+                        "by",
+                        format!("must be one of {}", By::ALL.join(", ")),
+                    )),
+                    ("laggards", _) => {
+                        Ok(export::laggards_table(&reports::laggards(c, &scope, year, as_of, &ctx)?, ctx.zone))
+                    }
+                    ("ledger", _) => {
+                        let q = LedgerQuery {
+                            year,
+                            scope_kind: Some(kind.as_str().to_owned()),
+                            scope_id: Some(id.clone()),
+                            as_of,
+                            ..Default::default()
+                        };
+                        export::ledger_export(c, &actor, &q, &ctx)
+                    }
+                    _ => Err(AppError::invalid_field(
+                        "validation_failed",
+                        "report",
+                        "must be progress, breakdown, laggards or ledger",
+                    )),
+                }
+            })
+            .await?;
+        export::download(&table, format)
+    }
+    .await;
+    web::respond(&headers, result)
+}
