@@ -383,9 +383,24 @@ async fn chromium_signs_in_and_reads_the_dashboard() {
              styled: getComputedStyle(document.querySelector('.figure .big')).fontSize})",
         );
         let shot = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+        // Printed: the controls go, the figures and charts stay.
+        chrome.call("Emulation.setEmulatedMedia", json!({"media": "print"}));
+        let printed = chrome.eval(
+            "[getComputedStyle(document.querySelector('.filters')).display, getComputedStyle(document.querySelector('#downloads')).display, \
+             getComputedStyle(document.querySelector('#figures')).display].join(' ')",
+        );
+        assert_eq!(printed, json!("none none grid"), "the print stylesheet");
+        chrome.call("Emulation.setEmulatedMedia", json!({"media": ""}));
+        // On a phone: nothing wider than the screen (wide tables scroll inside their box).
+        chrome.call("Emulation.setDeviceMetricsOverride", json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}));
+        chrome.navigate(&format!("{base}/dashboard?year=2021"));
+        let widths = chrome.eval("[document.documentElement.scrollWidth, window.innerWidth].join(' ')");
+        let widths: Vec<i64> = widths.as_str().unwrap().split(' ').map(|w| w.parse().unwrap()).collect();
+        assert!(widths[0] <= widths[1], "the page is wider than a phone: {widths:?}");
+        let phone = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
         let requests: Vec<String> =
             chrome.seen("Network.requestWillBeSent").iter().map(|e| e["request"]["url"].as_str().unwrap_or("").to_owned()).collect();
-        (figures, shot, requests)
+        (figures, [shot, phone], requests)
     })
     .await
     .unwrap();
@@ -406,13 +421,15 @@ async fn chromium_signs_in_and_reads_the_dashboard() {
         );
     }
     use base64::Engine;
-    let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of a real page ({} bytes)", png.len());
     let dir = std::env::var("DONGXI_ARTIFACT_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("dashboard.png");
-    std::fs::write(&path, &png).unwrap();
-    eprintln!("dashboard screenshot: {}", path.display());
+    for (shot, name) in shot.iter().zip(["dashboard.png", "dashboard-phone.png"]) {
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of a real page ({} bytes)", png.len());
+        let path = dir.join(name);
+        std::fs::write(&path, &png).unwrap();
+        eprintln!("dashboard screenshot: {}", path.display());
+    }
 }
