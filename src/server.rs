@@ -27,7 +27,8 @@ pub fn migrate(conn: &mut DbConn, clock: &Clock) -> AppResult<(usize, usize)> {
 pub fn prepare(config: &Config, clock: &Clock, run_migrations: bool) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create DONGXI_DATA_DIR {}", config.data_dir.display()))?;
-    let database = Db::connect(&config.database_url, config.db_pool_size)?;
+    let database = Db::connect(&config.database_url, config.db_pool_size)?
+        .with_replica(config.database_read_url.as_deref(), config.db_pool_size)?;
     let mut conn = database.get().context("cannot connect to the database at DATABASE_URL")?;
     if run_migrations {
         let started = Instant::now();

@@ -256,9 +256,9 @@ async fn ledger(
     let ctx = state.ctx();
     if format == FileFormat::Json {
         let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
-        return Ok(Json(state.db.run(move |c| reports::ledger(c, &actor, &q, &page, &ctx)).await?).into_response());
+        return Ok(Json(state.db.read(move |c| reports::ledger(c, &actor, &q, &page, &ctx)).await?).into_response());
     }
-    let table = state.db.run(move |c| export::ledger_export(c, &actor, &q, &ctx)).await?;
+    let table = state.db.read(move |c| export::ledger_export(c, &actor, &q, &ctx)).await?;
     export::download(&table, format)
 }
 
@@ -313,7 +313,7 @@ async fn progress(
     let ctx = state.ctx();
     let view = state
         .db
-        .run(move |c| {
+        .read(move |c| {
             let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
             reports::progress(c, &scope, year, q.as_of, &ctx)
         })
@@ -344,7 +344,7 @@ async fn breakdown(
     let ctx = state.ctx();
     let view = state
         .db
-        .run(move |c| {
+        .read(move |c| {
             let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
             reports::breakdown(c, &scope, year, by, q.as_of, limit, &ctx)
         })
@@ -366,7 +366,7 @@ async fn laggards(
     let ctx = state.ctx();
     let view = state
         .db
-        .run(move |c| {
+        .read(move |c| {
             let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
             reports::laggards(c, &scope, year, q.as_of, &ctx)
         })

@@ -36,7 +36,7 @@ pub async fn download(
         let actor = who.actor;
         let table = state
             .db
-            .run(move |c| {
+            .read(move |c| {
                 let scope = reports::visible_scope(c, &actor, kind.as_str(), &id)?;
                 let (year, as_of) = (sel.year, sel.as_of);
                 match (report.as_str(), by) {

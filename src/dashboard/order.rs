@@ -47,7 +47,7 @@ pub async fn order(
         let actor = who.actor;
         let context = state
             .db
-            .run(move |c| {
+            .read(move |c| {
                 let q = LedgerQuery {
                     year: sel.year,
                     scope_kind: Some(kind.as_str().to_owned()),

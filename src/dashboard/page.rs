@@ -18,7 +18,7 @@ pub async fn dashboard(
         let ctx = state.ctx();
         let sel = query::selection(&query::parse_raw(raw.as_deref())?, &ctx)?;
         let actor = who.actor;
-        let mut context = state.db.run(move |c| view::dashboard(c, &actor, &sel, &ctx)).await?;
+        let mut context = state.db.read(move |c| view::dashboard(c, &actor, &sel, &ctx)).await?;
         context["form_token"] = form_token(&who.token).into();
         Ok(web::page(StatusCode::OK, web::render("dashboard.html", &context)?))
     }

@@ -53,11 +53,14 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 pub struct Manager {
     url: String,
     backend: Backend,
+    /// Connections to a replica refuse writes, so a misrouted write fails loudly instead of
+    /// landing somewhere replication would overwrite.
+    read_only: bool,
 }
 
 impl Manager {
     pub fn new(url: &str) -> AppResult<Self> {
-        Ok(Manager { url: url.to_owned(), backend: Backend::of_url(url)? })
+        Ok(Manager { url: url.to_owned(), backend: Backend::of_url(url)?, read_only: false })
     }
 }
 
@@ -92,7 +95,15 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+        let mut conn = establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
+        if self.read_only {
+            let statement = match self.backend {
+                Backend::Postgres => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                Backend::Sqlite => "PRAGMA query_only = ON",
+            };
+            conn.batch_execute(statement).map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
@@ -105,12 +116,22 @@ impl ManageConnection for Manager {
 }
 
 pub type Pool = r2d2::Pool<Manager>;
+
+fn pool(manager: Manager, max_size: u32) -> Pool {
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(5))
+        .build_unchecked(manager)
+}
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 /// The connection pool and the backend it talks to; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// A streaming replica (`DATABASE_READ_URL`) for reports and reindexing; `None`: the primary.
+    replica: Option<Pool>,
     backend: Backend,
     /// SQLite has one writer at a time. Writers of this process queue here, where a waiter wakes
     /// as soon as the lock is free, instead of in SQLite's busy handler, which sleeps in growing
@@ -151,13 +172,33 @@ impl Db {
     pub fn connect(url: &str, max_size: u32) -> AppResult<Db> {
         let manager = Manager::new(url)?;
         let backend = manager.backend;
-        let pool = r2d2::Pool::builder()
-            .max_size(max_size)
-            .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(5))
-            .build_unchecked(manager);
+        let pool = pool(manager, max_size);
         let sqlite_writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db { pool, backend, sqlite_writer })
+        Ok(Db { pool, replica: None, backend, sqlite_writer })
+    }
+
+    /// Sends [`Db::read`] work to a replica at `url` (same backend as the primary), when given.
+    pub fn with_replica(mut self, url: Option<&str>, max_size: u32) -> AppResult<Db> {
+        if let Some(url) = url {
+            let manager = Manager { read_only: true, ..Manager::new(url)? };
+            if manager.backend != self.backend {
+                return Err(anyhow::anyhow!("DATABASE_READ_URL must use the same backend as DATABASE_URL").into());
+            }
+            self.replica = Some(pool(manager, max_size));
+        }
+        Ok(self)
+    }
+
+    /// A connection for read-only work: from the replica when there is one.
+    pub fn get_read(&self) -> AppResult<PooledConn> {
+        match &self.replica {
+            Some(replica) => replica.get().map_err(|e| AppError::Unavailable(e.to_string())),
+            None => self.get(),
+        }
+    }
+
+    pub fn has_replica(&self) -> bool {
+        self.replica.is_some()
     }
 
     pub fn backend(&self) -> Backend {
@@ -186,6 +227,25 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
             let _scope = WriterScope::enter(db.sqlite_writer.clone());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// Runs read-only work where reads scale: on the replica when there is one (its figures may
+    /// trail the primary by the replication lag), else like [`Db::run`]. Writing from `f` fails.
+    pub async fn read<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.replica.is_none() {
+            return self.run(f).await;
+        }
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get_read()?;
             f(&mut conn)
         })
         .await

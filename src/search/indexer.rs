@@ -231,8 +231,10 @@ pub async fn rebuild(
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> AppResult<u64> {
     let started_ms = chrono::Utc::now().timestamp_millis();
+    // Reading every product is the replica's work when there is one; the replay below reads the
+    // primary's outbox, so what changed meanwhile is not missed through replication lag.
     let total: i64 = db
-        .run(move |c| Ok(products::table.filter(crate::catalog::model::on_sale(today)).count().get_result(c)?))
+        .read(move |c| Ok(products::table.filter(crate::catalog::model::on_sale(today)).count().get_result(c)?))
         .await?;
     let total = total as u64;
     let analyzer = Analyzer::shared();
@@ -244,7 +246,7 @@ pub async fn rebuild(
             return None;
         }
         let result = tokio::task::block_in_place(|| -> Result<Vec<super::document::SearchDoc>, SearchError> {
-            let mut conn = pages_db.get().map_err(|e| SearchError::Unavailable(e.to_string()))?;
+            let mut conn = pages_db.get_read().map_err(|e| SearchError::Unavailable(e.to_string()))?;
             load_on_sale_page(&mut conn, after.as_deref(), 1000, today, &analyzer)
                 .map_err(|e| SearchError::Failed(e.to_string()))
         });

@@ -9,7 +9,7 @@ use crate::backend_tests;
 use crate::helpers::{PASSWORD, TestApp, TestResponse, count_rows, service_env};
 use crate::orders::{World, world};
 
-const COORDINATOR: &str = "hz.board@test.dongxi.cn";
+pub const COORDINATOR: &str = "hz.board@test.dongxi.cn";
 const SCHOOL_ADMIN: &str = "school.board@test.dongxi.cn";
 const SCHOOL_MEMBER: &str = "canteen.board@test.dongxi.cn";
 

@@ -81,7 +81,9 @@ impl Drop for Cleanup {
         if let Cleanup::Postgres { admin_url, schema, .. } = self
             && let Ok(mut conn) = dongxi::db::establish(admin_url)
         {
-            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            let _ = conn.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_replica CASCADE"
+            ));
         }
     }
 }
@@ -178,6 +180,46 @@ impl TestApp {
         let db = Db::connect(&config.database_url, config.db_pool_size).expect("pool");
         let state = AppState::new(config, db, self.clock.clone(), self.state.search.clone()).expect("state");
         (router(state.clone()), state)
+    }
+
+    /// A copy of the database as it stands now, as a replica that then stops following (SQLite:
+    /// `VACUUM INTO` a file; PostgreSQL: every table copied into a new schema); its URL.
+    pub async fn snapshot(&self) -> String {
+        let url = self.state.config.database_url.clone();
+        let data_dir = self.data_dir.clone();
+        self.db(move |c| match c {
+            DbConn::Sqlite(conn) => {
+                let path = data_dir.join(format!("replica-{}.db", dongxi::ids::new_id("r")));
+                conn.batch_execute(&format!("VACUUM INTO '{}'", path.display())).expect("vacuum into");
+                format!("sqlite://{}", path.display())
+            }
+            DbConn::Postgres(conn) => {
+                let schema = url.rsplit("search_path%3D").next().expect("a test schema").to_owned();
+                let copy = format!("{schema}_replica");
+                conn.batch_execute(&format!(
+                    "CREATE SCHEMA {copy}; DO $$ DECLARE t record; BEGIN \
+                     FOR t IN SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}' AND table_type = 'BASE TABLE' LOOP \
+                     EXECUTE format('CREATE TABLE {copy}.%I (LIKE {schema}.%I INCLUDING ALL)', t.table_name, t.table_name); \
+                     EXECUTE format('INSERT INTO {copy}.%I SELECT * FROM {schema}.%I', t.table_name, t.table_name); \
+                     END LOOP; END $$;"
+                ))
+                .expect("copy the schema");
+                url.replace(&format!("search_path%3D{schema}"), &format!("search_path%3D{copy}"))
+            }
+        })
+        .await
+    }
+
+    /// The app on the same primary, reading reports from `replica_url` (`DATABASE_READ_URL`).
+    pub fn with_replica(mut self, replica_url: &str) -> TestApp {
+        let mut config = (*self.state.config).clone();
+        config.database_read_url = Some(replica_url.to_owned());
+        let db = Db::connect(&config.database_url, config.db_pool_size)
+            .and_then(|db| db.with_replica(Some(replica_url), 2))
+            .expect("pools");
+        self.state = AppState::new(config, db, self.clock.clone(), self.state.search.clone()).expect("state");
+        self.router = router(self.state.clone());
+        self
     }
 
     /// The same app and database with its configuration changed (another mail server …).

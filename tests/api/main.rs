@@ -16,4 +16,5 @@ mod ops;
 mod orders;
 mod payments;
 mod regions;
+mod scale_out;
 mod search;
