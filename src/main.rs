@@ -26,6 +26,9 @@ enum Command {
         /// Do not apply migrations at start-up (run `dongxi migrate` first).
         #[arg(long)]
         no_migrate: bool,
+        /// Serve HTTP only, leaving background work to `dongxi worker` processes.
+        #[arg(long)]
+        no_worker: bool,
     },
     /// Apply database migrations and load the national region list.
     Migrate,
@@ -35,6 +38,8 @@ enum Command {
     Worker,
     /// Rebuild the search index from the database into a fresh index and swap it in; servers keep answering.
     Reindex,
+    /// Exit 0 when the server on DONGXI_BIND answers /healthz (for container health checks).
+    Healthcheck,
     /// Bulk imports.
     Import {
         #[command(subcommand)]
@@ -352,7 +357,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let clock = Clock::system();
     match command {
-        Command::Serve { demo, no_migrate } => {
+        Command::Serve { demo, no_migrate, no_worker } => {
             let database = server::prepare(&config, &clock, !no_migrate)?;
             let mut show_demo = false;
             if demo {
@@ -368,7 +373,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     ),
                 }
             }
-            server::serve(config, database, clock, show_demo).await
+            server::serve(config, database, clock, show_demo, !no_worker).await
         }
         Command::Migrate => {
             let database = dongxi::db::Db::connect(&config.database_url, 1)?;
@@ -390,6 +395,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Healthcheck => dongxi::ops::health::probe(config.bind),
         Command::Worker => {
             let database = server::prepare(&config, &clock, true)?;
             server::work(config, database, clock).await

@@ -43,7 +43,6 @@ pub fn prepare(config: &Config, clock: &Clock, run_migrations: bool) -> anyhow::
     Ok(database)
 }
 
-/// Serves until SIGTERM or Ctrl-C; `demo` adds the demo sign-ins to the start-up banner.
 /// The configured search engine: Meilisearch when `MEILI_URL` is set, else the embedded index.
 pub fn search_engine(config: &Config) -> anyhow::Result<Arc<dyn SearchEngine>> {
     Ok(match &config.meili {
@@ -70,7 +69,9 @@ pub async fn work(config: Config, database: Db, clock: Clock) -> anyhow::Result<
     Ok(())
 }
 
-pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool) -> anyhow::Result<()> {
+/// Serves HTTP (and, with `run_worker`, the background work) until SIGTERM or Ctrl-C; `demo`
+/// adds the demo sign-ins to the start-up banner.
+pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool, run_worker: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on DONGXI_BIND {}", config.bind))?;
@@ -78,7 +79,7 @@ pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool) -> an
     let search = search_engine(&config)?;
     let state = AppState::new(config, database, clock, search)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = spawn_worker(&state, stopped);
+    let worker = run_worker.then(|| spawn_worker(&state, stopped));
     println!("Dongxi 东西 is serving on http://{address}  (API docs: http://{address}/api/docs)");
     if demo {
         println!("{}", crate::demo::banner(&format!("http://{address}")));
@@ -86,7 +87,9 @@ pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool) -> an
     tracing::info!(%address, "serving");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop.send(true);
-    let _ = worker.await;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

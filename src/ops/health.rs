@@ -47,3 +47,28 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
     }
 }
+
+/// `dongxi healthcheck`: asks the server on `bind`'s port for `/healthz`, as a container health
+/// check would with curl, which the runtime image does not carry.
+pub fn probe(bind: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+
+    let host = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let address = SocketAddr::new(host, bind.port());
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+    let mut reply = String::new();
+    stream.take(4096).read_to_string(&mut reply)?;
+    let status = reply.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        anyhow::bail!("{address}/healthz answered {status:?}")
+    }
+}
