@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Import throughput of `dongxi import products` for 10,000 and 100,000 rows, on SQLite and,
+# Import throughput of `dongxi import products` for 10,000 and 100,000 rows (DONGXI_BENCH_IMPORT_ROWS), on SQLite and,
 # when DONGXI_BENCH_PG_URL names an existing database, on PostgreSQL (a fresh schema each run).
 set -euo pipefail
 export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
@@ -8,7 +8,8 @@ cargo build --release --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/dongxi"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for n in 10000 100000; do python3 benches/data/gen_products_csv.py "$n" "$work/$n.csv"; done
+sizes="${DONGXI_BENCH_IMPORT_ROWS:-10000 100000}"
+for n in $sizes; do python3 benches/data/gen_products_csv.py "$n" "$work/$n.csv"; done
 
 producer_sql="SELECT id FROM organizations WHERE name = '普安县茶源茶叶专业合作社'"
 run() { # backend url
@@ -21,7 +22,7 @@ run() { # backend url
   else
     producer=$(psql -qtA "$url" -c "$producer_sql")
   fi
-  for n in 10000 100000; do
+  for n in $sizes; do
     printf '%s\t%s rows\t' "$backend" "$n"
     DATABASE_URL="$url" DONGXI_DATA_DIR="$dir" RUST_LOG=warn "$bin" import products "$work/$n.csv" --producer "$producer" 2>/dev/null
   done

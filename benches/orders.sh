@@ -54,10 +54,10 @@ run() { # backend url
   [ -n "${ORDERS_SMAPS:-}" ] && grep -E "^(Rss|Anonymous|Pss_File|Pss_Anon)" /proc/$pid/smaps_rollup | sed "s/^/$backend smaps: /"
   kill -TERM "$pid"; wait "$pid" || true; pid=""
   if [ "$backend" = postgres ]; then
-    local hash buyer buyer_path user
+    local hash buyer buyer_path buyer_region user
     hash=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
-    read -r buyer buyer_path user < <(psql -qtA -F' ' "$url" -c "SELECT o.id, o.path, u.id FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.email = 'canteen.hz@demo.dongxi.cn'")
-    sed -e "s|@HASH@|$hash|; s|@BUYER@|$buyer|g; s|@BUYER_PATH@|$buyer_path|; s|@USER@|$user|g" \
+    read -r buyer buyer_path buyer_region user < <(psql -qtA -F' ' "$url" -c "SELECT o.id, o.path, o.region_code, u.id FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.email = 'canteen.hz@demo.dongxi.cn'")
+    sed -e "s|@HASH@|$hash|; s|@BUYER@|$buyer|g; s|@BUYER_PATH@|$buyer_path|; s|@BUYER_REGION@|$buyer_region|; s|@USER@|$user|g" \
       benches/data/orders-pgbench.sql >"$dir/pgbench.sql"
     local pg_conn=${url%%\?*}
     (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" pgbench -n -c "$conns" -j 2 -T "$secs" -r --log --log-prefix=pgb \

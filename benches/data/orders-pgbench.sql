@@ -1,7 +1,9 @@
 -- pgbench: the statements one POST /api/v1/orders runs on PostgreSQL (captured with
 -- log_statement = 'all'), as raw SQL: the session lookup, then one transaction that reads the
 -- three products, takes their stock with conditional updates, reads the producers, writes the
--- order, its sub-orders, lines and event (the answer is built from what was written). @HASH@, @BUYER@, @BUYER_PATH@ and @USER@ are filled in by benches/orders.sh.
+-- order, its sub-orders, lines and event and its notification in the outbox (the answer is built
+-- from what was written); re-captured 2026-12-01 at commit 7d55ed8. @HASH@, @BUYER@,
+-- @BUYER_PATH@, @BUYER_REGION@ and @USER@ are filled in by benches/orders.sh.
 \set x random(1, 10000)
 \set y random(1, 10000)
 \set z random(1, 10000)
@@ -22,8 +24,8 @@ UPDATE products SET stock = stock - :qa, stock_changed_at = now() WHERE id = 'pr
 UPDATE products SET stock = stock - :qb, stock_changed_at = now() WHERE id = 'prd_B:b' AND stock >= :qb RETURNING stock;
 UPDATE products SET stock = stock - :qc, stock_changed_at = now() WHERE id = 'prd_B:c' AND stock >= :qc RETURNING stock;
 SELECT * FROM organizations WHERE id = ANY(ARRAY(SELECT producer_id FROM products WHERE id IN ('prd_B:a', 'prd_B:b', 'prd_B:c')));
-INSERT INTO orders (id, buyer_org_id, buyer_org_path, buyer_user_id, status, total_fen, paid_fen, refunded_fen, delivery_address, delivery_contact, delivery_phone, created_at, updated_at)
-  VALUES ('ord_pgb:r', '@BUYER@', '@BUYER_PATH@', '@USER@', 'pending_payment', 123800, 0, 0, '广东省惠州市惠城区麦地路1号 食堂', '王老师', '0752-2222222', now(), now());
+INSERT INTO orders (id, buyer_org_id, buyer_org_path, buyer_region_code, buyer_user_id, status, total_fen, paid_fen, refunded_fen, delivery_address, delivery_contact, delivery_phone, created_at, updated_at)
+  VALUES ('ord_pgb:r', '@BUYER@', '@BUYER_PATH@', '@BUYER_REGION@', '@USER@', 'pending_payment', 123800, 0, 0, '广东省惠州市惠城区麦地路1号 食堂', '王老师', '0752-2222222', now(), now());
 INSERT INTO sub_orders (id, order_id, producer_id, producer_path, status, total_fen, refunded_fen, created_at, updated_at)
   SELECT DISTINCT ON (p.producer_id) 'sub_pgb:r-' || p.producer_id, 'ord_pgb:r', p.producer_id, o.path, 'pending_payment', p.price_fen, 0, now(), now()
   FROM products p JOIN organizations o ON o.id = p.producer_id WHERE p.id IN ('prd_B:a', 'prd_B:b', 'prd_B:c');
@@ -32,4 +34,6 @@ INSERT INTO order_lines (id, order_id, sub_order_id, position, product_id, produ
   FROM products p WHERE p.id IN ('prd_B:a', 'prd_B:b', 'prd_B:c');
 INSERT INTO order_events (id, order_id, action, to_status, actor_user_id, actor_org_id, details, at)
   VALUES ('oev_pgb:r', 'ord_pgb:r', 'placed', 'pending_payment', '@USER@', '@BUYER@', '{"lines":3,"sub_orders":3,"total_fen":123800}', now());
+INSERT INTO outbox (id, topic, payload, created_at, available_at)
+  VALUES ('obx_pgb:r', 'notify', '{"event":"order.placed","order_id":"ord_pgb:r"}', now(), now());
 COMMIT;
