@@ -75,25 +75,15 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: axu
         let posted_token = session::cookie(&headers, session::CSRF_COOKIE);
         let token_ok = posted_token.as_deref().is_some_and(|t| session::same(t, &form.csrf));
         if !token_ok || !session::same_origin(&headers) {
-            // A stale or forged form: refused without looking at the password, and a fresh form offered.
-            return form_page(
-                &state,
-                &headers,
-                StatusCode::FORBIDDEN,
-                &form.email,
-                &next,
-                Some("页面已过期或来源不明，请重新登录。"),
-            )
-            .map(|mut r| {
-                if !web::wants_html(&headers) {
-                    r = AppError::forbidden_code(
-                        "csrf_failed",
-                        "the login form's token is missing or stale; load /login again",
-                    )
-                    .into_response();
-                }
-                r
-            });
+            // A stale or forged form: refused without looking at the password; a browser gets a fresh form.
+            if !web::wants_html(&headers) {
+                return Err(AppError::forbidden_code(
+                    "csrf_failed",
+                    "the login form's token is missing or stale; load /login again",
+                ));
+            }
+            let message = Some("页面已过期或来源不明，请重新登录。");
+            return form_page(&state, &headers, StatusCode::FORBIDDEN, &form.email, &next, message);
         }
         match sign_in(&state, &form.email, form.password).await {
             Ok(login) => {

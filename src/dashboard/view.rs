@@ -52,7 +52,7 @@ pub struct Choice {
 /// The scopes a user is offered, their own first: a coordinator's region as recipient and as
 /// donor and the pairings it is part of; an agency its organisation; a producer its sales; and
 /// the region targets of the year that the user may see.
-fn offered(conn: &mut DbConn, actor: &Actor, year: i32) -> AppResult<Vec<(ScopeKind, String)>> {
+fn offered(conn: &mut DbConn, actor: &Actor, year: i32) -> AppResult<Vec<Scope>> {
     let mut candidates: Vec<(ScopeKind, String)> = match actor.org_kind {
         OrgKind::Coordinator => vec![
             (ScopeKind::Recipient, actor.org.region_code.clone()),
@@ -84,7 +84,7 @@ fn offered(conn: &mut DbConn, actor: &Actor, year: i32) -> AppResult<Vec<(ScopeK
     }
     let mut seen = std::collections::HashSet::new();
     candidates.retain(|c| seen.insert(c.clone()));
-    Ok(candidates.into_iter().filter(|(kind, id)| visible(conn, actor, *kind, id).is_some()).collect())
+    Ok(candidates.into_iter().filter_map(|(kind, id)| visible(conn, actor, kind, &id)).collect())
 }
 
 /// The scope, when this user may see it.
@@ -93,20 +93,15 @@ fn visible(conn: &mut DbConn, actor: &Actor, kind: ScopeKind, id: &str) -> Optio
 }
 
 /// The first of the user's scopes with a target or anything counted, else the first.
-fn default_scope(
-    conn: &mut DbConn,
-    offered: &[(ScopeKind, String)],
-    year: i32,
-    ctx: &Ctx,
-) -> AppResult<Option<(ScopeKind, String)>> {
-    for (kind, id) in offered {
-        let s = scope::resolve(conn, *kind, id)?;
-        let p = reports::progress(conn, &s, year, None, ctx)?;
+fn default_scope(conn: &mut DbConn, offered: &[Scope], year: i32, ctx: &Ctx) -> AppResult<Option<(ScopeKind, String)>> {
+    let key = |s: &Scope| (s.kind(), s.id().to_owned());
+    for s in offered {
+        let p = reports::progress(conn, s, year, None, ctx)?;
         if p.target_fen.is_some() || p.counted_fen != 0 {
-            return Ok(Some((*kind, id.clone())));
+            return Ok(Some(key(s)));
         }
     }
-    Ok(offered.first().cloned())
+    Ok(offered.first().map(key))
 }
 
 /// Where a breakdown by place looks: counties for what the scope sells, donor regions for what
@@ -271,8 +266,8 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         })?,
     };
     let scope = reports::visible_scope(conn, actor, chosen.0.as_str(), &chosen.1)?;
-    if !offered.contains(&chosen) {
-        offered.insert(0, chosen.clone());
+    if !offered.iter().any(|s| s.kind() == chosen.0 && s.id() == chosen.1) {
+        offered.insert(0, scope.clone());
     }
     let scope_value = scope_param(chosen.0, &chosen.1);
     let progress = reports::progress(conn, &scope, year, sel.as_of, ctx)?;
@@ -309,15 +304,12 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
     };
     let latest = entries_section(conn, latest, ctx, order_link)?;
     let mut scope_choices = Vec::new();
-    for (kind, id) in &offered {
-        let name = match scope::resolve(conn, *kind, id) {
-            Ok(s) => reports::scope_name(conn, &s)?,
-            Err(_) => id.clone(),
-        };
-        let value = scope_param(*kind, id);
+    for s in &offered {
+        let name = reports::scope_name(conn, s)?;
+        let value = scope_param(s.kind(), s.id());
         scope_choices.push(Choice {
             selected: value == scope_value,
-            label: format!("{}：{name}", kind.label()),
+            label: format!("{}：{name}", s.kind().label()),
             value,
         });
     }
