@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
 use axum::response::Html;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -16,6 +17,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::Problem;
 use crate::http::middleware;
+use crate::http::routes::RouteTable;
+use crate::http::throttle::{Throttle, Throttles};
 use crate::ops::metrics::Metrics;
 use crate::payments::gateway::StripeGateway;
 use crate::search::SearchEngine;
@@ -36,14 +39,21 @@ pub struct AppState {
     pub stripe_nudge: Arc<tokio::sync::Notify>,
     /// SMTP (`SMTP_URL`) or `.eml` files under `$DONGXI_DATA_DIR/mail`.
     pub mailer: Arc<crate::notify::Mailer>,
+    /// Per-client limits on sign-in and webhook deliveries.
+    pub throttles: Arc<Throttles>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> anyhow::Result<Self> {
         let stripe = config.stripe.as_ref().map(StripeGateway::new).transpose()?.map(Arc::new);
         let mailer = Arc::new(crate::notify::Mailer::new(&config)?);
+        let throttles = Arc::new(Throttles {
+            login: Throttle::per_minute(config.login_rate_per_minute),
+            webhook: Throttle::per_minute(config.webhook_rate_per_minute),
+        });
         Ok(AppState {
             mailer,
+            throttles,
             config: Arc::new(config),
             db,
             clock,
@@ -134,20 +144,62 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// Everything served outside `/api/v1`: probes, the API's description, mail links and the pages.
+fn pages(openapi: &utoipa::openapi::OpenApi) -> RouteTable {
+    let openapi_json = Arc::new(serde_json::to_value(openapi).unwrap_or_default());
+    let docs_html = Arc::new(ops::docs::render(&openapi_json));
+    RouteTable::default()
+        .route("/healthz", &[Method::GET], get(ops::health::healthz))
+        .route("/readyz", &[Method::GET], get(ops::health::readyz))
+        .route("/metrics", &[Method::GET], get(ops::metrics::metrics))
+        .route("/api/openapi.json", &[Method::GET], get(move || async move { axum::Json((*openapi_json).clone()) }))
+        .route(
+            "/api/docs",
+            &[Method::GET],
+            get(move || async move {
+                // The reader's one inline style sheet, nothing else, and never inside a frame.
+                let policy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+                ([(axum::http::header::CONTENT_SECURITY_POLICY, policy)], Html((*docs_html).clone()))
+            }),
+        )
+        .route(
+            "/mail/unsubscribe",
+            &[Method::GET, Method::POST],
+            get(notify::routes::unsubscribe_page).post(notify::routes::unsubscribe),
+        )
+        .merge(crate::dashboard::routes())
+}
+
+/// Every (method, path template) the router serves: the OpenAPI document's operations (generated
+/// from the same route declarations as the router) and the pages' table.
+pub fn route_list() -> Vec<(Method, String)> {
+    let (_, openapi) = api();
+    let mut routes: Vec<(Method, String)> = openapi
+        .paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let ops = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+            ];
+            ops.into_iter().filter(|(_, present)| *present).map(|(m, _)| (m, path.clone())).collect::<Vec<_>>()
+        })
+        .collect();
+    routes.extend(pages(&openapi).routes().iter().map(|(m, p)| (m.clone(), (*p).to_owned())));
+    routes
+}
+
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
-    let openapi_json = Arc::new(serde_json::to_value(&openapi).unwrap_or_default());
-    let docs_html = Arc::new(ops::docs::render(&openapi_json));
     Router::new()
         .merge(api)
-        .route("/healthz", get(ops::health::healthz))
-        .route("/readyz", get(ops::health::readyz))
-        .route("/metrics", get(ops::metrics::metrics))
-        .route("/api/openapi.json", get(move || async move { axum::Json((*openapi_json).clone()) }))
-        .route("/api/docs", get(move || async move { Html((*docs_html).clone()) }))
-        .route("/mail/unsubscribe", get(notify::routes::unsubscribe_page).post(notify::routes::unsubscribe))
-        .merge(crate::dashboard::routes())
+        .merge(pages(&openapi).into_router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::throttle::throttle))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

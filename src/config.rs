@@ -77,6 +77,20 @@ pub struct Config {
     pub log_format: LogFormat,
     pub session_ttl: Duration,
     pub db_pool_size: u32,
+    /// Sign-in attempts per minute from one client address (`DONGXI_LOGIN_RATE_PER_MINUTE`).
+    pub login_rate_per_minute: u32,
+    /// Webhook deliveries per minute from one address (`DONGXI_WEBHOOK_RATE_PER_MINUTE`).
+    pub webhook_rate_per_minute: u32,
+    /// How long a worker holds claimed outbox rows before another may take them over
+    /// (`DONGXI_OUTBOX_LEASE_SECS`; unset: each queue's own, 60–120 s).
+    pub outbox_lease_secs: Option<u64>,
+}
+
+impl Config {
+    /// The lease on claimed outbox rows: what a worker killed mid-batch delays them by.
+    pub fn outbox_lease(&self, default_secs: i64) -> chrono::Duration {
+        chrono::Duration::seconds(self.outbox_lease_secs.map_or(default_secs, |s| s as i64))
+    }
 }
 
 impl Config {
@@ -193,6 +207,16 @@ impl Config {
         let session_ttl_hours =
             parse_number("DONGXI_SESSION_TTL_HOURS", get("DONGXI_SESSION_TTL_HOURS"), 12, 1, 24 * 90)?;
         let db_pool_size = parse_number("DONGXI_DB_POOL_SIZE", get("DONGXI_DB_POOL_SIZE"), 10, 1, 500)? as u32;
+        let login_rate_per_minute =
+            parse_number("DONGXI_LOGIN_RATE_PER_MINUTE", get("DONGXI_LOGIN_RATE_PER_MINUTE"), 60, 1, 100_000)? as u32;
+        let webhook_rate_per_minute =
+            parse_number("DONGXI_WEBHOOK_RATE_PER_MINUTE", get("DONGXI_WEBHOOK_RATE_PER_MINUTE"), 1200, 1, 1_000_000)?
+                as u32;
+
+        let outbox_lease_secs = match get("DONGXI_OUTBOX_LEASE_SECS") {
+            None => None,
+            value => Some(parse_number("DONGXI_OUTBOX_LEASE_SECS", value, 120, 1, 3600)?),
+        };
 
         Ok(Config {
             database_url,
@@ -210,6 +234,9 @@ impl Config {
             log_format,
             session_ttl: Duration::from_secs(session_ttl_hours * 3600),
             db_pool_size,
+            login_rate_per_minute,
+            webhook_rate_per_minute,
+            outbox_lease_secs,
         })
     }
 }

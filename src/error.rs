@@ -145,15 +145,12 @@ impl AppError {
                 p.retry_after_secs = Some(1);
                 p
             }
-            AppError::Database(D::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) | AppError::Unavailable(_) => {
-                let mut p = Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database is not answering; retry shortly",
-                );
-                p.retry_after_secs = Some(2);
-                p
-            }
+            AppError::Database(D::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ))
+            | AppError::Unavailable(_) => database_unavailable(),
+            AppError::Database(D::DatabaseError(_, info)) if connection_lost(info.message()) => database_unavailable(),
             AppError::Database(_) | AppError::Unexpected(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -161,6 +158,30 @@ impl AppError {
             ),
         }
     }
+}
+
+/// What PostgreSQL says to sessions it is ending (a restart, a failover, an operator's
+/// `pg_terminate_backend`): the request may work on a new connection, so a 503, not a bug.
+fn connection_lost(message: &str) -> bool {
+    const SIGNS: [&str; 6] = [
+        "terminating connection",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "server closed the connection",
+        "no connection to the server",
+        "connection to server",
+    ];
+    SIGNS.iter().any(|sign| message.contains(sign))
+}
+
+fn database_unavailable() -> Problem {
+    let mut p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the database is not answering; retry shortly",
+    );
+    p.retry_after_secs = Some(2);
+    p
 }
 
 /// Maps a unique-constraint violation to a domain error; everything else passes through.

@@ -12,27 +12,27 @@ mod session;
 mod view;
 mod web;
 
-use axum::Router;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::http::routes::RouteTable;
 
 pub use session::{CSRF_COOKIE, SESSION_COOKIE};
 
 const STYLESHEET: &str = include_str!("static/dashboard.css");
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route("/dashboard", get(page::dashboard))
-        .route("/dashboard/orders/{id}", get(order::order))
-        .route("/dashboard/download", get(download::download))
+pub fn routes() -> RouteTable {
+    RouteTable::default()
+        .route("/", &[Method::GET], get(|| async { Redirect::to("/dashboard") }))
+        .route("/login", &[Method::GET, Method::POST], get(login::form).post(login::submit))
+        .route("/logout", &[Method::POST], post(login::logout))
+        .route("/dashboard", &[Method::GET], get(page::dashboard))
+        .route("/dashboard/orders/{id}", &[Method::GET], get(order::order))
+        .route("/dashboard/download", &[Method::GET], get(download::download))
         .route(
             "/dashboard/static/dashboard.css",
+            &[Method::GET],
             get(|| async {
                 (
                     [

@@ -130,7 +130,6 @@ pub async fn authorize(
     pledge_id: String,
     key: IdempotencyKey,
 ) -> AppResult<Stored> {
-    let gateway = state.stripe.clone().ok_or_else(not_configured)?;
     let path = format!("/group-buys/{campaign_id}/pledges/{pledge_id}/authorization");
     let fingerprint = idempotency::fingerprint("POST", &path, &json!({}));
     let org = actor.org.id.clone();
@@ -139,6 +138,8 @@ pub async fn authorize(
     }
     let (a1, c1, p1, now) = (actor.clone(), campaign_id.clone(), pledge_id.clone(), state.clock.now_naive());
     let (amount, open) = state.db.run(move |c| authorizable(c, &a1, &c1, &p1, now)).await?;
+    // Only after the caller may authorise this pledge: a stranger learns nothing, not even this.
+    let gateway = state.stripe.clone().ok_or_else(not_configured)?;
     let open = match open {
         Some(pi) => Some(gateway.intent(&pi).await.map_err(gateway_error)?).filter(|i| i.status != "canceled"),
         None => None,

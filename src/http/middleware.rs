@@ -48,6 +48,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
         headers.insert(REQUEST_ID, value);
     }
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    // No response of ours is meant to be framed (clickjacking); pages also say so in their CSP.
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.entry("referrer-policy").or_insert(HeaderValue::from_static("no-referrer"));
     headers.entry("cache-control").or_insert(HeaderValue::from_static("no-store"));
     response

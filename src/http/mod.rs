@@ -5,3 +5,5 @@ pub mod auth;
 pub mod extract;
 pub mod middleware;
 pub mod pagination;
+pub mod routes;
+pub mod throttle;

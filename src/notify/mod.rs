@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -39,7 +39,8 @@ pub struct Mail {
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    /// `.eml` files named by the outbox row: a mail written again after a crash replaces itself.
+    Files(std::path::PathBuf),
 }
 
 /// Where mail goes: an SMTP server, or `.eml` files.
@@ -75,7 +76,7 @@ impl Mailer {
             None => {
                 let dir = config.data_dir.join("mail");
                 std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-                Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(dir))
+                Transport::Files(dir)
             }
         };
         Ok(Mailer { transport, from })
@@ -87,7 +88,9 @@ impl Mailer {
         let message = self.message(id, mail)?;
         match &self.transport {
             Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}")),
-            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| format!("mail file: {e}")),
+            Transport::Files(dir) => {
+                write_eml(dir, id, &message.formatted()).await.map_err(|e| format!("mail file: {e}"))
+            }
         }
     }
 
@@ -115,6 +118,14 @@ impl Mailer {
             .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
             .map_err(|e| format!("building the message: {e}"))
     }
+}
+
+/// Writes `<id>.eml` whole or not at all (a temporary file renamed into place).
+async fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
+    let temporary = dir.join(format!(".{name}.tmp"));
+    tokio::fs::write(&temporary, bytes).await?;
+    tokio::fs::rename(&temporary, dir.join(format!("{name}.eml"))).await
 }
 
 /// Yuan with thousands separators and two decimals, as Chinese offices write amounts: `1,234.56`.
@@ -152,14 +163,11 @@ pub async fn run_once(state: &AppState) -> usize {
 
 async fn claim(state: &AppState, topic: &'static str) -> Vec<(String, String)> {
     let now = state.clock.now_naive();
-    state
-        .db
-        .run(move |c| crate::db::claim_outbox(c, topic, now, chrono::Duration::seconds(LEASE_SECS), BATCH))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(topic, error = %e, "could not claim outbox rows");
-            Vec::new()
-        })
+    let lease = state.config.outbox_lease(LEASE_SECS);
+    state.db.run(move |c| crate::db::claim_outbox(c, topic, now, lease, BATCH)).await.unwrap_or_else(|e| {
+        tracing::warn!(topic, error = %e, "could not claim outbox rows");
+        Vec::new()
+    })
 }
 
 async fn failed(state: &AppState, id: String, error: String) {

@@ -66,7 +66,6 @@ pub async fn start_payment(
     order_id: String,
     key: IdempotencyKey,
 ) -> AppResult<Stored> {
-    let gateway = state.stripe.clone().ok_or_else(not_configured)?;
     let fingerprint = idempotency::fingerprint("POST", &format!("/orders/{order_id}/payments/stripe"), &json!({}));
     let org = actor.org.id.clone();
     if let Some(stored) = idempotency::stored(&state.db, &org, &key, &fingerprint).await? {
@@ -74,6 +73,8 @@ pub async fn start_payment(
     }
     let (a, i) = (actor.clone(), order_id.clone());
     let (due, pending) = state.db.run(move |c| payable(c, &a, &i)).await?;
+    // Only after the caller may pay for this order: a stranger learns nothing, not even this.
+    let gateway = state.stripe.clone().ok_or_else(not_configured)?;
     let open = match pending {
         Some(pi) => Some(gateway.intent(&pi).await.map_err(gateway_error)?).filter(|it| it.status != "canceled"),
         None => None,
@@ -398,11 +399,9 @@ pub async fn drain(state: &AppState, gateway: &StripeGateway) -> usize {
     use crate::groupbuy::card::{CAPTURE_TOPIC, VOID_TOPIC, push_capture, push_void};
     for topic in [REFUND_TOPIC, SURPLUS_TOPIC, CAPTURE_TOPIC, VOID_TOPIC] {
         let now = state.clock.now_naive();
-        let claimed = state
-            .db
-            .run(move |c| crate::db::claim_outbox(c, topic, now, chrono::Duration::seconds(60), 20))
-            .await
-            .unwrap_or_else(|e| {
+        let lease = state.config.outbox_lease(60);
+        let claimed =
+            state.db.run(move |c| crate::db::claim_outbox(c, topic, now, lease, 20)).await.unwrap_or_else(|e| {
                 tracing::warn!(topic, error = %e, "could not claim Stripe outbox rows");
                 Vec::new()
             });

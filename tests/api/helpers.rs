@@ -185,17 +185,40 @@ impl TestApp {
     /// A copy of the database as it stands now, as a replica that then stops following (SQLite:
     /// `VACUUM INTO` a file; PostgreSQL: every table copied into a new schema); its URL.
     pub async fn snapshot(&self) -> String {
+        self.copy_database("replica").await
+    }
+
+    /// An independent app on a copy of this one's database (same clock time, its own data
+    /// directory): a test can spend the copy's state without touching the original.
+    pub async fn fork(&self) -> TestApp {
+        let suffix = format!("f{}", dongxi::ids::new_id("x").to_lowercase().replace('_', ""));
+        let url = self.copy_database(&suffix).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        let cleanup = match &self._cleanup {
+            Cleanup::Sqlite(_) => Cleanup::Sqlite(dir),
+            Cleanup::Postgres { admin_url, schema, .. } => {
+                Cleanup::Postgres { admin_url: admin_url.clone(), schema: format!("{schema}_{suffix}"), data_dir: dir }
+            }
+        };
+        let app = Self::build(url, data_dir, cleanup, self.backend, &[]).await;
+        app.clock.set(self.clock.now());
+        app
+    }
+
+    async fn copy_database(&self, suffix: &str) -> String {
+        let suffix = suffix.to_owned();
         let url = self.state.config.database_url.clone();
         let data_dir = self.data_dir.clone();
         self.db(move |c| match c {
             DbConn::Sqlite(conn) => {
-                let path = data_dir.join(format!("replica-{}.db", dongxi::ids::new_id("r")));
+                let path = data_dir.join(format!("{suffix}-{}.db", dongxi::ids::new_id("r")));
                 conn.batch_execute(&format!("VACUUM INTO '{}'", path.display())).expect("vacuum into");
                 format!("sqlite://{}", path.display())
             }
             DbConn::Postgres(conn) => {
                 let schema = url.rsplit("search_path%3D").next().expect("a test schema").to_owned();
-                let copy = format!("{schema}_replica");
+                let copy = format!("{schema}_{suffix}");
                 conn.batch_execute(&format!(
                     "CREATE SCHEMA {copy}; DO $$ DECLARE t record; BEGIN \
                      FOR t IN SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}' AND table_type = 'BASE TABLE' LOOP \
@@ -449,4 +472,20 @@ pub async fn send_owned(
     let status = response.status();
     let bytes = response.into_body().collect().await.expect("body").to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// JSON bodies on reqwest (built without its `json` feature) for tests that talk to processes.
+pub trait JsonBody {
+    fn json_body(self, body: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, body: &Value) -> Self {
+        self.header("content-type", "application/json").body(serde_json::to_vec(body).expect("json"))
+    }
+}
+
+/// A response's body as JSON (`null` when it is not).
+pub async fn json_of(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap_or_default()).unwrap_or(Value::Null)
 }

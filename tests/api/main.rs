@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod abuse;
 mod accounting;
+mod authz;
 mod browser;
 mod catalog;
 mod dashboard;
@@ -16,5 +18,6 @@ mod ops;
 mod orders;
 mod payments;
 mod regions;
+mod reliability;
 mod scale_out;
 mod search;

@@ -50,16 +50,34 @@ backend_tests! {
 }
 
 /// A `dongxi` process of this build, killed when dropped.
-struct Process {
-    child: std::process::Child,
+pub struct Process {
+    pub child: std::process::Child,
     name: &'static str,
-    log: std::path::PathBuf,
+    pub log: std::path::PathBuf,
 }
 
 impl Process {
-    fn start(name: &'static str, args: &[&str], database_url: &str, data_dir: &std::path::Path, bind: &str) -> Process {
+    pub fn start(
+        name: &'static str,
+        args: &[&str],
+        database_url: &str,
+        data_dir: &std::path::Path,
+        bind: &str,
+    ) -> Process {
+        Self::start_with(name, args, database_url, data_dir, bind, &[])
+    }
+
+    /// With more environment (`RUST_LOG=info` to read every request's log line …).
+    pub fn start_with(
+        name: &'static str,
+        args: &[&str],
+        database_url: &str,
+        data_dir: &std::path::Path,
+        bind: &str,
+        env: &[(&str, &str)],
+    ) -> Process {
         let log = data_dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_dongxi"))
             .args(args)
             .env("DATABASE_URL", database_url)
@@ -71,13 +89,14 @@ impl Process {
             .env_remove("SMTP_URL")
             .env_remove("STRIPE_SECRET_KEY")
             .env_remove("MEILI_URL")
+            .envs(env.iter().copied())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .unwrap();
         Process { child, name, log }
     }
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         format!("--- {} ---\n{}", self.name, std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 }
@@ -89,11 +108,11 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn eventually<F: std::future::Future<Output = bool>>(
+pub async fn eventually<F: std::future::Future<Output = bool>>(
     what: &str,
     procs: &[&Process],
     mut check: impl FnMut() -> F,

@@ -1,0 +1,317 @@
+//! Abuse limits: sign-in and webhook throttling per client address, body and list caps, a
+//! deadline on every outbound call, security headers on pages, and no secret in the logs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::helpers::{JsonBody, PASSWORD, TestApp};
+use crate::orders::{order_body, world};
+use crate::scale_out::{Process, free_port};
+
+/// A request as it arrives from `peer` (the server records the peer as `ConnectInfo`).
+async fn from(
+    app: &TestApp,
+    peer: &str,
+    path: &str,
+    content_type: &str,
+    body: String,
+    forwarded: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let mut request = Request::post(path).header("content-type", content_type);
+    if let Some(f) = forwarded {
+        request = request.header("x-forwarded-for", f);
+    }
+    let mut request = request.body(Body::from(body)).unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    (status, retry, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_client_address_across_emails() {
+    let app = TestApp::sqlite_with(&[("DONGXI_LOGIN_RATE_PER_MINUTE", "5")]).await;
+    let attempt = |email: String| json!({"email": email, "password": "wrong-password-1"}).to_string();
+    // A spray: one wrong password for each of many emails, which no per-email lockout sees.
+    for i in 0..5 {
+        let (status, _, body) = from(
+            &app,
+            "203.0.113.7:40000",
+            "/api/v1/auth/login",
+            "application/json",
+            attempt(format!("u{i}@x.cn")),
+            None,
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, retry, body) =
+        from(&app, "203.0.113.7:40001", "/api/v1/auth/login", "application/json", attempt("u9@x.cn".into()), None)
+            .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("\"rate_limited\""), "{body}");
+    assert!(retry.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s))), "Retry-After");
+    // The sign-in form shares the bucket; another address has its own.
+    let (status, _, _) = from(
+        &app,
+        "203.0.113.7:40002",
+        "/login",
+        "application/x-www-form-urlencoded",
+        "email=a%40x.cn&password=x".into(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 429);
+    let (status, _, _) =
+        from(&app, "198.51.100.2:40000", "/api/v1/auth/login", "application/json", attempt("u0@x.cn".into()), None)
+            .await;
+    assert_eq!(status, 401);
+    // Behind the proxy (a private peer) the forwarded address is the client; a public peer cannot claim one.
+    for _ in 0..5 {
+        let (status, _, _) = from(
+            &app,
+            "10.0.0.5:5000",
+            "/api/v1/auth/login",
+            "application/json",
+            attempt("p@x.cn".into()),
+            Some("192.0.2.44"),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, _) = from(
+        &app,
+        "10.0.0.5:5000",
+        "/api/v1/auth/login",
+        "application/json",
+        attempt("p@x.cn".into()),
+        Some("192.0.2.44"),
+    )
+    .await;
+    assert_eq!(status, 429);
+    let (status, _, _) = from(
+        &app,
+        "10.0.0.5:5000",
+        "/api/v1/auth/login",
+        "application/json",
+        attempt("p@x.cn".into()),
+        Some("192.0.2.45"),
+    )
+    .await;
+    assert_eq!(status, 401, "another client behind the same proxy");
+    let (status, _, _) = from(
+        &app,
+        "198.51.100.9:1",
+        "/api/v1/auth/login",
+        "application/json",
+        attempt("p@x.cn".into()),
+        Some("192.0.2.46"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    // Nothing else is throttled: the limit is on the doors, not the house.
+    for _ in 0..10 {
+        app.get("/api/v1/categories").send().await.assert_status(200);
+    }
+}
+
+#[tokio::test]
+async fn webhook_deliveries_are_throttled_per_address() {
+    let app = TestApp::sqlite_with(&[
+        ("DONGXI_WEBHOOK_RATE_PER_MINUTE", "3"),
+        ("STRIPE_SECRET_KEY", "sk_test_throttle"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_throttle"),
+    ])
+    .await;
+    let event = json!({"id": "evt_flood", "type": "payment_intent.succeeded"}).to_string();
+    for _ in 0..3 {
+        let (status, _, body) =
+            from(&app, "203.0.113.8:1", "/api/v1/webhooks/stripe", "application/json", event.clone(), None).await;
+        assert_eq!(status, 400, "unsigned: {body}");
+        assert!(body.contains("bad_signature"));
+    }
+    let (status, retry, _) =
+        from(&app, "203.0.113.8:1", "/api/v1/webhooks/stripe", "application/json", event.clone(), None).await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some());
+    assert_eq!(crate::helpers::count_rows(&app, "stripe_events").await, 0, "nothing recorded");
+}
+
+#[tokio::test]
+async fn bodies_and_lists_have_caps() {
+    let app = TestApp::sqlite().await;
+    let w = world(&app).await;
+    let huge = vec![b'x'; dongxi::app::MAX_BODY_BYTES + 1];
+    app.post("/api/v1/orders")
+        .token(&w.school)
+        .raw("application/json", huge)
+        .send()
+        .await
+        .assert_problem(413, "payload_too_large");
+    for limit in ["0", "201", "-1", "many"] {
+        let r = app.get(&format!("/api/v1/orders?limit={limit}")).token(&w.school).send().await;
+        assert!(r.status == 422 || r.status == 400, "limit={limit}: {}", r.text());
+    }
+    app.get("/api/v1/orders?limit=200").token(&w.school).send().await.assert_status(200);
+    let lines: Vec<_> = (0..201).map(|_| json!({"product_id": w.tea, "quantity": 1})).collect();
+    let many = json!({"lines": lines, "delivery": crate::orders::delivery()});
+    let r = app.post("/api/v1/orders").token(&w.school).json(many).send().await;
+    assert_eq!(r.status, 422, "an order of 201 lines: {}", r.text());
+    let r = app.get("/api/v1/search/products?q=茶&limit=1000").send().await;
+    assert_eq!(r.status, 422, "{}", r.text());
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let app = TestApp::sqlite().await;
+    for path in ["/login", "/api/docs", "/api/openapi.json", "/api/v1/categories", "/healthz"] {
+        let r = app.get(path).send().await;
+        assert_eq!(r.status, 200, "{path}");
+        let h = |name: &str| r.headers.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(h("x-frame-options"), "DENY", "{path}");
+        assert!(!h("referrer-policy").is_empty(), "{path}");
+        if path == "/login" || path == "/api/docs" {
+            let csp = h("content-security-policy");
+            assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src"), "{path}: {csp}");
+        }
+    }
+    let form = app.get("/login").send().await;
+    let cookie = form.headers.get("set-cookie").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+}
+
+/// A server that accepts connections and never answers.
+async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (address, task)
+}
+
+/// A whole run of a server process with every secret configured and logs at `debug`: sign-ins,
+/// orders, a payment, failed sign-ins and a forged webhook. No token, password or key appears in
+/// what it logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs() {
+    let app = TestApp::sqlite().await;
+    app.clock.set(chrono::Utc::now());
+    let w = world(&app).await;
+    let url = app.state.config.database_url.clone();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (hole, _task) = black_hole().await;
+    let secrets = [
+        ("STRIPE_SECRET_KEY", "sk_test_never_logged_51Hx"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_never_logged_7Qz"),
+        ("DONGXI_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-never-logged-9"),
+    ];
+    let smtp = format!("smtp://mailer:smtp-never-logged-5v@{hole}");
+    let stripe_base = format!("http://{hole}");
+    let mut env: Vec<(&str, &str)> = secrets.to_vec();
+    env.extend([
+        ("RUST_LOG", "debug"),
+        ("DONGXI_BOOTSTRAP_ADMIN_EMAIL", "root@test.dongxi.cn"),
+        ("SMTP_URL", smtp.as_str()),
+        ("STRIPE_API_BASE", stripe_base.as_str()),
+        ("DONGXI_LOG_FORMAT", "json"),
+    ]);
+    let server = Process::start_with("secrets", &["serve"], &url, data.path(), &format!("127.0.0.1:{port}"), &env);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let url_ready = format!("{base}/readyz");
+    crate::scale_out::eventually("readiness", &[&server], || {
+        let (http, url) = (http.clone(), url_ready.clone());
+        async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json_body(&json!({"email": "school@test.dongxi.cn", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let fresh_token = crate::helpers::json_of(login).await["token"].as_str().unwrap().to_owned();
+    let wrong = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json_body(&json!({"email": "school@test.dongxi.cn", "password": "wrong-horse-never-logged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let order = http
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&fresh_token)
+        .header("idempotency-key", "idem-never-logged-1")
+        .json_body(&order_body(&[(&w.tea, 1)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status(), 201);
+    let order = crate::helpers::json_of(order).await;
+    let paid = http
+        .post(format!("{base}/api/v1/orders/{}/payments/offline", order["id"].as_str().unwrap()))
+        .bearer_auth(&w.admin)
+        .json_body(&json!({"amount_fen": order["total_fen"], "reference": "ICBC-LOG-1", "paid_at": chrono::Utc::now().to_rfc3339()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 201);
+    let forged = http
+        .post(format!("{base}/api/v1/webhooks/stripe"))
+        .header("stripe-signature", "t=1,v1=deadbeef")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let me = http
+        .get(format!("{base}/api/v1/me"))
+        .header("authorization", format!("Bearer {fresh_token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    let page = http
+        .get(format!("{base}/dashboard"))
+        .header("cookie", format!("dongxi_session={}", w.qxn))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let out = http.post(format!("{base}/api/v1/auth/logout")).bearer_auth(&fresh_token).send().await.unwrap();
+    assert_eq!(out.status(), 204);
+    // Give the worker time to try the mail (and fail against the black hole).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.lines().count() > 20 && log.contains("handled"), "a full log to search:\n{log}");
+    let mut never: Vec<&str> = secrets.iter().map(|(_, v)| *v).collect();
+    never.extend([
+        "smtp-never-logged-5v",
+        "wrong-horse-never-logged",
+        PASSWORD,
+        &fresh_token,
+        &w.admin,
+        &w.qxn,
+        &w.school,
+    ]);
+    for secret in never {
+        assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
+    }
+}
