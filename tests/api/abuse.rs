@@ -232,12 +232,7 @@ async fn no_secret_reaches_the_logs() {
     let server = Process::start_with("secrets", &["serve"], &url, data.path(), &format!("127.0.0.1:{port}"), &env);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let url_ready = format!("{base}/readyz");
-    crate::scale_out::eventually("readiness", &[&server], || {
-        let (http, url) = (http.clone(), url_ready.clone());
-        async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
-    })
-    .await;
+    crate::scale_out::ready(&http, &base, &[&server]).await;
 
     let login = http
         .post(format!("{base}/api/v1/auth/login"))

@@ -434,6 +434,11 @@ impl TestResponse {
 
 /// How many rows a table holds.
 pub async fn count_rows(app: &TestApp, table: &'static str) -> i64 {
+    scalar(app, format!("SELECT COUNT(*) AS n FROM {table}")).await
+}
+
+/// One number from SQL (a BIGINT column named `n`).
+pub async fn scalar(app: &TestApp, sql: String) -> i64 {
     app.db(move |c| {
         use diesel::prelude::*;
         #[derive(QueryableByName)]
@@ -441,10 +446,10 @@ pub async fn count_rows(app: &TestApp, table: &'static str) -> i64 {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let query = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        let query = diesel::sql_query(sql);
         match c {
-            DbConn::Sqlite(c) => query.get_result::<N>(c).expect("count").n,
-            DbConn::Postgres(c) => query.get_result::<N>(c).expect("count").n,
+            DbConn::Sqlite(c) => query.get_result::<N>(c).expect("scalar").n,
+            DbConn::Postgres(c) => query.get_result::<N>(c).expect("scalar").n,
         }
     })
     .await

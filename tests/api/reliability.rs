@@ -6,29 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use crate::helpers::{JsonBody, PASSWORD, TestApp, service_env};
+use crate::helpers::{JsonBody, PASSWORD, TestApp, scalar, service_env};
 use crate::orders::{World, delivery, order_body, world};
-use crate::scale_out::{Process, eventually, free_port};
-
-/// One number from SQL.
-async fn scalar(app: &TestApp, sql: String) -> i64 {
-    app.db(move |c| {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let query = diesel::sql_query(sql);
-        match c {
-            dongxi::db::DbConn::Sqlite(c) => query.get_result::<N>(c).expect("scalar").n,
-            dongxi::db::DbConn::Postgres(c) => query.get_result::<N>(c).expect("scalar").n,
-        }
-    })
-    .await
-}
+use crate::scale_out::{Process, eventually, free_port, ready};
 
 /// Tea sold or held: order lines of orders not cancelled, and active pledges.
 async fn tea_taken(app: &TestApp, tea: &str) -> i64 {
@@ -78,15 +60,6 @@ fn assert_no_secrets(logs: &[&Process], secrets: &[&str]) {
             assert!(!log.contains(secret), "a secret ({}…) is in the log:\n{}", &secret[..6], process.log());
         }
     }
-}
-
-async fn ready(http: &reqwest::Client, base: &str, procs: &[&Process]) {
-    let url = format!("{base}/readyz");
-    eventually("readiness", procs, || {
-        let (http, url) = (http.clone(), url.clone());
-        async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
-    })
-    .await;
 }
 
 fn campaign_body(w: &World, now: chrono::DateTime<chrono::Utc>) -> Value {

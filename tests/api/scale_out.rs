@@ -108,6 +108,16 @@ impl Drop for Process {
     }
 }
 
+/// Waits until the server at `base` answers `/readyz` with 200.
+pub async fn ready(http: &reqwest::Client, base: &str, procs: &[&Process]) {
+    let url = format!("{base}/readyz");
+    eventually("readiness", procs, || {
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -157,12 +167,7 @@ async fn two_servers_and_a_worker_on_one_postgresql_do_everything_once() {
     let http = reqwest::Client::new();
     let servers: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
     for base in &servers {
-        let (http, url) = (http.clone(), format!("{base}/readyz"));
-        eventually("readiness", &procs, || {
-            let (http, url) = (http.clone(), url.clone());
-            async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
-        })
-        .await;
+        ready(&http, base, &procs).await;
     }
     // The image's health check: `dongxi healthcheck` asks /healthz on DONGXI_BIND's port.
     let healthcheck = |bind: String| {
