@@ -45,7 +45,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> anyhow::Result<Self> {
-        let stripe = config.stripe.as_ref().map(StripeGateway::new).transpose()?.map(Arc::new);
+        let stripe =
+            config.stripe.as_ref().map(|s| StripeGateway::new(s, config.outbound_timeout)).transpose()?.map(Arc::new);
         let mailer = Arc::new(crate::notify::Mailer::new(&config)?);
         let throttles = Arc::new(Throttles {
             login: Throttle::per_minute(config.login_rate_per_minute),

@@ -84,6 +84,10 @@ pub struct Config {
     /// How long a worker holds claimed outbox rows before another may take them over
     /// (`DONGXI_OUTBOX_LEASE_SECS`; unset: each queue's own, 60–120 s).
     pub outbox_lease_secs: Option<u64>,
+    /// The most one outbound call may take, retries included: a Stripe request, an SMTP
+    /// conversation (`DONGXI_OUTBOUND_TIMEOUT_SECS`). A peer that accepts and never answers
+    /// costs this much, then counts as unavailable.
+    pub outbound_timeout: Duration,
 }
 
 impl Config {
@@ -218,6 +222,9 @@ impl Config {
             value => Some(parse_number("DONGXI_OUTBOX_LEASE_SECS", value, 120, 1, 3600)?),
         };
 
+        let outbound_timeout_secs =
+            parse_number("DONGXI_OUTBOUND_TIMEOUT_SECS", get("DONGXI_OUTBOUND_TIMEOUT_SECS"), 20, 1, 300)?;
+
         Ok(Config {
             database_url,
             database_read_url,
@@ -237,6 +244,7 @@ impl Config {
             login_rate_per_minute,
             webhook_rate_per_minute,
             outbox_lease_secs,
+            outbound_timeout: Duration::from_secs(outbound_timeout_secs),
         })
     }
 }

@@ -47,6 +47,8 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    /// The whole of one SMTP conversation.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -58,9 +60,6 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
-/// How long one SMTP conversation may take before it counts as failed (and is retried).
-const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
-
 impl Mailer {
     pub fn new(config: &Config) -> anyhow::Result<Mailer> {
         let from: Mailbox =
@@ -70,7 +69,7 @@ impl Mailer {
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0)
                     .map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?
-                    .timeout(Some(SMTP_TIMEOUT))
+                    .timeout(Some(config.outbound_timeout))
                     .build(),
             ),
             None => {
@@ -79,7 +78,7 @@ impl Mailer {
                 Transport::Files(dir)
             }
         };
-        Ok(Mailer { transport, from })
+        Ok(Mailer { transport, from, deadline: config.outbound_timeout })
     }
 
     /// Sends one mail; `id` (the outbox row's) becomes its Message-ID, so a mail sent again
@@ -87,7 +86,12 @@ impl Mailer {
     pub async fn send(&self, id: &str, mail: &Mail) -> Result<(), String> {
         let message = self.message(id, mail)?;
         match &self.transport {
-            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}")),
+            // lettre's timeout covers each socket operation; this one the whole conversation, so a
+            // server that answers a byte at a time cannot hold the worker either.
+            Transport::Smtp(t) => match tokio::time::timeout(self.deadline, t.send(message)).await {
+                Ok(sent) => sent.map(|_| ()).map_err(|e| format!("SMTP: {e}")),
+                Err(_) => Err(format!("SMTP: no answer within {} s", self.deadline.as_secs())),
+            },
             Transport::Files(dir) => {
                 write_eml(dir, id, &message.formatted()).await.map_err(|e| format!("mail file: {e}"))
             }

@@ -139,6 +139,8 @@ impl StripeRefund {
 #[derive(Clone)]
 pub struct StripeGateway {
     client: Client,
+    /// The whole of one call, retries included.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for StripeGateway {
@@ -148,16 +150,16 @@ impl std::fmt::Debug for StripeGateway {
 }
 
 impl StripeGateway {
-    pub fn new(config: &StripeConfig) -> anyhow::Result<StripeGateway> {
+    pub fn new(config: &StripeConfig, deadline: Duration) -> anyhow::Result<StripeGateway> {
         let mut builder = ClientBuilder::new(config.secret_key.0.as_str())
-            .timeout(Duration::from_secs(10))
+            .timeout(deadline.min(Duration::from_secs(10)))
             .request_strategy(RequestStrategy::ExponentialBackoff(3));
         if let Some(base) = &config.api_base {
             // async-stripe appends `v1/…` to the base: it must end with a slash.
             let base = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
             builder = builder.url(base);
         }
-        Ok(StripeGateway { client: builder.build().map_err(|e| anyhow::anyhow!("Stripe client: {e}"))? })
+        Ok(StripeGateway { client: builder.build().map_err(|e| anyhow::anyhow!("Stripe client: {e}"))?, deadline })
     }
 
     async fn send(&self, request: RequestBuilder, key: Option<&str>) -> Result<Value, GatewayError> {
@@ -167,7 +169,11 @@ impl StripeGateway {
             // The same key on every attempt: a retry after a lost answer gets the first result.
             request = request.request_strategy(RequestStrategy::Idempotent(key));
         }
-        let answer = request.send(&self.client).await?;
+        // The client's own timeout bounds each attempt; this bounds the attempts together, so a
+        // peer that accepts and never answers holds neither a request nor the worker for long.
+        let answer = tokio::time::timeout(self.deadline, request.send(&self.client))
+            .await
+            .map_err(|_| GatewayError::Unavailable(format!("no answer within {} s", self.deadline.as_secs())))??;
         serde_json::from_str(&miniserde::json::to_string(&answer)).map_err(|_| unreadable("answer"))
     }
 

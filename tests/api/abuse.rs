@@ -202,6 +202,47 @@ async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
     (address, task)
 }
 
+/// Outbound calls to a peer that accepts connections and never answers give up at
+/// `DONGXI_OUTBOUND_TIMEOUT_SECS` (Meilisearch searches at their own 0.9 s): a card payment answers
+/// 503 and records nothing, mail stays queued with the error for a later try, search answers 503.
+/// Each step runs under a limit well above its deadline, so a deadline that never fires fails
+/// the test instead of hanging it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_calls_to_a_silent_peer_give_up_at_their_deadline() {
+    let (hole, _task) = black_hole().await;
+    let (stripe, smtp, meili) = (format!("http://{hole}"), format!("smtp://{hole}"), format!("http://{hole}"));
+    let engine = dongxi::search::meili::MeiliEngine::new(&meili, None, "products").unwrap();
+    let app = TestApp::sqlite_with(&[
+        ("STRIPE_SECRET_KEY", "sk_test_silent_peer"),
+        ("STRIPE_API_BASE", stripe.as_str()),
+        ("SMTP_URL", smtp.as_str()),
+        ("DONGXI_OUTBOUND_TIMEOUT_SECS", "2"),
+    ])
+    .await
+    .with_search(std::sync::Arc::new(engine));
+    let w = world(&app).await;
+    let order = crate::orders::place(&app, &w.school, &[(&w.tea, 1)]).await;
+    let limit = Duration::from_secs(15);
+
+    let pay = app.post(&format!("/api/v1/orders/{}/payments/stripe", order["id"].as_str().unwrap())).token(&w.school);
+    let paid = tokio::time::timeout(limit, pay.send()).await.expect("the card payment answers within its deadline");
+    paid.assert_problem(503, "payment_provider_unavailable");
+    assert_eq!(crate::helpers::count_rows(&app, "payments").await, 0, "nothing recorded");
+
+    let sent = tokio::time::timeout(limit, dongxi::notify::run_once(&app.state)).await.expect("mail gives up in time");
+    assert!(sent > 0, "the order's mails were tried");
+    let waiting = app.db(|c| dongxi::outbox::list(c, Some(dongxi::outbox::MAIL_SEND), true, 1000).unwrap()).await;
+    assert!(
+        !waiting.is_empty() && waiting.iter().all(|r| r.last_error.is_some() && r.dead_at.is_none()),
+        "each mail waits for another try: {waiting:?}"
+    );
+
+    let search = tokio::time::timeout(limit, app.get("/api/v1/search/products?q=普安红茶").send())
+        .await
+        .expect("search answers within its deadline");
+    search.assert_problem(503, "search_unavailable");
+}
+
 /// A whole run of a server process with every secret configured and logs at `debug`: sign-ins,
 /// orders, a payment, failed sign-ins and a forged webhook. No token, password or key appears in
 /// what it logged.
