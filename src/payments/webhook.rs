@@ -47,29 +47,65 @@ impl Event {
         self.object.get("id").and_then(Value::as_str).map(str::to_owned)
     }
 
-    /// `charge.refunded` of an API version that no longer embeds the charge's refunds: the
-    /// caller fetches them from Stripe before handling.
-    pub fn refunds_to_fetch(&self) -> Option<String> {
-        if self.event_type != "charge.refunded" || self.object.pointer("/refunds/data").is_some() {
+    /// The PaymentIntent a `charge.refunded` belongs to.
+    fn refunded_intent(&self) -> Option<String> {
+        if self.event_type != "charge.refunded" {
             return None;
         }
         self.object.get("payment_intent").and_then(Value::as_str).map(str::to_owned)
     }
+
+    /// `charge.refunded` of an API version that no longer embeds the charge's refunds: the
+    /// caller fetches them from Stripe before handling.
+    pub fn refunds_to_fetch(&self) -> Option<String> {
+        self.refunded_intent().filter(|_| self.object.pointer("/refunds/data").is_none())
+    }
+}
+
+/// What handling an event needs that the event itself may not carry, read from Stripe before
+/// the transaction.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The charge's refunds, when the event did not embed them.
+    pub refunds: Option<Vec<StripeRefund>>,
+    /// The PaymentIntent, when a refund overtook the payment's own success: Stripe does not
+    /// promise order, and a refund must not be dropped because its payment is not yet recorded.
+    pub intent: Option<Intent>,
+}
+
+async fn fetch_missing(state: &AppState, event: &Event) -> AppResult<Fetched> {
+    let mut fetched = Fetched::default();
+    let (Some(gateway), Some(pi)) = (&state.stripe, event.refunded_intent()) else { return Ok(fetched) };
+    if event.refunds_to_fetch().is_some() {
+        fetched.refunds = Some(gateway.refunds_of(&pi).await.map_err(stripe_pay::gateway_error)?);
+    }
+    let intent = pi.clone();
+    let awaiting: i64 = state
+        .db
+        .run(move |c| {
+            Ok(payments::table
+                .filter(payments::external_id.eq(intent))
+                .filter(payments::status.ne("succeeded"))
+                .count()
+                .get_result(c)?)
+        })
+        .await?;
+    if awaiting > 0 {
+        fetched.intent = Some(gateway.intent(&pi).await.map_err(stripe_pay::gateway_error)?);
+    }
+    Ok(fetched)
 }
 
 /// A delivery to the webhook endpoint: the signature is checked against
-/// `STRIPE_WEBHOOK_SECRET` at the server's time, the event parsed, a `charge.refunded` that does
-/// not embed its refunds completed from Stripe, and the event handled once.
+/// `STRIPE_WEBHOOK_SECRET` at the server's time, the event parsed, a `charge.refunded` completed
+/// from Stripe where it needs to be (see [`Fetched`]), and the event handled once.
 pub async fn receive(state: &AppState, signature_header: Option<&str>, body: &[u8]) -> AppResult<Outcome> {
     let secret =
         state.config.stripe.as_ref().and_then(|s| s.webhook_secret.clone()).ok_or_else(stripe_pay::not_configured)?;
     super::signature::verify(signature_header, body, &secret.0, state.clock.now().timestamp())
         .map_err(|e| AppError::bad_request("bad_signature", e.to_string()))?;
     let event = Event::parse(body)?;
-    let fetched = match (event.refunds_to_fetch(), &state.stripe) {
-        (Some(pi), Some(gateway)) => Some(gateway.refunds_of(&pi).await.map_err(stripe_pay::gateway_error)?),
-        _ => None,
-    };
+    let fetched = fetch_missing(state, &event).await?;
     let ctx = state.ctx();
     let outcome = state.db.write(move |c| handle(c, &event, fetched, &ctx)).await?;
     // A late payment may have queued money to send back.
@@ -90,9 +126,8 @@ impl Outcome {
     }
 }
 
-/// Handles one event exactly once. `fetched` holds the charge's refunds when the event did not
-/// embed them.
-pub fn handle(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund>>, ctx: &Ctx) -> AppResult<Outcome> {
+/// Handles one event exactly once, with what was fetched for it.
+pub fn handle(conn: &mut DbConn, event: &Event, fetched: Fetched, ctx: &Ctx) -> AppResult<Outcome> {
     let seen: i64 = stripe_events::table.filter(stripe_events::id.eq(&event.id)).count().get_result(conn)?;
     if seen > 0 {
         return Ok(Outcome::of("duplicate"));
@@ -122,7 +157,7 @@ pub fn handle(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund
     Ok(outcome)
 }
 
-fn dispatch(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund>>, ctx: &Ctx) -> AppResult<Outcome> {
+fn dispatch(conn: &mut DbConn, event: &Event, fetched: Fetched, ctx: &Ctx) -> AppResult<Outcome> {
     let intent =
         || Intent::from_json(&event.object).map_err(|e| AppError::bad_request("malformed_event", e.to_string()));
     match event.event_type.as_str() {
@@ -144,7 +179,16 @@ fn dispatch(conn: &mut DbConn, event: &Event, fetched: Option<Vec<StripeRefund>>
         }
         "charge.refunded" => {
             let payment_intent = event.object.get("payment_intent").and_then(Value::as_str).unwrap_or_default();
-            let listed = match fetched {
+            if let Some(intent) = fetched.intent.filter(|i| i.status == "succeeded" && i.id == payment_intent) {
+                // The success's own event is still on its way: settle from Stripe's record now
+                // (the same path, so that event will find the order paid).
+                // The charge was made when the card paid.
+                let charged =
+                    event.object.get("created").and_then(Value::as_i64).and_then(|s| DateTime::from_timestamp(s, 0));
+                let paid_at = charged.map_or(event.created, |t| t.naive_utc());
+                stripe_pay::settle_intent(conn, &intent, paid_at, ctx)?;
+            }
+            let listed = match fetched.refunds {
                 Some(list) => list,
                 None => event
                     .object

@@ -144,7 +144,7 @@ pub struct Card {
     pub stripe: Stripe,
     secret: String,
     pub w: World,
-    _subscribed: Subscribed,
+    subscribed: Option<Subscribed>,
 }
 
 /// A test app configured for Stripe at the local server and subscribed to its webhooks, with
@@ -165,10 +165,16 @@ pub async fn card_app(postgres: bool) -> Option<Card> {
     apps.lock().unwrap().push((id, app.router.clone()));
     let w = world(&app).await;
     let stripe = Stripe { base, http: reqwest::Client::new() };
-    Some(Card { app, stripe, secret: HUB_SECRET.to_owned(), w, _subscribed: Subscribed(id) })
+    Some(Card { app, stripe, secret: HUB_SECRET.to_owned(), w, subscribed: Some(Subscribed(id)) })
 }
 
 impl Card {
+    /// Stops the Stripe-compatible server's own deliveries to this app: the test becomes the
+    /// only one delivering events, in the order it chooses.
+    fn unsubscribe(&mut self) {
+        self.subscribed = None;
+    }
+
     async fn start_payment(&self, order: &str, key: &str) -> Value {
         let r = self
             .app
@@ -577,6 +583,183 @@ async fn reconcile_applies_a_missed_confirmation_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_applies_a_missed_confirmation_postgres() {
     reconcile_applies_a_missed_confirmation(true).await
+}
+
+/// An event as Stripe would send it, about `object`.
+fn event(id: &str, kind: &str, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": Utc::now().timestamp(), "data": {"object": object}})
+}
+
+/// Delivers `event` as Stripe does: signed anew each time and sent again, after a pause, until
+/// it is acknowledged (a delivery racing its own duplicate may be answered 409). Returns the
+/// acknowledged outcome and how many deliveries were refused first.
+async fn deliver_until_acknowledged(router: axum::Router, event: Value) -> (String, usize) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let body = serde_json::to_vec(&event).unwrap();
+    for refused in 0..50 {
+        let request = axum::http::Request::post("/api/v1/webhooks/stripe")
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature::sign(&body, HUB_SECRET, Utc::now().timestamp()))
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let answer: Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
+        match status {
+            200 => return (answer["outcome"].as_str().unwrap_or_default().to_owned(), refused),
+            409 | 503 => tokio::time::sleep(Duration::from_millis(20 * (refused as u64 + 1))).await,
+            _ => panic!("event {} answered {status}: {answer}", event["id"]),
+        }
+    }
+    panic!("event {} never acknowledged", event["id"]);
+}
+
+/// Stripe's worst day: six orders paid by card; every event delivered three times, the
+/// deliveries racing each other in a shuffled order; two distinct events for the same success;
+/// a decline's failure arriving after the success; and refunds made in Stripe's dashboard whose
+/// `charge.refunded` overtakes the payment's own success. Every event takes effect once: each
+/// order paid once for its total, each refund recorded once, the ledger nets exactly that, one
+/// stored row per event and `ledger verify` finds no drift.
+async fn a_storm_of_duplicate_and_out_of_order_webhooks_counts_each_once(postgres: bool) {
+    use rand::seq::SliceRandom;
+    let Some(mut t) = card_app(postgres).await else { return };
+    t.unsubscribe();
+    let run = dongxi::ids::new_id("storm");
+    let mut overtaking = Vec::new();
+    let mut storm = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..6usize {
+        let order = place(&t.app, &t.w.school, &[(&t.w.tea, 2 + i as i64), (&t.w.fungi, 20)]).await;
+        let id = order["id"].as_str().unwrap().to_owned();
+        let total = order["total_fen"].as_i64().unwrap();
+        let pi = t.start_payment(&id, &format!("{run}-{i}")).await["payment_intent_id"].as_str().unwrap().to_owned();
+        assert_eq!(t.stripe.pay_with_card(&pi, "4242424242424242").await, 200);
+        let intent = t.stripe.get(&format!("/payment_intents/{pi}")).await;
+        let succeeded = event(&format!("evt_{run}_s{i}"), "payment_intent.succeeded", intent.clone());
+        storm.extend([succeeded.clone(), succeeded.clone(), succeeded]);
+        storm.push(event(&format!("evt_{run}_t{i}"), "payment_intent.succeeded", intent.clone()));
+        if i % 3 == 0 {
+            let mut declined = intent.clone();
+            declined["status"] = json!("requires_payment_method");
+            declined["amount_received"] = json!(0);
+            declined["last_payment_error"] = json!({"message": "Your card was declined."});
+            let failed = event(&format!("evt_{run}_f{i}"), "payment_intent.payment_failed", declined);
+            storm.extend([failed.clone(), failed]);
+        }
+        let mut refunded = 0;
+        if i % 2 == 0 {
+            refunded = 1000 + 100 * i as i64;
+            t.stripe.post("/refunds", &[("payment_intent", pi.as_str()), ("amount", &refunded.to_string())]).await;
+            let charge_id = intent["latest_charge"]["id"].as_str().or(intent["latest_charge"].as_str()).unwrap();
+            let charge = t.stripe.get(&format!("/charges/{charge_id}")).await;
+            let refund = event(&format!("evt_{run}_r{i}"), "charge.refunded", charge);
+            overtaking.push(refund.clone());
+            storm.extend([refund.clone(), refund]);
+        }
+        assert_eq!(t.order(&id).await["status"], "pending_payment", "no event has arrived yet");
+        expected.push((id, total, refunded));
+    }
+    let distinct: std::collections::HashSet<String> =
+        storm.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+
+    // The dashboard refunds' events first, all at once: their payments are not yet recorded.
+    let mut first = tokio::task::JoinSet::new();
+    for e in overtaking {
+        first.spawn(deliver_until_acknowledged(t.app.router.clone(), e));
+    }
+    while let Some(done) = first.join_next().await {
+        assert_eq!(done.unwrap().0, "refund_recorded", "a refund that overtook its payment is recorded");
+    }
+    // Then everything again and the rest, shuffled, eight at a time.
+    storm.shuffle(&mut rand::thread_rng());
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let mut racing = tokio::task::JoinSet::new();
+    for e in storm.clone() {
+        let (router, gate) = (t.app.router.clone(), gate.clone());
+        racing.spawn(async move {
+            let _turn = gate.acquire_owned().await.unwrap();
+            deliver_until_acknowledged(router, e).await
+        });
+    }
+    let mut outcomes: std::collections::HashMap<String, usize> = Default::default();
+    let mut refused = 0;
+    while let Some(done) = racing.join_next().await {
+        let (outcome, again) = done.unwrap();
+        *outcomes.entry(outcome).or_default() += 1;
+        refused += again;
+    }
+    println!(
+        "webhook storm ({}): {} deliveries of {} events, {refused} refused first and sent again: {outcomes:?}",
+        t.app.backend,
+        storm.len(),
+        distinct.len()
+    );
+    assert_eq!(
+        outcomes.get("paid").copied().unwrap_or(0),
+        3,
+        "the three orders without a refund are paid by their success: {outcomes:?}"
+    );
+
+    for (id, total, refunded) in &expected {
+        let order = t.order(id).await;
+        assert_eq!(order["status"], "paid", "{order}");
+        assert_eq!(
+            (order["paid_fen"].as_i64(), order["refunded_fen"].as_i64()),
+            (Some(*total), Some(*refunded)),
+            "{order}"
+        );
+        let entries = if *refunded > 0 { 3 } else { 2 };
+        assert_eq!(t.ledger_net(id).await, (entries, total - refunded), "order {id}");
+        let (succeeded, refunds): (i64, i64) = {
+            let id = id.clone();
+            t.app
+                .db(move |c| {
+                    let s = payments::table
+                        .filter(payments::order_id.eq(&id))
+                        .filter(payments::status.eq("succeeded"))
+                        .count()
+                        .get_result(c)
+                        .unwrap();
+                    let r = refunds::table.filter(refunds::order_id.eq(&id)).count().get_result(c).unwrap();
+                    (s, r)
+                })
+                .await
+        };
+        assert_eq!((succeeded, refunds), (1, i64::from(*refunded > 0)), "order {id}");
+    }
+    let stored: Vec<(String, String)> = {
+        let prefix = format!("evt_{run}_%");
+        t.app
+            .db(move |c| {
+                stripe_events::table
+                    .filter(stripe_events::id.like(prefix))
+                    .select((stripe_events::id, stripe_events::outcome))
+                    .load(c)
+                    .unwrap()
+            })
+            .await
+    };
+    assert_eq!(stored.len(), distinct.len(), "one row per event: {stored:?}");
+    assert!(stored.iter().all(|(_, outcome)| outcome != "processing" && outcome != "unknown_intent"), "{stored:?}");
+    let verify = t
+        .app
+        .db(move |c| {
+            dongxi::accounting::verify::verify(c, dongxi::config::CountOn::Paid, chrono_tz::Asia::Shanghai).unwrap()
+        })
+        .await;
+    assert!(verify.drift.is_empty(), "{:?}", verify.drift);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_duplicate_and_out_of_order_webhooks_counts_each_once_sqlite() {
+    a_storm_of_duplicate_and_out_of_order_webhooks_counts_each_once(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_duplicate_and_out_of_order_webhooks_counts_each_once_postgres() {
+    a_storm_of_duplicate_and_out_of_order_webhooks_counts_each_once(true).await
 }
 
 /// Without Stripe configured, card payments and webhooks say so (no service needed).
