@@ -129,7 +129,7 @@ impl Modify for BearerAuth {
 
 /// The versioned API with its OpenAPI description; every domain adds its routes here.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(
             "/api/v1",
             identity::routes::routes()
@@ -142,7 +142,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(notify::routes::routes())
                 .merge(accounting::routes::routes()),
         )
-        .split_for_parts()
+        .split_for_parts();
+    crate::error::document_problems(&mut openapi);
+    (router, openapi)
 }
 
 /// Everything served outside `/api/v1`: probes, the API's description, mail links and the pages.

@@ -248,3 +248,30 @@ impl Violations {
         Err(p.into())
     }
 }
+
+/// Says in the OpenAPI document what every operation does: each error it lists answers
+/// `application/problem+json` with a [`Problem`], and a `default` response covers the statuses
+/// it does not list (413, 429, 503 …), so a client or a schema checker knows every answer's shape.
+pub fn document_problems(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let content = || ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.patch, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let (RefOr::T(response), Some('4' | '5')) = (response, status.chars().next()) {
+                    response.content.clear();
+                    response.content.insert("application/problem+json".to_owned(), content());
+                }
+            }
+            operation.responses.responses.entry("default".to_owned()).or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("A problem (RFC 9457) with a stable `code`")
+                        .content("application/problem+json", content())
+                        .build(),
+                )
+            });
+        }
+    }
+}

@@ -60,6 +60,7 @@ pub struct RequestView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CertificationEventView)]
 pub struct EventView {
     pub id: String,
     pub product_id: String,

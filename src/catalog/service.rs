@@ -42,6 +42,7 @@ pub struct CertificationView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ProductRating)]
 pub struct RatingView {
     /// Mean stars, two decimals; null before the first rating.
     pub avg: Option<f64>,

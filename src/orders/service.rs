@@ -48,6 +48,7 @@ pub struct LineView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SubOrderRating)]
 pub struct RatingView {
     pub sub_order_id: String,
     pub stars: i32,
@@ -779,6 +780,7 @@ pub fn get_sub_order(conn: &mut DbConn, actor: &Actor, sub_id: &str) -> AppResul
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderEventView)]
 pub struct EventView {
     pub id: String,
     pub order_id: String,
