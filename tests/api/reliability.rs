@@ -238,6 +238,12 @@ async fn a_server_killed_mid_storm_loses_and_doubles_nothing() {
     let mut secrets: Vec<&str> = vec![PASSWORD, &w.school, &w.admin, &w.coordinator];
     secrets.extend(pledgers.iter().map(String::as_str));
     assert_no_secrets(&[&first, &second], &secrets);
+    eprintln!(
+        "SIGKILL mid-storm: {} requests, {acknowledged} answered before the kill, all {} replayed by key; \
+         40 orders, 20 payments, 6 pledges, 20 ledger entries, no drift",
+        calls.len(),
+        calls.len()
+    );
 }
 
 /// What one request of the load got: its key, and its status (0: no answer at all).

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # schemathesis against a demo server for a bounded time: every operation of /api/openapi.json,
-# fuzzed as a platform admin and as an agency admin; fails on any 5xx, any response that does
-# not match its documented schema or content type, and on the server's log holding a token or
-# a password it was sent.
+# fuzzed as four callers (a platform admin, an agency admin, a producer admin, a coordinator);
+# fails on any 5xx, any response that does not match its documented schema or content type, any
+# error of the fuzzer itself, and on the server's log holding a token, a password or a key.
 #   tests/fuzz/schemathesis.sh [SECONDS per caller, default 90]
 # Needs the `dongxi` binary (DONGXI_BIN, default $CARGO_TARGET_DIR/debug/dongxi) and schemathesis
-# (SCHEMATHESIS, default the one on PATH). Reports go to ${DONGXI_ARTIFACT_DIR:-/tmp}/schemathesis/.
+# (SCHEMATHESIS, default the one on PATH). With DONGXI_TEST_STRIPE_URL (a Stripe-compatible
+# server) the card-payment and webhook routes run against it, as in production; without it they
+# answer 503 stripe_not_configured, which this script then accepts for those routes alone
+# (DONGXI_REQUIRE_SERVICES=1 makes the missing server an error instead).
+# Reports go to ${DONGXI_ARTIFACT_DIR:-/tmp}/schemathesis/; the last line is "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,14 +17,28 @@ seconds=${1:-90}
 bin=${DONGXI_BIN:-${CARGO_TARGET_DIR:-target}/debug/dongxi}
 st=${SCHEMATHESIS:-schemathesis}
 out="${DONGXI_ARTIFACT_DIR:-/tmp}/schemathesis"
+rm -rf "$out"
 mkdir -p "$out"
 [ -x "$bin" ] || { echo "no dongxi binary at $bin (cargo build first)"; exit 1; }
+
+secrets=(sk_test_fuzz_never_logged_4Kq whsec_fuzz_never_logged_8Wd)
+server_env=(DONGXI_LOG_FORMAT=json RUST_LOG=info,dongxi=debug)
+exclude=()
+if [ -n "${DONGXI_TEST_STRIPE_URL:-}" ]; then
+  server_env+=("STRIPE_API_BASE=$DONGXI_TEST_STRIPE_URL" "STRIPE_SECRET_KEY=${secrets[0]}" "STRIPE_WEBHOOK_SECRET=${secrets[1]}")
+elif [ "${DONGXI_REQUIRE_SERVICES:-}" = 1 ]; then
+  echo "DONGXI_TEST_STRIPE_URL is not set and DONGXI_REQUIRE_SERVICES=1"; exit 1
+else
+  echo "no DONGXI_TEST_STRIPE_URL: the Stripe routes are left out (they answer 503 stripe_not_configured by design)"
+  exclude+=(--exclude-path-regex '/payments/stripe$|/webhooks/stripe$|/pledges/[^/]+/card$')
+fi
 
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="$out/server.log"
-DONGXI_DATA_DIR="$data" DONGXI_BIND="127.0.0.1:$port" RUST_LOG=info,dongxi=debug \
-  "$bin" serve --demo >"$log" 2>&1 &
+# The log is stderr; stdout carries the demo banner, which names the demo password by design.
+env "${server_env[@]}" DONGXI_DATA_DIR="$data" DONGXI_BIND="127.0.0.1:$port" \
+  "$bin" serve --demo >"$out/banner.txt" 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
 base="http://127.0.0.1:$port"
@@ -33,29 +51,52 @@ token_of() {
     -d "{\"email\": \"$1\", \"password\": \"$password\"}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
 }
 
-status=0
+passed=0
+failed=0
 tokens=()
-for who in admin@demo.dongxi.cn school.hz@demo.dongxi.cn; do
+for who in admin@demo.dongxi.cn school.hz@demo.dongxi.cn tea.puan@demo.dongxi.cn qxn@demo.dongxi.cn; do
   token=$(token_of "$who")
   tokens+=("$token")
   echo "== schemathesis as $who for ${seconds}s"
-  "$st" run "$base/api/openapi.json" \
+  # Signing out would end the caller's own session and leave every later request a 401: the
+  # logout route is covered by the integration suite instead. One worker: CPython 3.11 can fail
+  # parsing source in two threads at once ("AST constructor recursion depth mismatch"), an error
+  # of the fuzzer's own that would fail the run.
+  if "$st" run "$base/api/openapi.json" \
     --checks not_a_server_error,response_schema_conformance,content_type_conformance \
     -H "Authorization: Bearer $token" \
-    --max-time "$seconds" --workers 2 --request-timeout 10 \
+    --exclude-path /api/v1/auth/logout "${exclude[@]}" \
+    --max-time "$seconds" --workers 1 --request-timeout 10 \
     --suppress-health-check all \
-    --report junit --report-dir "$out/${who%%@*}" || status=1
+    --report junit --report-dir "$out/${who%%@*}"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
 done
 
 kill $server 2>/dev/null || true
 wait $server 2>/dev/null || true
-echo "== the server's log ($(wc -l <"$log") lines) holds no token or password"
-for secret in "${tokens[@]}" "$password"; do
+echo "== the server's log ($(wc -l <"$log") lines) holds no token, password or key"
+for secret in "${tokens[@]}" "$password" "${secrets[@]}"; do
   if grep -qF "$secret" "$log"; then
     echo "the log holds a secret: ${secret:0:6}…"
-    status=1
+    failed=$((failed + 1))
   fi
 done
-requests=$(grep -c '"handled"\|handled' "$log" || true)
-echo "requests handled: $requests; 5xx in the log: $(grep -cE 'status=5[0-9]{2}' "$log" || true)"
-exit $status
+python3 - "$log" <<'PY'
+import collections, json, sys
+statuses = collections.Counter()
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        event = json.loads(line)
+    except ValueError:
+        continue
+    if event.get("message") == "handled":
+        statuses[int(event.get("status", 0))] += 1
+total = sum(statuses.values())
+five = sum(n for s, n in statuses.items() if s >= 500)
+print(f"requests handled: {total}; by status: {dict(sorted(statuses.items()))}; 5xx: {five}")
+PY
+echo "schemathesis: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
