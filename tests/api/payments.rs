@@ -238,6 +238,17 @@ impl Card {
             .await
     }
 
+    /// `ledger verify` finds the ledger and its rollups exactly what orders, payments and refunds say.
+    async fn assert_no_drift(&self) {
+        let verify = self
+            .app
+            .db(move |c| {
+                dongxi::accounting::verify::verify(c, dongxi::config::CountOn::Paid, chrono_tz::Asia::Shanghai).unwrap()
+            })
+            .await;
+        assert!(verify.drift.is_empty(), "{:?}", verify.drift);
+    }
+
     /// An order of tea and mushrooms paid by card through the API and the webhook.
     async fn paid_by_card(&self) -> (Value, String) {
         let order = place(&self.app, &self.w.school, &[(&self.w.tea, 12), (&self.w.fungi, 20)]).await;
@@ -491,13 +502,7 @@ async fn refunds_reach_stripe_and_the_ledger(postgres: bool) {
     assert_eq!(t.ledger_net(&id).await.1, total - 15800 - 6200 - 1000);
     let after = dongxi::payments::reconcile::run(&t.app.state, &gateway, since, false).await.unwrap();
     assert!(mine(&after).is_empty(), "{after:?}");
-    let verify = t
-        .app
-        .db(move |c| {
-            dongxi::accounting::verify::verify(c, dongxi::config::CountOn::Paid, chrono_tz::Asia::Shanghai).unwrap()
-        })
-        .await;
-    assert!(verify.drift.is_empty(), "{:?}", verify.drift);
+    t.assert_no_drift().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -743,13 +748,7 @@ async fn a_storm_of_duplicate_and_out_of_order_webhooks_counts_each_once(postgre
     };
     assert_eq!(stored.len(), distinct.len(), "one row per event: {stored:?}");
     assert!(stored.iter().all(|(_, outcome)| outcome != "processing" && outcome != "unknown_intent"), "{stored:?}");
-    let verify = t
-        .app
-        .db(move |c| {
-            dongxi::accounting::verify::verify(c, dongxi::config::CountOn::Paid, chrono_tz::Asia::Shanghai).unwrap()
-        })
-        .await;
-    assert!(verify.drift.is_empty(), "{:?}", verify.drift);
+    t.assert_no_drift().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
