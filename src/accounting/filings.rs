@@ -309,6 +309,7 @@ pub struct FilingQuery {
     pub year: Option<i32>,
     /// `submitted`, `approved` or `returned`.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -281,6 +281,7 @@ pub struct PairingQuery {
     pub donor: Option<String>,
     /// Only pairings in force on this day.
     pub on: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

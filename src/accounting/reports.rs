@@ -548,6 +548,7 @@ pub struct LedgerQuery {
     pub by: Option<String>,
     pub key: Option<String>,
     pub order_id: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// `json` (default), `csv` or `xlsx`.

@@ -286,6 +286,7 @@ pub struct BreakdownQuery {
     pub as_of: Option<DateTime<Utc>>,
     /// The largest rows to return (1 to 100000; JSON default 1000, files all); the rest are summed
     /// in one more row with key `_other`.
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<i64>,
     /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,

@@ -254,6 +254,7 @@ pub struct TargetQuery {
     pub year: Option<i32>,
     pub scope_kind: Option<String>,
     pub scope_id: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -246,6 +246,7 @@ pub struct RequestListQuery {
     /// `pending`, `approved`, `rejected` or `withdrawn`.
     pub status: Option<String>,
     pub product_id: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -382,6 +382,7 @@ pub struct ProductListQuery {
     pub category: Option<String>,
     /// A region code at any level: products from inside it.
     pub origin: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

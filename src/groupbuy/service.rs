@@ -384,6 +384,7 @@ pub struct CampaignListQuery {
     pub status: Option<String>,
     pub product_id: Option<String>,
     pub organizer_org_id: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -693,6 +694,7 @@ pub fn cancel(conn: &mut DbConn, actor: &Actor, id: &str, reason: &str, ctx: &Ct
 pub struct PledgeListQuery {
     /// `active`, `replaced`, `withdrawn`, `ordered` or `released`.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -270,6 +270,7 @@ pub struct OrgListQuery {
     /// A region code: organisations located inside it.
     pub region: Option<String>,
     pub parent_id: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

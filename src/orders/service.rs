@@ -677,6 +677,7 @@ pub struct OrderListQuery {
     pub created_from: Option<NaiveDate>,
     /// Placed on or before this day (in the deployment's zone).
     pub created_to: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -743,6 +744,7 @@ pub struct SubOrderListQuery {
     pub status: Option<String>,
     pub created_from: Option<NaiveDate>,
     pub created_to: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct RegionListQuery {
     /// Parent region code; without it, the provinces.
     parent: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

@@ -31,6 +31,7 @@ pub struct SearchParams {
     /// `relevance` (default), `price_asc`, `price_desc`, `newest`, `rating`.
     pub sort: Option<String>,
     /// 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// 0 to 10000.
     pub offset: Option<i64>,
