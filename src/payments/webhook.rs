@@ -54,12 +54,6 @@ impl Event {
         }
         self.object.get("payment_intent").and_then(Value::as_str).map(str::to_owned)
     }
-
-    /// `charge.refunded` of an API version that no longer embeds the charge's refunds: the
-    /// caller fetches them from Stripe before handling.
-    pub fn refunds_to_fetch(&self) -> Option<String> {
-        self.refunded_intent().filter(|_| self.object.pointer("/refunds/data").is_none())
-    }
 }
 
 /// What handling an event needs that the event itself may not carry, read from Stripe before
@@ -76,7 +70,8 @@ pub struct Fetched {
 async fn fetch_missing(state: &AppState, event: &Event) -> AppResult<Fetched> {
     let mut fetched = Fetched::default();
     let (Some(gateway), Some(pi)) = (&state.stripe, event.refunded_intent()) else { return Ok(fetched) };
-    if event.refunds_to_fetch().is_some() {
+    // API versions that no longer embed the charge's refunds.
+    if event.object.pointer("/refunds/data").is_none() {
         fetched.refunds = Some(gateway.refunds_of(&pi).await.map_err(stripe_pay::gateway_error)?);
     }
     let intent = pi.clone();
@@ -178,11 +173,10 @@ fn dispatch(conn: &mut DbConn, event: &Event, fetched: Fetched, ctx: &Ctx) -> Ap
             Ok(Outcome::of(if closed { "canceled" } else { "no_pending_payment" }))
         }
         "charge.refunded" => {
-            let payment_intent = event.object.get("payment_intent").and_then(Value::as_str).unwrap_or_default();
+            let payment_intent = event.refunded_intent().unwrap_or_default();
             if let Some(intent) = fetched.intent.filter(|i| i.status == "succeeded" && i.id == payment_intent) {
-                // The success's own event is still on its way: settle from Stripe's record now
-                // (the same path, so that event will find the order paid).
-                // The charge was made when the card paid.
+                // The success's own event is still on its way: settle from Stripe's record now,
+                // through the same path (so that event finds the order paid), paid when charged.
                 let charged =
                     event.object.get("created").and_then(Value::as_i64).and_then(|s| DateTime::from_timestamp(s, 0));
                 let paid_at = charged.map_or(event.created, |t| t.naive_utc());
@@ -197,7 +191,7 @@ fn dispatch(conn: &mut DbConn, event: &Event, fetched: Fetched, ctx: &Ctx) -> Ap
                     .map(|items| items.iter().filter_map(|r| StripeRefund::from_json(r).ok()).collect())
                     .unwrap_or_default(),
             };
-            absorb_refunds(conn, payment_intent, &listed, ctx)
+            absorb_refunds(conn, &payment_intent, &listed, ctx)
         }
         _ => Ok(Outcome::of("ignored")),
     }
