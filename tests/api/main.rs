@@ -8,6 +8,7 @@ mod accounting;
 mod authz;
 mod browser;
 mod catalog;
+mod contract;
 mod dashboard;
 mod demo;
 mod group_buys;
