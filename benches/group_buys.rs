@@ -14,7 +14,7 @@ use common::{certified_tea, user};
 
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
-use dongxi::app::Ctx;
+use dongxi::ctx::Ctx;
 use dongxi::db::{Db, DbConn};
 use dongxi::groupbuy::service::{self as group_buys, Closer};
 use dongxi::groupbuy::types::{CampaignTier, NewCampaign, NewPledge};

@@ -10,12 +10,12 @@ use std::time::Instant;
 mod common;
 use common::{certified_tea, user};
 
-use dongxi::app::AppState;
 use dongxi::clock::Clock;
 use dongxi::identity::model::actor_for_user;
 use dongxi::identity::service::create_org_unchecked;
 use dongxi::identity::types::OrgKind;
 use dongxi::orders::types::{Delivery, LineBody, NewOrder};
+use dongxi::state::AppState;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

@@ -21,8 +21,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use dongxi::accounting::reports::{self, By};
 use dongxi::accounting::scope::{self, ScopeKind};
-use dongxi::app::Ctx;
 use dongxi::config::CountOn;
+use dongxi::ctx::Ctx;
 use dongxi::db::{Db, DbConn};
 
 const YEAR: i32 = 2025;

@@ -384,7 +384,7 @@ async fn main() {
             _ => None,
         })
         .expect("config");
-        let state = dongxi::app::AppState::new(config, db.clone(), clock.clone(), engine.clone()).expect("state");
+        let state = dongxi::state::AppState::new(config, db.clone(), clock.clone(), engine.clone()).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, dongxi::app::router(state)).await });

@@ -1,4 +1,5 @@
-//! `AppState` and the router, assembled from each domain's routes.
+//! The router and the OpenAPI document, assembled from each domain's routes. Nothing else:
+//! the state every handler takes is `state::AppState`, the request context `ctx::Ctx`.
 
 use std::sync::Arc;
 
@@ -12,86 +13,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::db::Db;
 use crate::error::Problem;
 use crate::http::middleware;
 use crate::http::routes::RouteTable;
-use crate::http::throttle::{Throttle, Throttles};
-use crate::ops::metrics::Metrics;
-use crate::payments::gateway::StripeGateway;
-use crate::search::SearchEngine;
+use crate::state::AppState;
 use crate::{accounting, catalog, groupbuy, identity, notify, ops, orders, payments, regions, search};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub clock: Clock,
-    pub metrics: Arc<Metrics>,
-    pub search: Arc<dyn SearchEngine>,
-    /// Stripe, when `STRIPE_SECRET_KEY` is set.
-    pub stripe: Option<Arc<StripeGateway>>,
-    /// Wakes the worker's Stripe loop when a request queued work for it.
-    pub stripe_nudge: Arc<tokio::sync::Notify>,
-    /// SMTP (`SMTP_URL`) or `.eml` files under `$DONGXI_DATA_DIR/mail`.
-    pub mailer: Arc<crate::notify::Mailer>,
-    /// Per-client limits on sign-in and webhook deliveries.
-    pub throttles: Arc<Throttles>,
-}
-
-impl AppState {
-    pub fn new(config: Config, db: Db, clock: Clock, search: Arc<dyn SearchEngine>) -> anyhow::Result<Self> {
-        let stripe =
-            config.stripe.as_ref().map(|s| StripeGateway::new(s, config.outbound_timeout)).transpose()?.map(Arc::new);
-        let mailer = Arc::new(crate::notify::Mailer::new(&config)?);
-        let throttles = Arc::new(Throttles {
-            login: Throttle::per_minute(config.login_rate_per_minute),
-            webhook: Throttle::per_minute(config.webhook_rate_per_minute),
-        });
-        Ok(AppState {
-            mailer,
-            throttles,
-            config: Arc::new(config),
-            db,
-            clock,
-            metrics: Arc::new(Metrics::default()),
-            search,
-            stripe,
-            stripe_nudge: Arc::new(tokio::sync::Notify::new()),
-        })
-    }
-
-    /// The current instant (as stored) and today's date in the deployment's zone.
-    pub fn now(&self) -> (chrono::NaiveDateTime, chrono::NaiveDate) {
-        (self.clock.now_naive(), self.clock.today(self.config.timezone))
-    }
-
-    /// What a service needs to know about "now" and the deployment's rules.
-    pub fn ctx(&self) -> Ctx {
-        Ctx::at(&self.clock, self.config.timezone, self.config.count_on)
-    }
-}
-
-/// The moment a request happens and the rules it happens under, read once per request.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx {
-    pub now: chrono::NaiveDateTime,
-    /// Today in the deployment's zone.
-    pub today: chrono::NaiveDate,
-    pub zone: chrono_tz::Tz,
-    pub count_on: crate::config::CountOn,
-}
-
-impl Ctx {
-    pub fn at(clock: &Clock, zone: chrono_tz::Tz, count_on: crate::config::CountOn) -> Ctx {
-        let now = clock.now();
-        Ctx { now: now.naive_utc(), today: now.with_timezone(&zone).date_naive(), zone, count_on }
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -154,7 +82,7 @@ fn pages(openapi: &utoipa::openapi::OpenApi) -> RouteTable {
     RouteTable::default()
         .route("/healthz", &[Method::GET], get(ops::health::healthz))
         .route("/readyz", &[Method::GET], get(ops::health::readyz))
-        .route("/metrics", &[Method::GET], get(ops::metrics::metrics))
+        .route("/metrics", &[Method::GET], get(ops::health::metrics))
         .route("/api/openapi.json", &[Method::GET], get(move || async move { axum::Json((*openapi_json).clone()) }))
         .route(
             "/api/docs",
@@ -201,8 +129,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(pages(&openapi).into_router())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::throttle::throttle))
+        .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), middleware::record_metrics))
+        .layer(axum::middleware::from_fn_with_state(state.throttles.clone(), crate::http::throttle::throttle))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -281,7 +281,7 @@ async fn reindex(config: &Config, clock: &Clock) -> anyhow::Result<()> {
 async fn reconcile(config: Config, clock: Clock, since: chrono::NaiveDate, fix: bool) -> anyhow::Result<()> {
     let database = server::prepare(&config, &clock, true)?;
     let search = server::search_engine(&config)?;
-    let state = dongxi::app::AppState::new(config, database, clock, search)?;
+    let state = dongxi::state::AppState::new(config, database, clock, search)?;
     let Some(gateway) = state.stripe.clone() else {
         anyhow::bail!("STRIPE_SECRET_KEY is not set: there is no Stripe account to reconcile with")
     };

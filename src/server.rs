@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{self, Db, DbConn};
@@ -15,6 +15,7 @@ use crate::regions;
 use crate::search::SearchEngine;
 use crate::search::embedded::EmbeddedEngine;
 use crate::search::meili::MeiliEngine;
+use crate::state::AppState;
 
 /// Applies schema migrations and loads the national region list; both are idempotent.
 pub fn migrate(conn: &mut DbConn, clock: &Clock) -> AppResult<(usize, usize)> {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 
 use super::reports::{self, BreakdownView, EntryView, LaggardsView, LedgerQuery, ProgressView};
-use crate::app::Ctx;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::PageRequest;

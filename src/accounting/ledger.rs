@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::{pairings, periods};
-use crate::app::Ctx;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{ledger_entries as e, ledger_lines as l, order_lines};
 use crate::db::sql::{self, Bind, Statement};

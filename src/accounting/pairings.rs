@@ -10,8 +10,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit;
-use crate::app::Ctx;
 use crate::clock::utc;
+use crate::ctx::Ctx;
 use crate::db::schema::pairings as p;
 use crate::db::{self, DbConn};
 use crate::error::{AppError, AppResult, Violations};

@@ -9,8 +9,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit;
-use crate::app::Ctx;
 use crate::clock::utc;
+use crate::ctx::Ctx;
 use crate::db::schema::periods;
 use crate::db::{self, DbConn};
 use crate::error::{AppError, AppResult};

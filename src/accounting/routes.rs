@@ -16,11 +16,11 @@ use super::periods::{self, PeriodView};
 use super::reports::{self, BreakdownView, By, EntryView, LaggardsView, LedgerQuery, ProgressView};
 use super::scope;
 use super::targets::{self, NewTargetBody, PatchTargetBody, TargetQuery, TargetView};
-use crate::app::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{Page, PageQuery};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

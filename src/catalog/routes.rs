@@ -10,11 +10,11 @@ use super::categories::{CATEGORIES, Category};
 use super::certification::{self, ApproveBody, EventView, NewRequestBody, ReasonBody, RequestListQuery, RequestView};
 use super::service::{self, NewProductBody, PatchProductBody, PriceCheck, ProductListQuery, ProductView};
 use super::trace::{self, BatchView, NewBatchBody, TraceView};
-use crate::app::AppState;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::{Authenticated, MaybeAuthenticated};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{Page, PageQuery};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

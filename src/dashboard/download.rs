@@ -9,8 +9,8 @@ use super::session::WebActor;
 use super::{query, web};
 use crate::accounting::export::{self, FileFormat};
 use crate::accounting::reports::{self, By, LedgerQuery};
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub async fn download(
     State(state): State<AppState>,

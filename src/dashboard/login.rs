@@ -9,9 +9,9 @@ use serde_json::json;
 
 use super::session::{self, MaybeWebActor, WebActor};
 use super::web;
-use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::identity::login::sign_in;
+use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 struct NextQuery {

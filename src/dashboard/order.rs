@@ -14,13 +14,13 @@ use super::session::WebActor;
 use super::view::{query_string, scope_param};
 use super::{query, web};
 use crate::accounting::reports::{self, LedgerQuery};
-use crate::app::AppState;
 use crate::catalog::categories;
 use crate::db::schema::products;
 use crate::error::AppError;
 use crate::http::pagination::PageRequest;
 use crate::identity::model::org_names;
 use crate::notify::yuan;
+use crate::state::AppState;
 
 fn status_label(status: &str) -> &'static str {
     match status {

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use super::session::{WebActor, form_token};
 use super::{query, view, web};
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub async fn dashboard(
     State(state): State<AppState>,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::accounting::scope::{self, ScopeKind};
-use crate::app::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Default, Deserialize)]

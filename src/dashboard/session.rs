@@ -15,12 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::identity::Actor;
 use crate::identity::model::actor_for_token;
 use crate::identity::password::token_hash;
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "dongxi_session";
 pub const CSRF_COOKIE: &str = "dongxi_csrf";

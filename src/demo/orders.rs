@@ -11,8 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::at;
-use crate::app::Ctx;
 use crate::config::Config;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{products, users};
 use crate::error::AppResult;

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::model::{self, PledgeRow};
 use super::types::CampaignTier;
-use crate::app::{AppState, Ctx};
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{payments, pledge_authorizations as a};
 use crate::error::{AppError, AppResult};
@@ -26,6 +26,7 @@ use crate::ids::new_id;
 use crate::orders::model::OrderRow;
 use crate::payments::gateway::{Intent, StripeGateway, StripeRefund};
 use crate::payments::stripe::{gateway_error, not_configured, pending_payment, settle_intent, system_event};
+use crate::state::AppState;
 
 /// Capture this authorisation (payload `{"authorization_id"}`).
 pub const CAPTURE_TOPIC: &str = "stripe.capture";

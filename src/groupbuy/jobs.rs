@@ -7,8 +7,8 @@ use chrono::Duration;
 
 use super::model;
 use super::service::{Closer, close, notify};
-use crate::app::AppState;
 use crate::error::AppResult;
+use crate::state::AppState;
 
 /// How far ahead of `closes_at` the "closing soon" notice goes out.
 pub const REMINDER_AHEAD_HOURS: i64 = 24;

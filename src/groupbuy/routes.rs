@@ -7,12 +7,12 @@ use utoipa_axum::routes;
 use super::card::AuthorizationView;
 use super::service::{self, CampaignListQuery, CampaignView, Closer, PledgeListQuery, PledgeMade, PledgeView};
 use super::types::{CancelBody, NewCampaignBody, NewPledge, PledgeBody};
-use crate::app::AppState;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{Page, PageQuery};
 use crate::idempotency::{self, IdempotencyKey, Stored};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

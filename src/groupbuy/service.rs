@@ -18,10 +18,10 @@ use utoipa::ToSchema;
 
 use super::model::{self, CampaignFilter, CampaignRow, PledgeRow};
 use super::types::{CampaignTier, NewCampaign, NewPledge, NextTier, next_tier, price_at, yuan_short};
-use crate::app::Ctx;
 use crate::catalog::model::{self as products, ProductRow};
 use crate::catalog::service::{give_back_stock, is_on_sale, take_stock};
 use crate::clock::utc;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::{Page, PageRequest};

@@ -4,11 +4,11 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::identity::Actor;
 use crate::identity::model::actor_for_token;
 use crate::identity::password::token_hash;
+use crate::state::AppState;
 
 pub struct Authenticated(pub Actor);
 

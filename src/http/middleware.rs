@@ -1,5 +1,6 @@
 //! Request ids, access logs, timeouts, security headers and metrics.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -8,9 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::error::{AppError, Problem, problem_response};
 use crate::ids::new_id;
+use crate::ops::metrics::Metrics;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,13 +57,13 @@ pub async fn observe(request: Request, next: Next) -> Response {
 }
 
 /// Counts and times requests by their route template (so ids do not explode the series).
-pub async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record_metrics(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route =
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub struct RouteTable {
     router: Router<AppState>,

@@ -8,12 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::error::AppError;
 
 /// Buckets kept before idle (full) ones are dropped, so a scan of addresses cannot grow memory.
@@ -79,10 +80,11 @@ fn client(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
     }
 }
 
-pub async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Refuses sign-ins and webhook deliveries beyond their rate from one client (429 `rate_limited`).
+pub async fn throttle(State(throttles): State<Arc<Throttles>>, request: Request, next: Next) -> Response {
     let throttle = match (request.method(), request.uri().path()) {
-        (&Method::POST, "/api/v1/auth/login" | "/login") => Some((&state.throttles.login, "sign-in attempts")),
-        (&Method::POST, "/api/v1/webhooks/stripe") => Some((&state.throttles.webhook, "webhook deliveries")),
+        (&Method::POST, "/api/v1/auth/login" | "/login") => Some((&throttles.login, "sign-in attempts")),
+        (&Method::POST, "/api/v1/webhooks/stripe") => Some((&throttles.webhook, "webhook deliveries")),
         _ => None,
     };
     if let Some((throttle, what)) = throttle {

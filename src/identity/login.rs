@@ -3,8 +3,8 @@
 
 use super::password::{burn_verification_time, verify_password};
 use super::service::{self, LoginResponse};
-use crate::app::AppState;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// A new session for `email` and `password`; 401 `invalid_credentials`, 429 `too_many_attempts`.
 pub async fn sign_in(state: &AppState, email: &str, password: String) -> AppResult<LoginResponse> {

@@ -8,11 +8,11 @@ use super::password::hash_password;
 use super::service::{
     self, LoginBody, LoginResponse, MeView, NewOrgBody, NewUser, NewUserBody, OrgListQuery, OrgView, UserView,
 };
-use crate::app::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{Page, PageQuery};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 use super::events::{Recipient, admins_of};
 use super::{Mail, local_time, yuan};
 use crate::accounting::reports::{self, ProgressView};
-use crate::app::{AppState, Ctx};
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{organizations, products, scheduled_runs as r, targets};
 use crate::error::AppResult;
 use crate::identity::Actor;
 use crate::identity::model::actor_for_user;
 use crate::identity::types::OrgKind;
+use crate::state::AppState;
 
 /// When the digest goes out: Monday at this hour, local time.
 pub const DIGEST_HOUR: u32 = 8;

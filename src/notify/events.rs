@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use super::{Mail, local_date, local_time, prefs, templates, yuan};
-use crate::app::Ctx;
 use crate::catalog::model as products;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{certification_requests, filings, group_buy_pledges, organizations, refunds, regions, users};
 use crate::error::AppResult;

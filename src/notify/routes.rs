@@ -8,10 +8,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::prefs::{self, Preferences};
-use crate::app::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::ApiJson;
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_preferences, set_preferences))

@@ -1,15 +1,19 @@
+//! What operators probe: liveness, readiness, the Prometheus metrics, and `dongxi healthcheck`.
+
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::db;
 use crate::error::{Problem, problem_response};
+use crate::ops::metrics::PoolUsage;
 use crate::regions::service::national_dataset_loaded;
+use crate::state::AppState;
 
 /// 200 while the process runs.
 pub async fn healthz() -> Response {
@@ -46,6 +50,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             problem_response(&problem)
         }
     }
+}
+
+/// The Prometheus text of this process: requests, latency and the connection pool.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.db.pool_state();
+    let usage = PoolUsage { open: pool.connections, idle: pool.idle_connections, max: state.config.db_pool_size };
+    let body = state.metrics.render(usage, state.db.backend().name());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 
 /// `dongxi healthcheck`: asks the server on `bind`'s port for `/healthz`, as a container health

@@ -6,12 +6,6 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
-
-use crate::app::AppState;
-
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 #[derive(Default)]
@@ -105,13 +99,6 @@ impl Metrics {
 
 fn esc(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let pool = state.db.pool_state();
-    let usage = PoolUsage { open: pool.connections, idle: pool.idle_connections, max: state.config.db_pool_size };
-    let body = state.metrics.render(usage, state.db.backend().name());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 
 #[cfg(test)]

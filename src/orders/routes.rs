@@ -5,12 +5,12 @@ use utoipa_axum::routes;
 
 use super::service::{self, EventView, OrderListQuery, OrderView, RatingView, SubOrderDetail, SubOrderListQuery};
 use super::types::{AcceptBody, NewOrder, NewOrderBody, RatingBody, ShipBody, Shipment};
-use crate::app::AppState;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{Page, PageQuery};
 use crate::idempotency::{self, IdempotencyKey, Stored};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

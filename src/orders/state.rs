@@ -15,8 +15,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::model::{EventRow, OrderRow, SubOrderRow};
-use crate::app::Ctx;
 use crate::config::CountOn;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{orders, sub_orders};
 use crate::error::{AppError, AppResult};

@@ -14,10 +14,10 @@ use super::gateway::{Intent, StripeGateway};
 use super::service::{Method, PaymentRow, RefundRow};
 use super::stripe::{self as stripe_pay, gateway_error};
 use super::webhook;
-use crate::app::AppState;
 use crate::db::schema::{orders, payments, refunds};
 use crate::error::AppResult;
 use crate::ids::new_id;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
@@ -268,7 +268,7 @@ async fn mend(state: &AppState, gateway: &StripeGateway, m: &Mismatch, intents: 
 /// An intent that succeeded at Stripe with no payment record of ours (the record was lost, or
 /// made by another tool): record it as a pending payment of the order it names, so that
 /// settling checks it like any other.
-fn adopt(conn: &mut crate::db::DbConn, intent: &Intent, ctx: &crate::app::Ctx) -> AppResult<()> {
+fn adopt(conn: &mut crate::db::DbConn, intent: &Intent, ctx: &crate::ctx::Ctx) -> AppResult<()> {
     let known: i64 = payments::table.filter(payments::external_id.eq(&intent.id)).count().get_result(conn)?;
     let Some(order_id) = intent.order_id.clone() else { return Ok(()) };
     if known > 0 || crate::orders::model::find(conn, &order_id)?.is_none() {

@@ -8,11 +8,11 @@ use utoipa_axum::routes;
 use super::service::{self, OfflinePaymentBody, PaymentRecorded, PaymentView, RefundBody, RefundRecorded, RefundView};
 use super::stripe::{self as stripe_pay, IntentView};
 use super::webhook;
-use crate::app::AppState;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::idempotency::{self, IdempotencyKey, Stored};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

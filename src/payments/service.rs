@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::app::Ctx;
 use crate::clock::utc;
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{orders, payments, refunds, sub_orders};
 use crate::error::{AppError, AppResult, Violations};

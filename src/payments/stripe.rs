@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::gateway::{GatewayError, Intent, StripeGateway};
 use super::service::{self, Confirmation, Method, PaymentRow};
-use crate::app::{AppState, Ctx};
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{payments, refunds};
 use crate::error::{AppError, AppResult};
@@ -21,6 +21,7 @@ use crate::identity::Actor;
 use crate::money::Fen;
 use crate::orders::model as order_model;
 use crate::orders::state::{OrderStatus, Who, invalid_state};
+use crate::state::AppState;
 
 /// Push this refund (payload `{"refund_id"}`) to Stripe.
 pub const REFUND_TOPIC: &str = "stripe.refund";

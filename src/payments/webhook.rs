@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 use super::gateway::{Intent, StripeRefund};
 use super::service::{self, PaymentRow};
 use super::stripe::{self as stripe_pay, Settled};
-use crate::app::{AppState, Ctx};
+use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{payments, refunds, stripe_events};
 use crate::error::{AppError, AppResult};
 use crate::money::Fen;
 use crate::orders::model as order_model;
 use crate::orders::state::Who;
+use crate::state::AppState;
 
 /// The fields of an event we read.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use utoipa_axum::routes;
 
 use super::engine::{SearchQuery, SearchResults, SortOrder};
 use super::indexer::search_error;
-use crate::app::AppState;
 use crate::catalog::categories;
 use crate::error::{AppError, AppResult, Problem, Violations};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(search_products))

@@ -5,7 +5,7 @@ pub mod housekeeping;
 
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Starts everything the worker does; it ends when `shutdown` flips.
 pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
