@@ -18,7 +18,7 @@ use dongxi::ctx::Ctx;
 use dongxi::db::{Db, DbConn};
 use dongxi::groupbuy::service::{self as group_buys, Closer};
 use dongxi::groupbuy::types::{CampaignTier, NewCampaign, NewPledge};
-use dongxi::identity::model::actor_for_user;
+use dongxi::identity::actor::actor_for_user;
 use dongxi::identity::service::create_org_unchecked;
 use dongxi::identity::types::OrgKind;
 use dongxi::orders::types::Delivery;

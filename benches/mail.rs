@@ -11,7 +11,7 @@ mod common;
 use common::{certified_tea, user};
 
 use dongxi::clock::Clock;
-use dongxi::identity::model::actor_for_user;
+use dongxi::identity::actor::actor_for_user;
 use dongxi::identity::service::create_org_unchecked;
 use dongxi::identity::types::OrgKind;
 use dongxi::orders::types::{Delivery, LineBody, NewOrder};
@@ -65,7 +65,7 @@ async fn run(label: &str, extra: &[(&str, String)], orders: usize) {
         .expect("orders");
     let started = Instant::now();
     let mut passes = 0;
-    while dongxi::notify::run_once(&state).await > 0 {
+    while dongxi::worker::run_due(&state, |topic| topic == "notify" || topic == "mail.send").await > 0 {
         passes += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -220,7 +220,7 @@ fn plain(conn: &mut DbConn, side: &str, path: &str, group: &str, as_of: Option<N
 /// What writing the ledger adds to a payment: the same kind of order paid with counting on payment
 /// (the entry is written) and on acceptance (it is not), on the loaded database.
 fn write_cost(conn: &mut DbConn, runs: usize) -> (f64, f64) {
-    use dongxi::identity::model::actor_for_user;
+    use dongxi::identity::actor::actor_for_user;
     use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
     use dongxi::identity::types::{Email, OrgKind, Password, Role};
     use dongxi::orders::types::{Delivery, LineBody, NewOrder};

@@ -27,4 +27,5 @@ pub mod search;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod validate;
 pub mod worker;

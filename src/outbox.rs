@@ -9,22 +9,8 @@ use crate::db::schema::outbox;
 use crate::error::AppResult;
 use crate::ids::new_id;
 
-/// Reindex (or remove from the index) the product named in the payload.
-pub const SEARCH_PRODUCT: &str = "search.product";
-/// Something happened that people are told of by mail (payload `{"event", …ids}`): the mail
-/// worker decides who and renders one `mail.send` row per recipient.
-pub const NOTIFY: &str = "notify";
-/// One rendered mail to send (payload: `notify::Mail`).
-pub const MAIL_SEND: &str = "mail.send";
-
-/// Queues a notification event in the caller's transaction.
-pub fn notify(conn: &mut DbConn, event: &str, mut fields: serde_json::Value, now: NaiveDateTime) -> AppResult<()> {
-    if let Some(map) = fields.as_object_mut() {
-        map.insert("event".into(), serde_json::Value::from(event));
-    }
-    enqueue(conn, NOTIFY, &fields, now)
-}
-
+/// Writes a row of `topic`. Services queue typed payloads through `worker::enqueue`, which only
+/// takes payloads that have a job; this untyped door is for the worker itself and for tests.
 pub fn enqueue(conn: &mut DbConn, topic: &str, payload: &serde_json::Value, now: NaiveDateTime) -> AppResult<()> {
     diesel::insert_into(outbox::table)
         .values((
@@ -48,9 +34,9 @@ pub fn pending(conn: &mut DbConn, topic: &str) -> AppResult<Vec<(String, String)
         .load(conn)?)
 }
 
-/// The rows' effects happened: they are done.
+/// The rows' effects happened: they are done (rows already done keep their time).
 pub fn mark_done(conn: &mut DbConn, ids: &[String], now: NaiveDateTime) -> AppResult<()> {
-    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
+    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)).filter(outbox::done_at.is_null()))
         .set((
             outbox::done_at.eq(now),
             outbox::locked_until.eq(None::<NaiveDateTime>),
@@ -60,27 +46,20 @@ pub fn mark_done(conn: &mut DbConn, ids: &[String], now: NaiveDateTime) -> AppRe
     Ok(())
 }
 
-/// How many attempts a row of `topic` gets before it becomes a dead letter: mail and payment
-/// calls stop (an operator looks, then `dongxi outbox retry`); search updates, which only ever
-/// bring the index up to date, never do.
-pub fn max_attempts(topic: &str) -> Option<i32> {
-    if topic.starts_with("mail.") || topic == NOTIFY {
-        Some(20)
-    } else if topic.starts_with("stripe.") {
-        Some(30)
-    } else {
-        None
-    }
-}
-
 /// Puts failed rows back with exponential backoff (1 s, 2 s, 4 s … capped at 5 minutes), or
-/// sets them aside as dead letters once their topic's attempts are spent.
-pub fn mark_failed(conn: &mut DbConn, ids: &[String], error: &str, now: NaiveDateTime) -> AppResult<()> {
+/// sets them aside as dead letters once `max_attempts` (the job's) are spent.
+pub fn mark_failed(
+    conn: &mut DbConn,
+    ids: &[String],
+    error: &str,
+    max_attempts: Option<i32>,
+    now: NaiveDateTime,
+) -> AppResult<()> {
     for id in ids {
         let (topic, attempts): (String, i32) =
             outbox::table.find(id).select((outbox::topic, outbox::attempts)).first(conn)?;
         let delay = 1i64 << attempts.clamp(0, 9);
-        let dead = max_attempts(&topic).is_some_and(|max| attempts >= max).then_some(now);
+        let dead = max_attempts.is_some_and(|max| attempts >= max).then_some(now);
         if dead.is_some() {
             tracing::error!(outbox_id = %id, %topic, attempts, error, "outbox row failed for the last time: dead letter");
         }
@@ -88,12 +67,43 @@ pub fn mark_failed(conn: &mut DbConn, ids: &[String], error: &str, now: NaiveDat
             .set((
                 outbox::available_at.eq(now + chrono::Duration::seconds(delay.min(300))),
                 outbox::locked_until.eq(None::<NaiveDateTime>),
-                outbox::last_error.eq(Some(error.chars().take(1000).collect::<String>())),
+                outbox::last_error.eq(Some(clip(error))),
                 outbox::dead_at.eq(dead),
             ))
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Sets rows aside at once, with the reason: retrying cannot help them (a payload no job can
+/// read, a topic no job performs). `dongxi outbox list --failed` shows them.
+pub fn dead_letter(conn: &mut DbConn, ids: &[String], error: &str, now: NaiveDateTime) -> AppResult<usize> {
+    for id in ids {
+        tracing::error!(outbox_id = %id, error, "outbox row set aside: dead letter");
+    }
+    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(ids)).filter(outbox::done_at.is_null()))
+        .set((
+            outbox::dead_at.eq(now),
+            outbox::locked_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(clip(error)),
+        ))
+        .execute(conn)?)
+}
+
+/// Pending rows whose topic is none of `known`, oldest first: (id, topic).
+pub fn unknown_topics(conn: &mut DbConn, known: &[&str], limit: i64) -> AppResult<Vec<(String, String)>> {
+    Ok(outbox::table
+        .filter(outbox::done_at.is_null())
+        .filter(outbox::dead_at.is_null())
+        .filter(outbox::topic.ne_all(known))
+        .order(outbox::id.asc())
+        .limit(limit)
+        .select((outbox::id, outbox::topic))
+        .load(conn)?)
+}
+
+fn clip(error: &str) -> String {
+    error.chars().take(1000).collect()
 }
 
 /// An outbox row as an operator sees it.

@@ -10,8 +10,8 @@ use crate::clock::utc;
 use crate::db::DbConn;
 use crate::db::schema::accounting_events as ev;
 use crate::error::AppResult;
+use crate::identity::Who;
 use crate::ids::new_id;
-use crate::orders::state::Who;
 
 #[allow(clippy::too_many_arguments)]
 pub fn record(

@@ -20,11 +20,14 @@ use crate::db::{DbConn, prefix_pattern};
 use crate::error::{AppError, AppResult, Violations};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
-use crate::identity::model::{OrgFilter, OrgRow, visible_orgs};
+use crate::identity::Who;
+use crate::identity::model::OrgRow;
 use crate::identity::types::OrgKind;
+use crate::identity::visibility::{OrgFilter, visible_orgs};
 use crate::ids::new_id;
-use crate::orders::state::Who;
-use crate::orders::types::optional_text;
+use crate::validate::optional_text;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::Notice;
 
 /// 10%: the national floor (财库〔2021〕19号); lower needs a reason.
 pub const MIN_SHARE_BP: i32 = 1000;
@@ -277,7 +280,7 @@ pub fn send_back(
         ))
         .execute(conn)?;
     audit::record(conn, "filing", &row.id, "returned", &Who::of(actor), json!({"reason": reason}), ctx.now)?;
-    crate::outbox::notify(conn, "filing_returned", json!({"filing_id": row.id}), ctx.now)?;
+    enqueue(conn, &Notice::FilingReturned { filing_id: row.id.clone() }, ctx.now)?;
     Ok(view(row, org.name))
 }
 

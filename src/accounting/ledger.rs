@@ -17,8 +17,6 @@ use crate::db::sql::{self, Bind, Statement};
 use crate::error::AppResult;
 use crate::ids::new_id;
 use crate::money::Fen;
-use crate::orders::model::{OrderRow, SubOrderRow};
-use crate::payments::service::RefundRow;
 use crate::regions::levels::{self, Placed};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
@@ -102,20 +100,38 @@ struct Sold {
     subtotal_fen: i64,
 }
 
+/// What the ledger is told of a sub-order it counts: orders hand it over, the ledger never reads
+/// an order's rows (so accounting does not depend on orders).
+#[derive(Debug, Clone)]
+pub struct Sale<'a> {
+    pub order_id: &'a str,
+    pub sub_order_id: &'a str,
+    pub buyer_org_id: &'a str,
+    pub buyer_org_path: &'a str,
+    pub buyer_region_code: &'a str,
+    pub producer_id: &'a str,
+    pub producer_path: &'a str,
+    /// What was paid for the sub-order and not refunded.
+    pub amount: Fen,
+}
+
+/// A refund as the ledger takes it back.
+#[derive(Debug, Clone)]
+pub struct Refunded<'a> {
+    pub refund_id: &'a str,
+    pub sub_order_id: &'a str,
+    pub amount: Fen,
+    pub at: NaiveDateTime,
+}
+
 /// Counts a sub-order now: what was paid for it and not refunded, at business time `counted_at`.
-pub fn count_sub_order(
-    conn: &mut DbConn,
-    order: &OrderRow,
-    sub: &SubOrderRow,
-    counted_at: NaiveDateTime,
-    ctx: &Ctx,
-) -> AppResult<()> {
-    let amount = Fen(sub.total_fen - sub.refunded_fen);
+pub fn count_sub_order(conn: &mut DbConn, sale: &Sale<'_>, counted_at: NaiveDateTime, ctx: &Ctx) -> AppResult<()> {
+    let amount = sale.amount;
     if !amount.is_positive() {
         return Ok(());
     }
     let sold: Vec<Sold> = order_lines::table
-        .filter(order_lines::sub_order_id.eq(&sub.id))
+        .filter(order_lines::sub_order_id.eq(sale.sub_order_id))
         .order(order_lines::position.asc())
         .select((
             order_lines::position,
@@ -137,7 +153,7 @@ pub fn count_sub_order(
         })
         .collect();
     let mut codes: Vec<&str> = sold.iter().map(|s| s.origin.as_str()).collect();
-    codes.push(&order.buyer_region_code);
+    codes.push(sale.buyer_region_code);
     codes.sort_unstable();
     codes.dedup();
     let placed = levels::place(conn, &codes)?;
@@ -147,9 +163,9 @@ pub fn count_sub_order(
         amounts.iter().enumerate().max_by_key(|(i, a)| (a.0, std::cmp::Reverse(*i))).map(|(i, _)| i).unwrap_or(0);
     let local = counted_at.and_utc().with_timezone(&ctx.zone);
     let main_origin = &placed[&sold[main].origin];
-    let buyer_place = &placed[&order.buyer_region_code];
+    let buyer_place = &placed[sale.buyer_region_code];
     let pairing_id =
-        pairings::in_force(conn, local.date_naive(), &order.buyer_org_path, &buyer_place.path, &main_origin.path)?;
+        pairings::in_force(conn, local.date_naive(), sale.buyer_org_path, &buyer_place.path, &main_origin.path)?;
     let (year, adjusts_year) = periods::posting_year(conn, local.year(), ctx)?;
     let month = match adjusts_year {
         None => local.month() as i32,
@@ -157,10 +173,10 @@ pub fn count_sub_order(
     };
     let entry = EntryRow {
         id: new_id("led"),
-        cause: count_cause(&sub.id),
+        cause: count_cause(sale.sub_order_id),
         kind: "count".into(),
-        order_id: order.id.clone(),
-        sub_order_id: sub.id.clone(),
+        order_id: sale.order_id.to_owned(),
+        sub_order_id: sale.sub_order_id.to_owned(),
         refund_id: None,
         reverses_id: None,
         amount_fen: amount.0,
@@ -169,9 +185,9 @@ pub fn count_sub_order(
         year,
         month,
         adjusts_year,
-        buyer_org_id: order.buyer_org_id.clone(),
-        buyer_region_code: order.buyer_region_code.clone(),
-        producer_id: sub.producer_id.clone(),
+        buyer_org_id: sale.buyer_org_id.to_owned(),
+        buyer_region_code: sale.buyer_region_code.to_owned(),
+        producer_id: sale.producer_id.to_owned(),
         origin_region_code: sold[main].origin.clone(),
         pairing_id,
         certificate_no: sold[main].certificate_no.clone(),
@@ -188,9 +204,9 @@ pub fn count_sub_order(
                 &s.category,
                 &s.certificate_no,
                 &placed[&s.origin],
-                &order.buyer_org_path,
+                sale.buyer_org_path,
                 buyer_place,
-                &sub.producer_path,
+                sale.producer_path,
             )
         })
         .collect();
@@ -242,9 +258,9 @@ fn line(
 /// the year of the count while that year is open, spread over the count's lines in proportion
 /// to what each still holds. Nothing when the sub-order has not counted yet (its count, later,
 /// will be net of the refund).
-pub fn reverse_refund(conn: &mut DbConn, sub: &SubOrderRow, refund: &RefundRow, ctx: &Ctx) -> AppResult<()> {
+pub fn reverse_refund(conn: &mut DbConn, refund: &Refunded<'_>, ctx: &Ctx) -> AppResult<()> {
     let Some(count) = e::table
-        .filter(e::cause.eq(count_cause(&sub.id)))
+        .filter(e::cause.eq(count_cause(refund.sub_order_id)))
         .select(EntryRow::as_select())
         .first::<EntryRow>(conn)
         .optional()?
@@ -256,7 +272,7 @@ pub fn reverse_refund(conn: &mut DbConn, sub: &SubOrderRow, refund: &RefundRow, 
         .order(l::position.asc())
         .select(LedgerLine::as_select())
         .load(conn)?;
-    let entry_ids: Vec<String> = e::table.filter(e::sub_order_id.eq(&sub.id)).select(e::id).load(conn)?;
+    let entry_ids: Vec<String> = e::table.filter(e::sub_order_id.eq(refund.sub_order_id)).select(e::id).load(conn)?;
     let held: HashMap<i32, i64> = l::table
         .filter(l::entry_id.eq_any(&entry_ids))
         .select((l::position, l::amount_fen))
@@ -267,7 +283,7 @@ pub fn reverse_refund(conn: &mut DbConn, sub: &SubOrderRow, refund: &RefundRow, 
             acc
         });
     let weights: Vec<i64> = count_lines.iter().map(|c| held.get(&c.position).copied().unwrap_or(0).max(0)).collect();
-    let shares = Fen(refund.amount_fen).allocate(&weights);
+    let shares = refund.amount.allocate(&weights);
     let (year, adjusts_year) = periods::posting_year(conn, count.year, ctx)?;
     let month = if year == count.year {
         count.month
@@ -276,12 +292,12 @@ pub fn reverse_refund(conn: &mut DbConn, sub: &SubOrderRow, refund: &RefundRow, 
     };
     let entry = EntryRow {
         id: new_id("led"),
-        cause: refund_cause(&refund.id),
+        cause: refund_cause(refund.refund_id),
         kind: "reverse".into(),
-        refund_id: Some(refund.id.clone()),
+        refund_id: Some(refund.refund_id.to_owned()),
         reverses_id: Some(count.id.clone()),
-        amount_fen: -refund.amount_fen,
-        counted_at: refund.created_at,
+        amount_fen: -refund.amount.0,
+        counted_at: refund.at,
         recorded_at: ctx.now,
         year,
         month,

@@ -17,11 +17,11 @@ use crate::db::{self, DbConn};
 use crate::error::{AppError, AppResult, Violations};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::identity::model::find_org;
 use crate::ids::new_id;
-use crate::orders::state::Who;
-use crate::orders::types::optional_text;
 use crate::regions;
+use crate::validate::optional_text;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = p)]
@@ -107,7 +107,7 @@ pub struct NewPairingBody {
 #[serde(deny_unknown_fields)]
 pub struct PatchPairingBody {
     /// End (or extend) the pairing; `null` makes it open-ended.
-    #[serde(default, deserialize_with = "crate::catalog::types::double_option")]
+    #[serde(default, deserialize_with = "crate::validate::double_option")]
     #[schema(value_type = Option<NaiveDate>)]
     pub valid_to: Option<Option<NaiveDate>>,
     pub note: Option<String>,

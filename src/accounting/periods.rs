@@ -15,8 +15,8 @@ use crate::db::schema::periods;
 use crate::db::{self, DbConn};
 use crate::error::{AppError, AppResult};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::identity::policy;
-use crate::orders::state::Who;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PeriodView {

@@ -11,8 +11,9 @@ use super::pairings::{self, PairingRow};
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::identity::Actor;
-use crate::identity::model::{OrgFilter, OrgRow, find_org, visible_orgs};
+use crate::identity::model::{OrgRow, find_org};
 use crate::identity::types::OrgKind;
+use crate::identity::visibility::{OrgFilter, visible_orgs};
 use crate::regions::levels::{Placed, place_one};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

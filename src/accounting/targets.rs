@@ -19,8 +19,8 @@ use crate::db::schema::targets as t;
 use crate::error::{AppError, AppResult, on_unique_violation};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::ids::new_id;
-use crate::orders::state::Who;
 
 /// ¥10 trillion: beyond any real target, far inside i64.
 pub const MAX_TARGET_FEN: i64 = 1_000_000_000_000_000;

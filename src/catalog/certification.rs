@@ -18,6 +18,8 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::Notice;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -392,7 +394,7 @@ pub fn approve(
     let details = json!({"certificate_no": certificate_no, "valid_until": body.valid_until, "price_check": check});
     record(conn, &product.id, Some(&req.id), "approved", Some(actor), None, details, now)?;
     service::reindex(conn, &product.id, now)?;
-    crate::outbox::notify(conn, "certification_approved", json!({"request_id": req.id}), now)?;
+    enqueue(conn, &Notice::CertificationApproved { request_id: req.id.clone() }, now)?;
     view(conn, req, &product, today)
 }
 
@@ -417,7 +419,7 @@ pub fn reject(
         model::save(conn, &product)?;
     }
     record(conn, &product.id, Some(&req.id), "rejected", Some(actor), Some(&reason), json!({}), now)?;
-    crate::outbox::notify(conn, "certification_rejected", json!({"request_id": req.id}), now)?;
+    enqueue(conn, &Notice::CertificationRejected { request_id: req.id.clone() }, now)?;
     view(conn, req, &product, today)
 }
 

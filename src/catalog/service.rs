@@ -4,7 +4,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::model::{self, ProductFilter, ProductRow};
-use super::types::{ProductFields, Storage, Tier, double_option};
+use super::types::{ProductFields, Storage, Tier};
 use crate::clock::utc;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult, Violations};
@@ -12,8 +12,10 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
-use crate::outbox;
 use crate::regions;
+use crate::validate::double_option;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::ProductChanged;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -452,7 +454,7 @@ pub fn update(
 
 /// Queues the product for the search index, which decides whether it belongs there.
 pub fn reindex(conn: &mut DbConn, product_id: &str, now: NaiveDateTime) -> AppResult<()> {
-    outbox::enqueue(conn, outbox::SEARCH_PRODUCT, &json!({"product_id": product_id}), now)
+    enqueue(conn, &ProductChanged { product_id: product_id.to_owned(), reason: None }, now)
 }
 
 /// Takes `quantity` of a product's stock (an order, a pledge), or 409 `insufficient_stock` with

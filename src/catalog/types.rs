@@ -1,11 +1,11 @@
 //! Product fields, parsed and validated once, shared by the API and the bulk import.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::categories;
 use crate::error::Violations;
-use crate::identity::types::parse_name;
+use crate::validate::parse_name;
 
 pub const MAX_PRICE_FEN: i64 = 10_000_000_000;
 pub const MAX_STOCK: i64 = 1_000_000_000;
@@ -157,15 +157,6 @@ impl ProductFields {
 pub fn per_500g(price_fen: i64, net_weight_g: Option<i64>) -> Option<i64> {
     let w = net_weight_g.filter(|w| *w > 0)? as i128;
     Some(((price_fen as i128 * 500 * 2 + w) / (2 * w)) as i64)
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a PATCH body.
-pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]

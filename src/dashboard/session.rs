@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::identity::Actor;
-use crate::identity::model::actor_for_token;
+use crate::identity::actor::actor_for_token;
 use crate::identity::password::token_hash;
 use crate::state::AppState;
 

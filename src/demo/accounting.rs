@@ -17,7 +17,8 @@ use crate::db::DbConn;
 use crate::db::schema::users;
 use crate::error::AppResult;
 use crate::identity::Actor;
-use crate::identity::model::{OrgRow, actor_for_user};
+use crate::identity::actor::actor_for_user;
+use crate::identity::model::OrgRow;
 
 type Ymd = (i32, u32, u32);
 

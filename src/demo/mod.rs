@@ -18,6 +18,8 @@ use crate::identity::model::OrgRow;
 use crate::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
 use crate::identity::types::{Email, OrgKind, Password, Role};
 use crate::regions::model as region_model;
+use crate::worker::job::Topic;
+use crate::worker::payloads::Notice;
 
 pub const DEMO_PASSWORD: &str = "dongxi-demo-2021";
 const DEMO_META_KEY: &str = "demo_seeded";
@@ -325,7 +327,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
         accounting::close_2021(conn, &created, config)?;
         // The demo's past is not news: nobody is mailed about 2021.
         diesel::update(
-            crate::db::schema::outbox::table.filter(crate::db::schema::outbox::topic.eq(crate::outbox::NOTIFY)),
+            crate::db::schema::outbox::table.filter(crate::db::schema::outbox::topic.eq(<Notice as Topic>::TOPIC)),
         )
         .set(crate::db::schema::outbox::done_at.eq(now))
         .execute(conn)?;

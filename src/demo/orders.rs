@@ -17,7 +17,8 @@ use crate::db::DbConn;
 use crate::db::schema::{products, users};
 use crate::error::AppResult;
 use crate::identity::Actor;
-use crate::identity::model::{OrgRow, actor_for_user};
+use crate::identity::actor::actor_for_user;
+use crate::identity::model::OrgRow;
 use crate::orders::service::{self as orders, OrderView};
 use crate::orders::types::{AcceptBody, Delivery, LineBody, NewOrder, RatingBody, Shipment};
 use crate::payments::service::{self as payments, OfflinePaymentBody, RefundBody};
@@ -284,13 +285,13 @@ fn live(conn: &mut DbConn, cast: &Cast, plan: &Plan, rng: &mut StdRng, config: &
     let fate = fate(rng);
     let mut t = plan.placed + Duration::hours(rng.gen_range(4..=72));
     if fate == Fate::CancelledUnpaid {
-        orders::cancel(conn, buyer, &order.id, &ctx_at(t, config))?;
+        crate::payments::cancel::cancel(conn, buyer, &order.id, &ctx_at(t, config))?;
         return Ok(());
     }
     pay(conn, cast, &order, t, config)?;
     if fate == Fate::CancelledPaid {
         t += Duration::hours(rng.gen_range(3..=30));
-        orders::cancel(conn, buyer, &order.id, &ctx_at(t, config))?;
+        crate::payments::cancel::cancel(conn, buyer, &order.id, &ctx_at(t, config))?;
         return Ok(());
     }
     for (n, sub) in order.sub_orders.iter().enumerate() {

@@ -6,7 +6,7 @@
 //! The close records a pending payment of the pledge's order for what it finally costs and queues
 //! the capture; the worker captures that amount (Stripe releases the rest) and settles the order
 //! through the one confirmation path. A pledge withdrawn, replaced or released has its
-//! authorisation voided. Every Stripe call is made from the outbox with a key derived from our id.
+//! authorisation voided. The money side of all this is `payments::authorization`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -18,40 +18,19 @@ use super::model::{self, PledgeRow};
 use super::types::CampaignTier;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
-use crate::db::schema::{payments, pledge_authorizations as a};
+use crate::db::schema::pledge_authorizations as a;
 use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::Actor;
 use crate::ids::new_id;
 use crate::orders::model::OrderRow;
-use crate::payments::gateway::{Intent, StripeGateway, StripeRefund};
-use crate::payments::stripe::{gateway_error, not_configured, pending_payment, settle_intent, system_event};
+use crate::payments::authorization::{AuthorizationRow, begin_capture, live_of, void};
+use crate::payments::gateway::Intent;
+use crate::payments::stripe::{gateway_error, not_configured};
 use crate::state::AppState;
 
-/// Capture this authorisation (payload `{"authorization_id"}`).
-pub const CAPTURE_TOPIC: &str = "stripe.capture";
-/// Void this authorisation (payload `{"authorization_id"}`).
-pub const VOID_TOPIC: &str = "stripe.void";
 /// How long before `closes_at` a pledge may be authorised: Stripe holds an authorisation ~7 days.
 pub const AUTHORIZATION_WINDOW_DAYS: i64 = 6;
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = a)]
-pub struct AuthorizationRow {
-    pub id: String,
-    pub pledge_id: String,
-    pub group_buy_id: String,
-    pub payment_intent_id: String,
-    pub amount_fen: i64,
-    pub status: String,
-    pub order_id: Option<String>,
-    pub payment_id: Option<String>,
-    pub capture_fen: Option<i64>,
-    pub release_refund_id: Option<String>,
-    pub outcome: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
 
 /// What the buyer's client needs to authorise the card with Stripe.js.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -68,20 +47,6 @@ pub struct AuthorizationView {
     pub capture_method: String,
     /// Stripe's status of the intent (`requires_payment_method`, then `requires_capture` …).
     pub status: String,
-}
-
-fn find(conn: &mut DbConn, id: &str) -> AppResult<Option<AuthorizationRow>> {
-    Ok(a::table.find(id).select(AuthorizationRow::as_select()).first(conn).optional()?)
-}
-
-fn live_of(conn: &mut DbConn, pledge_id: &str) -> AppResult<Option<AuthorizationRow>> {
-    Ok(a::table
-        .filter(a::pledge_id.eq(pledge_id))
-        .filter(a::status.eq("pending"))
-        .order(a::id.desc())
-        .select(AuthorizationRow::as_select())
-        .first(conn)
-        .optional()?)
 }
 
 /// The most a pledge of `quantity` can cost: tiers only get cheaper.
@@ -218,14 +183,13 @@ fn record(
     })
 }
 
-fn void(conn: &mut DbConn, row: &AuthorizationRow, now: NaiveDateTime) -> AppResult<()> {
-    let changed = diesel::update(a::table.find(&row.id).filter(a::status.eq("pending")))
-        .set((a::status.eq("voiding"), a::updated_at.eq(now)))
-        .execute(conn)?;
-    if changed == 1 {
-        crate::outbox::enqueue(conn, VOID_TOPIC, &json!({"authorization_id": row.id}), now)?;
+/// The pledge became `order`: a pending card payment of what the order costs, captured by the
+/// worker from the authorisation.
+pub fn capture_for(conn: &mut DbConn, pledge: &PledgeRow, order: &OrderRow, ctx: &Ctx) -> AppResult<()> {
+    match live_of(conn, &pledge.id)? {
+        Some(row) => begin_capture(conn, &row, order, &pledge.user_id, ctx),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The pledge ended without an order (withdrawn, replaced, released): its authorisation goes.
@@ -233,150 +197,5 @@ pub fn void_for(conn: &mut DbConn, pledge_id: &str, now: NaiveDateTime) -> AppRe
     match live_of(conn, pledge_id)? {
         Some(row) => void(conn, &row, now),
         None => Ok(()),
-    }
-}
-
-/// The pledge became `order`: a pending card payment of what the order costs, captured by the
-/// worker from the authorisation.
-pub fn capture_for(conn: &mut DbConn, pledge: &PledgeRow, order: &OrderRow, ctx: &Ctx) -> AppResult<()> {
-    let Some(row) = live_of(conn, &pledge.id)? else { return Ok(()) };
-    if order.total_fen > row.amount_fen {
-        // Cannot happen (tiers only get cheaper); if it did, the order is paid after the close.
-        return void(conn, &row, ctx.now);
-    }
-    let payment = pending_payment(
-        new_id("pay"),
-        &order.id,
-        &row.payment_intent_id,
-        order.total_fen,
-        "cny",
-        Some(pledge.user_id.clone()),
-        ctx,
-    );
-    diesel::insert_into(payments::table).values(&payment).execute(conn)?;
-    diesel::update(a::table.find(&row.id))
-        .set((
-            a::status.eq("capturing"),
-            a::order_id.eq(&order.id),
-            a::payment_id.eq(&payment.id),
-            a::capture_fen.eq(order.total_fen),
-            a::updated_at.eq(ctx.now),
-        ))
-        .execute(conn)?;
-    let details = json!({"payment_id": payment.id, "method": "stripe", "payment_intent": row.payment_intent_id,
-        "authorized_fen": row.amount_fen, "amount_fen": order.total_fen});
-    system_event(conn, &order.id, "payment_started", details, ctx)?;
-    crate::outbox::enqueue(conn, CAPTURE_TOPIC, &json!({"authorization_id": row.id}), ctx.now)
-}
-
-fn finish(conn: &mut DbConn, id: &str, from: &str, to: &str, outcome: &str, now: NaiveDateTime) -> AppResult<()> {
-    diesel::update(a::table.find(id).filter(a::status.eq(from)))
-        .set((a::status.eq(to), a::outcome.eq(outcome), a::updated_at.eq(now)))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Captures what the order costs and settles it; an authorisation the buyer never completed is
-/// voided and the order waits for an ordinary payment. Safe to repeat in any number of workers.
-pub async fn push_capture(state: &AppState, gateway: &StripeGateway, id: String) -> AppResult<()> {
-    let i = id.clone();
-    let Some(row) = state.db.run(move |c| find(c, &i)).await? else { return Ok(()) };
-    if row.status != "capturing" {
-        return Ok(());
-    }
-    let amount = row.capture_fen.unwrap_or_default();
-    let intent = gateway.intent(&row.payment_intent_id).await.map_err(gateway_error)?;
-    let captured = match intent.status.as_str() {
-        "requires_capture" => {
-            let key = format!("dongxi-capture-{}", row.id);
-            let mut captured = gateway.capture(&row.payment_intent_id, amount, &key).await.map_err(gateway_error)?;
-            if captured.status == "succeeded" {
-                // Stripe took exactly the amount asked for.
-                captured.amount_received = amount;
-            }
-            captured
-        }
-        "succeeded" => intent,
-        "processing" => return Err(anyhow::anyhow!("authorisation {} is still processing", row.id).into()),
-        // Never authorised (or cancelled at Stripe): nothing to take.
-        _ => {
-            if intent.status != "canceled" {
-                gateway
-                    .cancel_intent(&row.payment_intent_id, &format!("dongxi-void-{}", row.id))
-                    .await
-                    .map_err(gateway_error)?;
-            }
-            let ctx = state.ctx();
-            return state
-                .db
-                .write(move |c| {
-                    let unpaid = Intent {
-                        status: "canceled".into(),
-                        failure_message: Some("not authorised before the close".into()),
-                        ..intent
-                    };
-                    crate::payments::stripe::close_intent(c, &unpaid, "canceled", &ctx)?;
-                    finish(c, &row.id, "capturing", "voided", "not_authorized", ctx.now)
-                })
-                .await;
-        }
-    };
-    let ctx = state.ctx();
-    state
-        .db
-        .write(move |c| {
-            let settled = settle_intent(c, &captured, ctx.now, &ctx)?;
-            finish(c, &row.id, "capturing", "captured", settled.outcome(), ctx.now)
-        })
-        .await
-}
-
-/// Releases an authorisation at Stripe.
-pub async fn push_void(state: &AppState, gateway: &StripeGateway, id: String) -> AppResult<()> {
-    let i = id.clone();
-    let Some(row) = state.db.run(move |c| find(c, &i)).await? else { return Ok(()) };
-    if row.status != "voiding" {
-        return Ok(());
-    }
-    let intent = gateway.intent(&row.payment_intent_id).await.map_err(gateway_error)?;
-    let outcome = match intent.status.as_str() {
-        "canceled" => "canceled",
-        // Taken after all (cannot happen from here): the money is owed back in full.
-        "succeeded" => "captured_unexpectedly",
-        _ => {
-            gateway
-                .cancel_intent(&row.payment_intent_id, &format!("dongxi-void-{}", row.id))
-                .await
-                .map_err(gateway_error)?;
-            "canceled"
-        }
-    };
-    if outcome == "captured_unexpectedly" {
-        tracing::error!(authorization = %row.id, intent = %row.payment_intent_id, "a voided pledge authorisation was captured at Stripe");
-    }
-    let now = state.clock.now_naive();
-    state.db.write(move |c| finish(c, &row.id, "voiding", "voided", outcome, now)).await
-}
-
-/// A refund Stripe made itself of the part of an authorisation that was never captured: not a
-/// refund of ours, so it must not be recorded against the order. True (and remembered) for it.
-pub fn is_release(conn: &mut DbConn, payment_intent: &str, refund: &StripeRefund) -> AppResult<bool> {
-    let Some(row) = a::table
-        .filter(a::payment_intent_id.eq(payment_intent))
-        .filter(a::status.eq("captured"))
-        .select(AuthorizationRow::as_select())
-        .first::<AuthorizationRow>(conn)
-        .optional()?
-    else {
-        return Ok(false);
-    };
-    let released = row.amount_fen - row.capture_fen.unwrap_or(row.amount_fen);
-    match row.release_refund_id.as_deref() {
-        Some(known) => Ok(known == refund.id),
-        None if refund.refund_id.is_none() && released > 0 && refund.amount == released => {
-            diesel::update(a::table.find(&row.id)).set(a::release_refund_id.eq(&refund.id)).execute(conn)?;
-            Ok(true)
-        }
-        None => Ok(false),
     }
 }

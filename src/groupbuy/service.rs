@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::model::{self, CampaignFilter, CampaignRow, PledgeRow};
@@ -26,14 +25,15 @@ use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::identity::model::{find_orgs, org_names};
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
 use crate::money::Fen;
 use crate::orders::service::{Buyer, FromPledge, PricedLine, insert_order, require_agency};
-use crate::orders::state::Who;
 use crate::orders::types::Delivery;
-use crate::outbox;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::Notice;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -285,7 +285,7 @@ pub fn view(
 /// A notice of a campaign's life (`opened`, `closing_soon`, `succeeded`, `failed`, `cancelled`)
 /// for the mail worker: event `group_buy.<what>`.
 pub(super) fn notify(conn: &mut DbConn, campaign_id: &str, what: &str, now: NaiveDateTime) -> AppResult<()> {
-    outbox::notify(conn, &format!("group_buy.{what}"), json!({"group_buy_id": campaign_id}), now)
+    enqueue(conn, &Notice::group_buy(what, campaign_id)?, now)
 }
 
 fn not_orderable(product_id: &str) -> AppError {
@@ -672,7 +672,7 @@ fn release(conn: &mut DbConn, c: &CampaignRow, pledges: Vec<PledgeRow>, ctx: &Ct
 pub fn cancel(conn: &mut DbConn, actor: &Actor, id: &str, reason: &str, ctx: &Ctx) -> AppResult<CampaignView> {
     let c = lock(conn, id, ctx)?;
     require_organiser_of(actor, &c)?;
-    let reason = crate::identity::types::parse_name(reason, 500)
+    let reason = crate::validate::parse_name(reason, 500)
         .map_err(|m| AppError::invalid_field("validation_failed", "reason", m))?;
     let status = CampaignStatus::of(&c, ctx.now)?;
     if !matches!(status, CampaignStatus::Scheduled | CampaignStatus::Open) {

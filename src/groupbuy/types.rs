@@ -6,8 +6,9 @@ use utoipa::ToSchema;
 
 use crate::catalog::types::{MAX_ORDER_QTY, MAX_TIERS};
 use crate::error::{AppError, AppResult, Violations};
-use crate::identity::types::parse_name;
-use crate::orders::types::{Delivery, optional_text};
+use crate::orders::types::Delivery;
+use crate::validate::optional_text;
+use crate::validate::parse_name;
 
 /// The longest a campaign may run.
 pub const MAX_CAMPAIGN_DAYS: i64 = 366;

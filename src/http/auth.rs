@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use crate::error::AppError;
 use crate::identity::Actor;
-use crate::identity::model::actor_for_token;
+use crate::identity::actor::actor_for_token;
 use crate::identity::password::token_hash;
 use crate::state::AppState;
 

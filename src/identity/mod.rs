@@ -1,5 +1,6 @@
 //! Organisations, users, sessions, roles and the authorisation policy.
 
+pub mod actor;
 pub mod login;
 pub mod model;
 pub mod password;
@@ -7,5 +8,6 @@ pub mod policy;
 pub mod routes;
 pub mod service;
 pub mod types;
+pub mod visibility;
 
-pub use policy::Actor;
+pub use actor::{Actor, Who};

@@ -1,12 +1,9 @@
 use chrono::NaiveDateTime;
-use diesel::dsl::InnerJoinQuerySource;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 
-use super::policy::Actor;
-use super::types::{OrgKind, Role};
+use super::types::OrgKind;
+use crate::db::DbConn;
 use crate::db::schema::{login_failures, organizations, regions, sessions, users};
-use crate::db::{DbConn, MultiBackend, prefix_pattern};
 use crate::error::AppResult;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -83,71 +80,10 @@ pub fn insert_org(conn: &mut DbConn, row: &OrgRow) -> AppResult<()> {
     Ok(())
 }
 
-type OrgSource = InnerJoinQuerySource<organizations::table, regions::table>;
-type Condition = Box<dyn BoxableExpression<OrgSource, MultiBackend, SqlType = Bool>>;
-
-/// The organisations `actor` may see, as one SQL condition: its own subtree and the chain
-/// above it, every producer (sellers are public), and for coordinators everything in their region.
-fn visible_condition(actor: &Actor) -> Option<Condition> {
-    if actor.org_kind == OrgKind::Platform {
-        return None;
-    }
-    let ancestors: Vec<String> = actor.org.path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let mut cond: Condition = Box::new(
-        organizations::path
-            .like(prefix_pattern(&actor.org.path))
-            .escape('\\')
-            .or(organizations::id.eq_any(ancestors))
-            .or(organizations::kind.eq(OrgKind::Producer.as_str())),
-    );
-    if actor.org_kind == OrgKind::Coordinator {
-        cond = Box::new(cond.or(regions::path.like(prefix_pattern(&actor.region_path)).escape('\\')));
-    }
-    Some(cond)
-}
-
-#[derive(Debug, Default)]
-pub struct OrgFilter {
-    pub id: Option<String>,
-    pub kind: Option<OrgKind>,
-    /// Only organisations whose region lies inside this region path.
-    pub region_path: Option<String>,
-    pub parent_id: Option<String>,
-    pub after_id: Option<String>,
-}
-
-/// Organisations visible to `actor` that match `filter`, in id (creation) order, with their region paths.
-pub fn visible_orgs(
-    conn: &mut DbConn,
-    actor: &Actor,
-    filter: OrgFilter,
-    limit: i64,
-) -> AppResult<Vec<(OrgRow, String)>> {
-    let mut query = organizations::table
-        .inner_join(regions::table)
-        .select((OrgRow::as_select(), regions::path))
-        .order(organizations::id.asc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(cond) = visible_condition(actor) {
-        query = query.filter(cond);
-    }
-    if let Some(id) = filter.id {
-        query = query.filter(organizations::id.eq(id));
-    }
-    if let Some(kind) = filter.kind {
-        query = query.filter(organizations::kind.eq(kind.as_str()));
-    }
-    if let Some(path) = filter.region_path {
-        query = query.filter(regions::path.like(prefix_pattern(&path)).escape('\\'));
-    }
-    if let Some(parent) = filter.parent_id {
-        query = query.filter(organizations::parent_id.eq(parent));
-    }
-    if let Some(after) = filter.after_id {
-        query = query.filter(organizations::id.gt(after));
-    }
-    Ok(query.load(conn)?)
+/// The path of the region with `code` (`520000/522300/`), if there is one: where an
+/// organisation sits decides who may administer it and what it sees.
+pub fn region_path(conn: &mut DbConn, code: &str) -> AppResult<Option<String>> {
+    Ok(regions::table.find(code).select(regions::path).first(conn).optional()?)
 }
 
 pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<UserRow>> {
@@ -205,42 +141,6 @@ pub fn delete_session(conn: &mut DbConn, token_hash: &str) -> AppResult<usize> {
 /// Drops sessions that expired before `now`; returns how many.
 pub fn delete_expired_sessions(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
-}
-
-/// The actor behind a live session token.
-pub fn actor_for_token(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> AppResult<Option<Actor>> {
-    let found = sessions::table
-        .inner_join(users::table.inner_join(organizations::table.inner_join(regions::table)))
-        .filter(sessions::token_hash.eq(token_hash))
-        .filter(sessions::expires_at.gt(now))
-        .select((UserRecord::as_select(), OrgRow::as_select(), regions::path))
-        .first::<(UserRecord, OrgRow, String)>(conn)
-        .optional()?;
-    found.map(|(user, org, region_path)| actor(user, org, region_path, token_hash)).transpose()
-}
-
-/// A user as an actor without a session: for work done on a user's behalf (demo data, the CLI).
-pub fn actor_for_user(conn: &mut DbConn, user_id: &str) -> AppResult<Option<Actor>> {
-    let found = users::table
-        .inner_join(organizations::table.inner_join(regions::table))
-        .filter(users::id.eq(user_id))
-        .select((UserRecord::as_select(), OrgRow::as_select(), regions::path))
-        .first::<(UserRecord, OrgRow, String)>(conn)
-        .optional()?;
-    found.map(|(user, org, region_path)| actor(user, org, region_path, "")).transpose()
-}
-
-fn actor(user: UserRecord, org: OrgRow, region_path: String, token_hash: &str) -> AppResult<Actor> {
-    Ok(Actor {
-        user_id: user.id,
-        email: user.email,
-        name: user.name,
-        role: Role::parse(&user.role)?,
-        org_kind: OrgKind::parse(&org.kind)?,
-        org,
-        region_path,
-        token_hash: token_hash.to_owned(),
-    })
 }
 
 pub fn count_recent_failures(conn: &mut DbConn, email: &str, since: NaiveDateTime) -> AppResult<i64> {

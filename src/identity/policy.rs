@@ -1,43 +1,10 @@
 //! Who may do what. Every handler names its requirement through one of these functions;
-//! object visibility is applied in queries (see `model::visible_orgs`).
+//! object visibility is applied in queries (see `visibility::visible_orgs`).
 
+use super::actor::Actor;
 use super::model::OrgRow;
-use super::types::{OrgKind, Role};
+use super::types::OrgKind;
 use crate::error::{AppError, AppResult};
-
-/// The signed-in user, their organisation and its place in the region tree.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub user_id: String,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    pub org: OrgRow,
-    pub org_kind: OrgKind,
-    /// Path of the organisation's region (`520000/522300/`), for containment by prefix.
-    pub region_path: String,
-    pub token_hash: String,
-}
-
-impl Actor {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-    pub fn is_platform_admin(&self) -> bool {
-        self.org_kind == OrgKind::Platform && self.is_admin()
-    }
-    pub fn is_coordinator_admin(&self) -> bool {
-        self.org_kind == OrgKind::Coordinator && self.is_admin()
-    }
-    /// True when the region with `path` lies inside (or is) this actor's organisation's region.
-    pub fn region_contains(&self, path: &str) -> bool {
-        path.starts_with(&self.region_path)
-    }
-    /// True when `org` is this actor's organisation or one under it.
-    pub fn org_contains(&self, org: &OrgRow) -> bool {
-        org.path.starts_with(&self.org.path)
-    }
-}
 
 pub fn require_platform_admin(actor: &Actor) -> AppResult<()> {
     if actor.is_platform_admin() {

@@ -2,16 +2,20 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::model::{self, OrgFilter, OrgRow, UserRecord, UserRow};
+use super::actor::Actor;
+use super::model::{self, OrgRow, UserRecord, UserRow};
 use super::password::{hash_password, new_token, token_hash};
-use super::policy::{self, Actor};
-use super::types::{Email, OrgKind, Password, Role, parse_name};
+use super::policy;
+use super::types::{Email, OrgKind, Password, Role};
+use super::visibility::{OrgFilter, visible_orgs};
 use crate::clock::utc;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult, Violations, on_unique_violation};
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::new_id;
-use crate::regions;
+use crate::validate::parse_name;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::Notice;
 
 pub const LOGIN_WINDOW_MINUTES: i64 = 15;
 pub const LOGIN_MAX_FAILURES: i64 = 10;
@@ -197,7 +201,7 @@ fn parent_fits(child: OrgKind, parent: OrgKind) -> bool {
 
 pub fn create_org(conn: &mut DbConn, actor: &Actor, body: NewOrgBody, now: NaiveDateTime) -> AppResult<OrgView> {
     let name = parse_name(&body.name, 100).map_err(|m| AppError::invalid_field("validation_failed", "name", m))?;
-    let region_path = regions::path_of(conn, &body.region_code)?
+    let region_path = model::region_path(conn, &body.region_code)?
         .ok_or_else(|| AppError::invalid_field("unknown_region", "region_code", "no such region"))?;
     policy::require_org_creation(actor, body.kind, &region_path)?;
 
@@ -206,7 +210,7 @@ pub fn create_org(conn: &mut DbConn, actor: &Actor, body: NewOrgBody, now: Naive
         None => (None, format!("{id}/")),
         Some(parent_id) => {
             let filter = OrgFilter { id: Some(parent_id.clone()), ..Default::default() };
-            let (parent, _) = model::visible_orgs(conn, actor, filter, 1)?
+            let (parent, _) = visible_orgs(conn, actor, filter, 1)?
                 .pop()
                 .ok_or_else(|| AppError::invalid_field("validation_failed", "parent_id", "no such organisation"))?;
             if !parent_fits(body.kind, OrgKind::parse(&parent.kind)?) {
@@ -241,7 +245,7 @@ pub fn create_org_unchecked(
     parent: Option<&OrgRow>,
     now: NaiveDateTime,
 ) -> AppResult<OrgRow> {
-    regions::path_of(conn, region_code)?.ok_or_else(|| anyhow::anyhow!("unknown region {region_code}"))?;
+    model::region_path(conn, region_code)?.ok_or_else(|| anyhow::anyhow!("unknown region {region_code}"))?;
     let id = new_id("org");
     let row = OrgRow {
         path: format!("{}{id}/", parent.map(|p| p.path.as_str()).unwrap_or("")),
@@ -258,8 +262,7 @@ pub fn create_org_unchecked(
 
 pub fn get_org(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<OrgView> {
     let filter = OrgFilter { id: Some(id.to_owned()), ..Default::default() };
-    let (row, _) =
-        model::visible_orgs(conn, actor, filter, 1)?.pop().ok_or_else(|| AppError::not_found("organization"))?;
+    let (row, _) = visible_orgs(conn, actor, filter, 1)?.pop().ok_or_else(|| AppError::not_found("organization"))?;
     OrgView::from_row(row)
 }
 
@@ -285,13 +288,13 @@ pub fn list_orgs(
 ) -> AppResult<Page<OrgView>> {
     let region_path = match region {
         Some(code) => Some(
-            regions::path_of(conn, &code)?
+            model::region_path(conn, &code)?
                 .ok_or_else(|| AppError::invalid_field("unknown_region", "region", "no such region"))?,
         ),
         None => None,
     };
     let filter = OrgFilter { id: None, kind, region_path, parent_id, after_id: page.after.clone() };
-    let rows = model::visible_orgs(conn, actor, filter, page.limit + 1)?;
+    let rows = visible_orgs(conn, actor, filter, page.limit + 1)?;
     let rows: Vec<OrgRow> = rows.into_iter().map(|(o, _)| o).collect();
     let page = Page::from_rows(rows, page, |o| o.id.clone(), |o| o);
     Ok(Page {
@@ -337,7 +340,7 @@ impl TryFrom<NewUserBody> for NewUser {
 pub fn authorize_user_management(conn: &mut DbConn, actor: &Actor, org_id: &str) -> AppResult<OrgRow> {
     let filter = OrgFilter { id: Some(org_id.to_owned()), ..Default::default() };
     let (org, region_path) =
-        model::visible_orgs(conn, actor, filter, 1)?.pop().ok_or_else(|| AppError::not_found("organization"))?;
+        visible_orgs(conn, actor, filter, 1)?.pop().ok_or_else(|| AppError::not_found("organization"))?;
     policy::require_user_management(actor, &org, OrgKind::parse(&org.kind)?, &region_path)?;
     Ok(org)
 }
@@ -377,7 +380,7 @@ pub fn insert_user(
         other => other,
     })?;
     // Security-relevant: the person learns that an account was opened in their name.
-    crate::outbox::notify(conn, "account_created", serde_json::json!({"user_id": row.id}), now)?;
+    enqueue(conn, &Notice::AccountCreated { user_id: row.id.clone() }, now)?;
     UserView::from_record(UserRecord {
         id: row.id,
         org_id: row.org_id,

@@ -117,21 +117,6 @@ impl Password {
     }
 }
 
-/// A display name: trimmed, 1 to `max` characters, no control characters.
-pub fn parse_name(raw: &str, max: usize) -> Result<String, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if s.chars().count() > max {
-        return Err(format!("must have at most {max} characters"));
-    }
-    if s.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(s.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,13 +136,5 @@ mod tests {
         assert_eq!(err.code(), Some("weak_password"));
         assert_eq!(Password::parse(&"x".repeat(257)).unwrap_err().code(), Some("validation_failed"));
         assert!(!format!("{:?}", Password::parse("secret-password-1").unwrap()).contains("secret"));
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(parse_name("  惠州市教育局 ", 10).unwrap(), "惠州市教育局");
-        assert!(parse_name("   ", 10).is_err());
-        assert!(parse_name("一二三四五六七八九十十", 10).is_err());
-        assert!(parse_name("a\u{7}b", 10).is_err());
     }
 }

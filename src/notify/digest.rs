@@ -14,9 +14,11 @@ use crate::db::DbConn;
 use crate::db::schema::{organizations, products, scheduled_runs as r, targets};
 use crate::error::AppResult;
 use crate::identity::Actor;
-use crate::identity::model::actor_for_user;
+use crate::identity::actor::actor_for_user;
 use crate::identity::types::OrgKind;
 use crate::state::AppState;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::Notice;
 
 /// When the digest goes out: Monday at this hour, local time.
 pub const DIGEST_HOUR: u32 = 8;
@@ -62,7 +64,7 @@ pub async fn run_due(state: &AppState) -> AppResult<Queued> {
             if let Some(week) = due_week(ctx.now, ctx.zone)
                 && claim_run(c, "weekly_digest", &week, ctx.now)?
             {
-                crate::outbox::notify(c, "digest", json!({"week": week}), ctx.now)?;
+                enqueue(c, &Notice::Digest { week }, ctx.now)?;
                 queued.digests += 1;
             }
             for back in (0..3).rev() {
@@ -79,17 +81,19 @@ pub async fn run_due(state: &AppState) -> AppResult<Queued> {
 /// On `day`: certificates that run out in 30 days, and those that ran out the day before.
 fn certificate_notices(conn: &mut DbConn, day: NaiveDate, now: NaiveDateTime) -> AppResult<usize> {
     let mut n = 0;
-    for (until, event) in [
-        (day + Duration::days(EXPIRY_NOTICE_DAYS), "certificate_expiring"),
-        (day - Duration::days(1), "certificate_expired"),
-    ] {
+    for (until, expiring) in [(day + Duration::days(EXPIRY_NOTICE_DAYS), true), (day - Duration::days(1), false)] {
         let ids: Vec<String> = products::table
             .filter(products::cert_status.eq("certified"))
             .filter(products::cert_valid_until.eq(until))
             .select(products::id)
             .load(conn)?;
         for id in ids {
-            crate::outbox::notify(conn, event, json!({"product_id": id}), now)?;
+            let notice = if expiring {
+                Notice::CertificateExpiring { product_id: id }
+            } else {
+                Notice::CertificateExpired { product_id: id }
+            };
+            enqueue(conn, &notice, now)?;
             n += 1;
         }
     }

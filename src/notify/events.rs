@@ -15,6 +15,7 @@ use crate::db::schema::{certification_requests, filings, group_buy_pledges, orga
 use crate::error::AppResult;
 use crate::identity::model::{UserRecord, org_names};
 use crate::orders::model::{self as orders, LineRow, OrderRow};
+use crate::worker::payloads::Notice;
 
 /// Who a mail goes to.
 #[derive(Debug, Clone)]
@@ -80,31 +81,24 @@ pub(super) fn mails(
     Ok(out)
 }
 
-fn text<'a>(event: &'a Value, key: &str) -> AppResult<&'a str> {
-    event.get(key).and_then(Value::as_str).ok_or_else(|| anyhow::anyhow!("notification without {key}").into())
-}
-
-/// The mails an event makes. An event about something that no longer exists makes none.
-pub fn expand(conn: &mut DbConn, event: &Value, base_url: &str, ctx: &Ctx) -> AppResult<Vec<Mail>> {
-    let name = text(event, "event")?;
-    match name {
-        "order_placed" => order_placed(conn, text(event, "order_id")?, ctx),
-        "sub_order_shipped" => shipped(conn, text(event, "sub_order_id")?, ctx),
-        "refund_recorded" => refunded(conn, text(event, "refund_id")?),
-        "certification_approved" | "certification_rejected" => certification(conn, name, text(event, "request_id")?),
-        "certificate_expiring" | "certificate_expired" => {
-            certificate_lapse(conn, name, text(event, "product_id")?, ctx)
-        }
-        "filing_returned" => filing_returned(conn, text(event, "filing_id")?),
-        "account_created" => account_created(conn, text(event, "user_id")?, ctx),
-        "digest" => super::digest::mails(conn, text(event, "week")?, base_url, ctx),
-        other if other.starts_with("group_buy.") => {
-            group_buy(conn, &other["group_buy.".len()..], text(event, "group_buy_id")?, ctx)
-        }
-        other => {
-            tracing::warn!(event = other, "a notification nobody is told of");
-            Ok(Vec::new())
-        }
+/// The mails a notice makes. A notice about something that no longer exists makes none.
+pub fn expand(conn: &mut DbConn, notice: &Notice, base_url: &str, ctx: &Ctx) -> AppResult<Vec<Mail>> {
+    match notice {
+        Notice::OrderPlaced { order_id } => order_placed(conn, order_id, ctx),
+        Notice::SubOrderShipped { sub_order_id } => shipped(conn, sub_order_id, ctx),
+        Notice::RefundRecorded { refund_id } => refunded(conn, refund_id),
+        Notice::CertificationApproved { request_id } => certification(conn, "certification_approved", request_id),
+        Notice::CertificationRejected { request_id } => certification(conn, "certification_rejected", request_id),
+        Notice::CertificateExpiring { product_id } => certificate_lapse(conn, "certificate_expiring", product_id, ctx),
+        Notice::CertificateExpired { product_id } => certificate_lapse(conn, "certificate_expired", product_id, ctx),
+        Notice::FilingReturned { filing_id } => filing_returned(conn, filing_id),
+        Notice::AccountCreated { user_id } => account_created(conn, user_id, ctx),
+        Notice::Digest { week } => super::digest::mails(conn, week, base_url, ctx),
+        Notice::GroupBuyOpened { group_buy_id } => group_buy(conn, "opened", group_buy_id, ctx),
+        Notice::GroupBuyClosingSoon { group_buy_id } => group_buy(conn, "closing_soon", group_buy_id, ctx),
+        Notice::GroupBuySucceeded { group_buy_id } => group_buy(conn, "succeeded", group_buy_id, ctx),
+        Notice::GroupBuyFailed { group_buy_id } => group_buy(conn, "failed", group_buy_id, ctx),
+        Notice::GroupBuyCancelled { group_buy_id } => group_buy(conn, "cancelled", group_buy_id, ctx),
     }
 }
 

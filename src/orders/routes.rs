@@ -17,7 +17,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(place_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(order_events))
-        .routes(routes!(cancel_order))
         .routes(routes!(list_sub_orders))
         .routes(routes!(get_sub_order))
         .routes(routes!(ship))
@@ -89,22 +88,6 @@ async fn order_events(
 ) -> AppResult<Json<Page<EventView>>> {
     let page = q.parse()?;
     Ok(Json(state.db.run(move |c| service::events(c, &actor, &id, &page)).await?))
-}
-
-/// Cancels the order (the buyer), before any sub-order shipped: stock goes back; a paid order is refunded.
-#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = OrderView), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, description = "invalid_state", body = Problem)))]
-async fn cancel_order(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<OrderView>> {
-    let ctx = state.ctx();
-    let order = state.db.write(move |c| service::cancel(c, &actor, &id, &ctx)).await?;
-    // A card payment goes back through Stripe: the refunds were queued with the cancellation.
-    state.stripe_nudge.notify_one();
-    Ok(Json(order))
 }
 
 /// Sub-orders the caller sees, newest first: a producer's own (its work queue), a buyer's, all for the platform.

@@ -11,8 +11,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::model::{self, LineRow, OrderFilter, OrderRow, RatingRow, SubOrderFilter, SubOrderRow};
-use super::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus, Who, invalid_state};
-use super::types::{AcceptBody, Delivery, NewOrder, RatingBody, Shipment, optional_text};
+use super::state::{self, OrderStatus, SubOrderEvent, SubOrderStatus};
+use super::types::{AcceptBody, Delivery, NewOrder, RatingBody, Shipment};
 use crate::catalog::model::{self as products, ProductRow};
 use crate::catalog::service::{give_back_stock, is_on_sale, reindex, take_stock};
 use crate::catalog::types::unit_price;
@@ -23,10 +23,14 @@ use crate::db::schema::{order_lines, ratings, sub_orders};
 use crate::error::{AppError, AppResult, Violations, on_unique_violation};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::identity::model::{find_orgs, org_names, user_names};
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
 use crate::money::Fen;
+use crate::validate::optional_text;
+use crate::worker::job::enqueue;
+use crate::worker::payloads::Notice;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LineView {
@@ -474,7 +478,7 @@ pub fn insert_order(
     crate::insert_batch!(conn, order_lines::table, &line_rows)?;
     let details = json!({"total_fen": row.total_fen, "lines": line_rows.len(), "sub_orders": sub_rows.len()});
     state::record_event(conn, &row.id, None, "placed", None, Some(&row.status), who, details, ctx)?;
-    crate::outbox::notify(conn, "order_placed", json!({"order_id": row.id}), ctx.now)?;
+    enqueue(conn, &Notice::OrderPlaced { order_id: row.id.clone() }, ctx.now)?;
     Ok(Placed {
         order: row,
         sub_orders: sub_rows,
@@ -537,42 +541,6 @@ pub fn return_stock(conn: &mut DbConn, sub_id: &str, ctx: &Ctx) -> AppResult<()>
     Ok(())
 }
 
-/// The buyer cancels before anything shipped: stock goes back and whatever was paid is refunded.
-pub fn cancel(conn: &mut DbConn, actor: &Actor, id: &str, ctx: &Ctx) -> AppResult<OrderView> {
-    let mut order = lock_visible(conn, actor, id, ctx)?;
-    require_buyer(actor, &order, "cancel the order")?;
-    let status = OrderStatus::parse(&order.status)?;
-    if status.after(OrderEvent::Cancel).is_none() {
-        return Err(invalid_state("order", status.as_str(), "cancelled"));
-    }
-    let mut subs = model::sub_orders_of(conn, std::slice::from_ref(&order.id))?;
-    for s in &subs {
-        if matches!(SubOrderStatus::parse(&s.status)?, SubOrderStatus::Shipped | SubOrderStatus::Accepted) {
-            return Err(AppError::conflict(
-                "invalid_state",
-                format!("sub-order {} has shipped; the order can no longer be cancelled", s.id),
-            )
-            .with("current_status", s.status.clone())
-            .with("sub_order_id", s.id.clone()));
-        }
-    }
-    let who = Who::of(actor);
-    state::move_order(conn, &mut order, OrderEvent::Cancel, &who, json!({}), ctx)?;
-    for sub in subs.iter_mut() {
-        let before = SubOrderStatus::parse(&sub.status)?;
-        if before.after(SubOrderEvent::Cancel).is_none() {
-            continue;
-        }
-        state::move_sub_order(conn, &order, sub, SubOrderEvent::Cancel, &who, json!({}), ctx)?;
-        return_stock(conn, &sub.id, ctx)?;
-        let remaining = Fen(sub.total_fen - sub.refunded_fen);
-        if before.holds_payment() && remaining.is_positive() {
-            crate::payments::service::record_refund(conn, &mut order, sub, remaining, "订单取消", &who, ctx)?;
-        }
-    }
-    view(conn, actor, order)
-}
-
 pub fn ship(
     conn: &mut DbConn,
     actor: &Actor,
@@ -595,7 +563,7 @@ pub fn ship(
             sub_orders::shipped_at.eq(ctx.now),
         ))
         .execute(conn)?;
-    crate::outbox::notify(conn, "sub_order_shipped", json!({"sub_order_id": sub.id}), ctx.now)?;
+    enqueue(conn, &Notice::SubOrderShipped { sub_order_id: sub.id.clone() }, ctx.now)?;
     let sub = model::find_sub_order(conn, sub_id)?.ok_or_else(|| AppError::not_found("sub-order"))?;
     sub_order_detail(conn, &order, &sub)
 }

@@ -15,13 +15,15 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::model::{EventRow, OrderRow, SubOrderRow};
+use crate::accounting::ledger;
 use crate::config::CountOn;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{orders, sub_orders};
 use crate::error::{AppError, AppResult};
-use crate::identity::Actor;
+use crate::identity::Who;
 use crate::ids::new_id;
+use crate::money::Fen;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -169,22 +171,6 @@ impl SubOrderEvent {
     }
 }
 
-/// Who caused an event: a signed-in user, or the system (a webhook, the worker).
-#[derive(Debug, Clone, Default)]
-pub struct Who {
-    pub user_id: Option<String>,
-    pub org_id: Option<String>,
-}
-
-impl Who {
-    pub fn of(actor: &Actor) -> Who {
-        Who { user_id: Some(actor.user_id.clone()), org_id: Some(actor.org.id.clone()) }
-    }
-    pub fn system() -> Who {
-        Who::default()
-    }
-}
-
 pub fn invalid_state(what: &str, status: &str, action: &str) -> AppError {
     AppError::conflict("invalid_state", format!("the {what} is {status}; it cannot be {action}"))
         .with("current_status", status)
@@ -285,15 +271,22 @@ fn count_if_due(
     event: SubOrderEvent,
     ctx: &Ctx,
 ) -> AppResult<()> {
-    match (ctx.count_on, event) {
-        (CountOn::Paid, SubOrderEvent::Pay) => {
-            crate::accounting::ledger::count_sub_order(conn, order, sub, order.paid_at.unwrap_or(ctx.now), ctx)
-        }
-        (CountOn::Accepted, SubOrderEvent::Accept) => {
-            crate::accounting::ledger::count_sub_order(conn, order, sub, ctx.now, ctx)
-        }
-        _ => Ok(()),
-    }
+    let counted_at = match (ctx.count_on, event) {
+        (CountOn::Paid, SubOrderEvent::Pay) => order.paid_at.unwrap_or(ctx.now),
+        (CountOn::Accepted, SubOrderEvent::Accept) => ctx.now,
+        _ => return Ok(()),
+    };
+    let sale = ledger::Sale {
+        order_id: &order.id,
+        sub_order_id: &sub.id,
+        buyer_org_id: &order.buyer_org_id,
+        buyer_org_path: &order.buyer_org_path,
+        buyer_region_code: &order.buyer_region_code,
+        producer_id: &sub.producer_id,
+        producer_path: &sub.producer_path,
+        amount: Fen(sub.total_fen - sub.refunded_fen),
+    };
+    ledger::count_sub_order(conn, &sale, counted_at, ctx)
 }
 
 /// Completes a paid order once every sub-order is done.

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use crate::catalog::types::MAX_ORDER_QTY;
 use crate::error::{AppError, AppResult, Violations};
-use crate::identity::types::parse_name;
+use crate::validate::{optional_text, parse_name};
 
 pub const MAX_LINES: usize = 100;
 
@@ -67,18 +67,6 @@ impl Delivery {
         }
         Delivery { address, contact_name, phone }
     }
-}
-
-/// An optional free text of at most `max` characters; blank reads as absent.
-pub fn optional_text(v: &mut Violations, field: &str, value: Option<String>, max: usize) -> Option<String> {
-    let value = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
-    if value.chars().count() > max {
-        v.add(field, format!("must have at most {max} characters"));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
-        v.add(field, "must not contain control characters");
-    }
-    Some(value)
 }
 
 impl TryFrom<NewOrderBody> for NewOrder {

@@ -1,7 +1,10 @@
 //! Payments and refunds: offline transfers recorded by finance and card payments confirmed by
 //! Stripe, all through one confirmation path and one refund path.
 
+pub mod authorization;
+pub mod cancel;
 pub mod gateway;
+pub mod model;
 pub mod reconcile;
 pub mod routes;
 pub mod service;

@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::gateway::{Intent, StripeGateway};
-use super::service::{Method, PaymentRow, RefundRow};
+use super::model::{Method, PaymentRow, RefundRow};
 use super::stripe::{self as stripe_pay, gateway_error};
 use super::webhook;
 use crate::db::schema::{orders, payments, refunds};

@@ -7,15 +7,17 @@ use utoipa_axum::routes;
 
 use super::service::{self, OfflinePaymentBody, PaymentRecorded, PaymentView, RefundBody, RefundRecorded, RefundView};
 use super::stripe::{self as stripe_pay, IntentView};
-use super::webhook;
+use super::{cancel, webhook};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::idempotency::{self, IdempotencyKey, Stored};
+use crate::orders::service::OrderView;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(cancel_order))
         .routes(routes!(record_offline))
         .routes(routes!(list_payments))
         .routes(routes!(refund, list_refunds))
@@ -27,6 +29,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct PaymentList {
     items: Vec<PaymentView>,
     next_cursor: Option<String>,
+}
+
+/// Cancels the order (the buyer), before any sub-order shipped: stock goes back; a paid order is refunded.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = OrderView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "invalid_state", body = Problem)))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<OrderView>> {
+    let ctx = state.ctx();
+    let order = state.db.write(move |c| cancel::cancel(c, &actor, &id, &ctx)).await?;
+    // A card payment goes back through Stripe: the refunds were queued with the cancellation.
+    state.stripe_nudge.notify_one();
+    Ok(Json(order))
 }
 
 #[derive(Serialize, ToSchema)]

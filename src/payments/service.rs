@@ -8,76 +8,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::model::{Method, PaymentRow, RefundRow};
+use crate::accounting::ledger;
 use crate::clock::utc;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{orders, payments, refunds, sub_orders};
 use crate::error::{AppError, AppResult, Violations};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::identity::policy;
 use crate::ids::new_id;
 use crate::money::Fen;
 use crate::orders::model::{self as order_model, OrderRow, SubOrderRow};
 use crate::orders::service::{self as order_service, OrderView, SubOrderDetail};
-use crate::orders::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus, Who, invalid_state};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Offline,
-    Stripe,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Offline => "offline",
-            Method::Stripe => "stripe",
-        }
-    }
-    pub fn parse(s: &str) -> AppResult<Method> {
-        match s {
-            "offline" => Ok(Method::Offline),
-            "stripe" => Ok(Method::Stripe),
-            other => Err(anyhow::anyhow!("unknown payment method in database: {other}").into()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payments)]
-pub struct PaymentRow {
-    pub id: String,
-    pub order_id: String,
-    pub method: String,
-    pub status: String,
-    pub amount_fen: i64,
-    pub currency: String,
-    pub reference: Option<String>,
-    pub external_id: Option<String>,
-    pub paid_at: Option<NaiveDateTime>,
-    pub recorded_by: Option<String>,
-    pub failure_reason: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refunds)]
-pub struct RefundRow {
-    pub id: String,
-    pub order_id: String,
-    pub sub_order_id: String,
-    pub payment_id: String,
-    pub amount_fen: i64,
-    pub reason: String,
-    pub method: String,
-    pub status: String,
-    pub external_id: Option<String>,
-    pub requested_by: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub completed_at: Option<NaiveDateTime>,
-}
+use crate::orders::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus, invalid_state};
+use crate::worker::job::enqueue;
+use crate::worker::payloads::{Notice, RefundDue};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PaymentView {
@@ -348,13 +295,14 @@ fn write_refund(
     };
     diesel::insert_into(refunds::table).values(&row).execute(conn)?;
     if to_push {
-        crate::outbox::enqueue(conn, super::stripe::REFUND_TOPIC, &json!({"refund_id": row.id}), ctx.now)?;
+        enqueue(conn, &RefundDue { refund_id: row.id.clone() }, ctx.now)?;
     }
     let details = json!({"refund_id": row.id, "amount_fen": amount.0, "reason": reason, "method": row.method,
         "refunded_fen": sub.refunded_fen});
     state::record_event(conn, &order.id, Some(&sub.id), "refund", None, None, who, details, ctx)?;
-    crate::accounting::ledger::reverse_refund(conn, sub, &row, ctx)?;
-    crate::outbox::notify(conn, "refund_recorded", json!({"refund_id": row.id}), ctx.now)?;
+    let refunded = ledger::Refunded { refund_id: &row.id, sub_order_id: &sub.id, amount, at: row.created_at };
+    ledger::reverse_refund(conn, &refunded, ctx)?;
+    enqueue(conn, &Notice::RefundRecorded { refund_id: row.id.clone() }, ctx.now)?;
     Ok(row)
 }
 

@@ -11,22 +11,21 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::gateway::{GatewayError, Intent, StripeGateway};
-use super::service::{self, Confirmation, Method, PaymentRow};
+use super::model::{Method, PaymentRow};
+use super::service::{self, Confirmation};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{payments, refunds};
 use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::Actor;
+use crate::identity::Who;
 use crate::money::Fen;
 use crate::orders::model as order_model;
-use crate::orders::state::{OrderStatus, Who, invalid_state};
+use crate::orders::state::{OrderStatus, invalid_state};
 use crate::state::AppState;
-
-/// Push this refund (payload `{"refund_id"}`) to Stripe.
-pub const REFUND_TOPIC: &str = "stripe.refund";
-/// Give back a payment that arrived for an order no longer payable (payload `{"payment_id"}`).
-pub const SURPLUS_TOPIC: &str = "stripe.surplus";
+use crate::worker::job::enqueue;
+use crate::worker::payloads::SurplusDue;
 
 /// What the buyer's client needs to confirm a payment with Stripe.js.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -315,7 +314,7 @@ fn give_back(conn: &mut DbConn, payment: &PaymentRow, ctx: &Ctx) -> AppResult<()
     let details =
         json!({"payment_id": payment.id, "amount_fen": payment.amount_fen, "payment_intent": payment.external_id});
     system_event(conn, &payment.order_id, "payment_returned", details, ctx)?;
-    crate::outbox::enqueue(conn, SURPLUS_TOPIC, &json!({"payment_id": payment.id}), ctx.now)
+    enqueue(conn, &SurplusDue { payment_id: payment.id.clone() }, ctx.now)
 }
 
 /// A PaymentIntent failed or was cancelled at Stripe: the attempt is closed with the reason; the
@@ -392,43 +391,4 @@ pub async fn push_surplus(state: &AppState, gateway: &StripeGateway, payment_id:
     let Some(intent) = payment.external_id else { return Ok(()) };
     gateway.create_refund(&intent, payment.amount_fen, &payment.id).await.map_err(gateway_error)?;
     Ok(())
-}
-
-/// Runs the due Stripe outbox rows once; returns how many were handled.
-pub async fn drain(state: &AppState, gateway: &StripeGateway) -> usize {
-    let mut handled = 0;
-    use crate::groupbuy::card::{CAPTURE_TOPIC, VOID_TOPIC, push_capture, push_void};
-    for topic in [REFUND_TOPIC, SURPLUS_TOPIC, CAPTURE_TOPIC, VOID_TOPIC] {
-        let now = state.clock.now_naive();
-        let lease = state.config.outbox_lease(60);
-        let claimed =
-            state.db.run(move |c| crate::db::claim_outbox(c, topic, now, lease, 20)).await.unwrap_or_else(|e| {
-                tracing::warn!(topic, error = %e, "could not claim Stripe outbox rows");
-                Vec::new()
-            });
-        for (row_id, payload) in claimed {
-            let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-            let field = |k: &str| payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            let result = match topic {
-                REFUND_TOPIC => push_refund(state, gateway, field("refund_id")).await.map(|_| ()),
-                SURPLUS_TOPIC => push_surplus(state, gateway, field("payment_id")).await,
-                CAPTURE_TOPIC => push_capture(state, gateway, field("authorization_id")).await,
-                _ => push_void(state, gateway, field("authorization_id")).await,
-            };
-            let now = state.clock.now_naive();
-            let outcome = match result {
-                Ok(()) => state.db.write(move |c| crate::outbox::mark_done(c, &[row_id], now)).await,
-                Err(e) => {
-                    tracing::warn!(topic, error = %e, "Stripe outbox row failed; will retry");
-                    let error = e.to_string();
-                    state.db.write(move |c| crate::outbox::mark_failed(c, &[row_id], &error, now)).await
-                }
-            };
-            if let Err(e) = outcome {
-                tracing::warn!(error = %e, "could not update the outbox");
-            }
-            handled += 1;
-        }
-    }
-    handled
 }

@@ -8,15 +8,16 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use super::gateway::{Intent, StripeRefund};
-use super::service::{self, PaymentRow};
+use super::model::PaymentRow;
+use super::service;
 use super::stripe::{self as stripe_pay, Settled};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{payments, refunds, stripe_events};
 use crate::error::{AppError, AppResult};
+use crate::identity::Who;
 use crate::money::Fen;
 use crate::orders::model as order_model;
-use crate::orders::state::Who;
 use crate::state::AppState;
 
 /// The fields of an event we read.
@@ -224,7 +225,7 @@ pub fn absorb_refunds(
             .filter(refunds::external_id.eq(&r.id).or(refunds::external_id.like(format!("{}#%", r.id))))
             .count()
             .get_result(conn)?;
-        if known > 0 || crate::groupbuy::card::is_release(conn, payment_intent, r)? {
+        if known > 0 || super::authorization::is_release(conn, payment_intent, r)? {
             continue;
         }
         if let Some(ours) = &r.refund_id {

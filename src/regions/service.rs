@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult, Violations};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
 use crate::identity::policy;
-use crate::identity::types::parse_name;
+use crate::validate::parse_name;
 
 /// The national list shipped with the code; bump the version when the file changes.
 const NATIONAL_DATASET: &str = include_str!("../../migrations/data/regions-gb2260.tsv");

@@ -1,68 +1,18 @@
-//! The searchable form of a product, built from the database.
+//! The searchable form of a product (`engine::SearchDoc`), built from the database.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::analysis::Analyzer;
-use super::engine::SearchHit;
+use super::engine::SearchDoc;
 use crate::catalog::categories;
 use crate::catalog::model::ProductRow;
 use crate::catalog::service::is_on_sale;
 use crate::db::DbConn;
 use crate::db::schema::{organizations, products, regions};
 use crate::error::AppResult;
-
-/// One product as both engines index it (Meilisearch receives exactly this JSON).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SearchDoc {
-    pub id: String,
-    pub name: String,
-    pub name_pinyin: String,
-    pub name_initials: String,
-    pub category: String,
-    pub category_name: String,
-    pub description: String,
-    pub spec: String,
-    pub unit: String,
-    pub origin_region_code: String,
-    pub origin_name: String,
-    /// Every region the origin lies in, from the province down (filter at any level).
-    pub origin_codes: Vec<String>,
-    pub origin_prefecture: String,
-    /// Names of the chain, full and short (黔西南布依族苗族自治州 and 黔西南).
-    pub origin_names: String,
-    pub producer_id: String,
-    pub producer_name: String,
-    pub price_fen: i64,
-    pub stock: i64,
-    pub in_stock: bool,
-    pub storage: String,
-    pub rating_avg: Option<f64>,
-    /// Seconds since the epoch, for `newest`.
-    pub created_at: i64,
-}
-
-impl SearchDoc {
-    pub fn hit(&self) -> SearchHit {
-        SearchHit {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            category: self.category.clone(),
-            origin_region_code: self.origin_region_code.clone(),
-            origin_name: self.origin_name.clone(),
-            producer_id: self.producer_id.clone(),
-            producer_name: self.producer_name.clone(),
-            price_fen: self.price_fen,
-            unit: self.unit.clone(),
-            spec: self.spec.clone(),
-            stock: self.stock,
-            rating_avg: self.rating_avg,
-        }
-    }
-}
 
 /// Region names and producer names, loaded once per batch.
 struct Lookups {

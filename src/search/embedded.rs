@@ -19,7 +19,7 @@ use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, Term};
 
 use super::analysis::Analyzer;
-use super::document::SearchDoc;
+use super::engine::SearchDoc;
 use super::engine::{BoxFuture, Facets, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
 
 const TOKENIZER: &str = "dongxi_cjk";

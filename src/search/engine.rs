@@ -1,3 +1,6 @@
+//! The search seam: the engine trait both engines implement, the document they index, the query
+//! and results. A leaf: the state holds an engine, and this file imports nothing of the domains.
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -5,7 +8,54 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::document::SearchDoc;
+/// One product as both engines index it (Meilisearch receives exactly this JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchDoc {
+    pub id: String,
+    pub name: String,
+    pub name_pinyin: String,
+    pub name_initials: String,
+    pub category: String,
+    pub category_name: String,
+    pub description: String,
+    pub spec: String,
+    pub unit: String,
+    pub origin_region_code: String,
+    pub origin_name: String,
+    /// Every region the origin lies in, from the province down (filter at any level).
+    pub origin_codes: Vec<String>,
+    pub origin_prefecture: String,
+    /// Names of the chain, full and short (黔西南布依族苗族自治州 and 黔西南).
+    pub origin_names: String,
+    pub producer_id: String,
+    pub producer_name: String,
+    pub price_fen: i64,
+    pub stock: i64,
+    pub in_stock: bool,
+    pub storage: String,
+    pub rating_avg: Option<f64>,
+    /// Seconds since the epoch, for `newest`.
+    pub created_at: i64,
+}
+
+impl SearchDoc {
+    pub fn hit(&self) -> SearchHit {
+        SearchHit {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            category: self.category.clone(),
+            origin_region_code: self.origin_region_code.clone(),
+            origin_name: self.origin_name.clone(),
+            producer_id: self.producer_id.clone(),
+            producer_name: self.producer_name.clone(),
+            price_fen: self.price_fen,
+            unit: self.unit.clone(),
+            spec: self.spec.clone(),
+            stock: self.stock,
+            rating_avg: self.rating_avg,
+        }
+    }
+}
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -1,8 +1,6 @@
-//! Keeps the search index in step with the database: consumes `search.product` outbox rows in
-//! batches, replays after an index swap, removes products whose certificate expired, rebuilds.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Keeps the search index in step with the database: applies changed products (the worker's
+//! `search.product` job), replays after an index swap, queues products whose certificate expired
+//! or whose stock moved, rebuilds.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -13,27 +11,15 @@ use super::engine::{SearchEngine, SearchError};
 use crate::db::schema::{app_meta, outbox, products};
 use crate::db::{self, Db, DbConn};
 use crate::error::{AppError, AppResult};
-use crate::outbox::SEARCH_PRODUCT;
+use crate::worker::job::{Topic, enqueue};
+use crate::worker::payloads::ProductChanged;
 
-const BATCH: i64 = 500;
-const LEASE_SECS: i64 = 60;
 const EXPIRY_META_KEY: &str = "search_expiry_swept_through";
 const STOCK_META_KEY: &str = "search_stock_swept_until";
 /// Orders change stock without queueing the product; this often, changed products are queued once.
 pub const STOCK_SWEEP_SECS: u64 = 30;
 /// Each sweep looks this far behind the last one, for transactions that committed late.
 const STOCK_SWEEP_OVERLAP_SECS: i64 = 30;
-
-fn product_ids(payloads: &[(String, String)]) -> Vec<String> {
-    let mut ids: Vec<String> = payloads
-        .iter()
-        .filter_map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).ok())
-        .filter_map(|v| v.get("product_id").and_then(|x| x.as_str()).map(str::to_owned))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
 
 /// Applies the changes to some products to the index.
 pub async fn apply_products(
@@ -61,44 +47,24 @@ pub fn search_error(e: SearchError) -> AppError {
     }
 }
 
-/// One round: claim due rows, index them, mark them. Returns how many rows were handled.
-pub async fn index_once(db: &Db, engine: &dyn SearchEngine, now: NaiveDateTime, today: NaiveDate) -> AppResult<usize> {
-    if let Some(since) = engine.take_replay_since() {
-        replay_since(db, engine, since, today).await?;
-    }
-    let rows =
-        db.run(move |c| db::claim_outbox(c, SEARCH_PRODUCT, now, chrono::Duration::seconds(LEASE_SECS), BATCH)).await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let row_ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    match apply_products(db, engine, product_ids(&rows), today).await {
-        Ok(_) => {
-            db.write(move |c| crate::outbox::mark_done(c, &row_ids, now)).await?;
-            Ok(rows.len())
-        }
-        Err(e) => {
-            let message = e.to_string();
-            tracing::warn!(error = %message, rows = rows.len(), "search indexing failed; will retry");
-            db.write(move |c| crate::outbox::mark_failed(c, &row_ids, &message, now)).await?;
-            Err(e)
-        }
-    }
-}
-
 /// Re-applies every product changed since `since_ms` (with a margin for clock skew between processes).
 pub async fn replay_since(db: &Db, engine: &dyn SearchEngine, since_ms: i64, today: NaiveDate) -> AppResult<usize> {
     let since = chrono::DateTime::from_timestamp_millis(since_ms - 5_000).map(|t| t.naive_utc()).unwrap_or_default();
-    let payloads: Vec<(String, String)> = db
+    let payloads: Vec<String> = db
         .run(move |c| {
             Ok(outbox::table
-                .filter(outbox::topic.eq(SEARCH_PRODUCT))
+                .filter(outbox::topic.eq(ProductChanged::TOPIC))
                 .filter(outbox::created_at.ge(since))
-                .select((outbox::id, outbox::payload))
+                .select(outbox::payload)
                 .load(c)?)
         })
         .await?;
-    apply_products(db, engine, product_ids(&payloads), today).await
+    // A row this version cannot read is the runner's to set aside; the replay skips it.
+    let mut ids: Vec<String> =
+        payloads.iter().filter_map(|p| serde_json::from_str::<ProductChanged>(p).ok()).map(|p| p.product_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    apply_products(db, engine, ids, today).await
 }
 
 /// Once a day (in the deployment's zone): queue the products whose certificate lapsed, so the
@@ -135,12 +101,8 @@ pub fn sweep_expired(conn: &mut DbConn, today: NaiveDate, now: NaiveDateTime) ->
             .select(products::id)
             .load(conn)?;
         for id in &lapsed {
-            crate::outbox::enqueue(
-                conn,
-                SEARCH_PRODUCT,
-                &serde_json::json!({"product_id": id, "reason": "certificate_expired"}),
-                now,
-            )?;
+            let change = ProductChanged { product_id: id.clone(), reason: Some("certificate_expired".into()) };
+            enqueue(conn, &change, now)?;
         }
         Ok(lapsed.len())
     })
@@ -169,57 +131,10 @@ pub fn sweep_stock_changes(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<u
         let from = since - chrono::Duration::seconds(STOCK_SWEEP_OVERLAP_SECS);
         let changed = crate::catalog::model::stock_changed_between(conn, from, now)?;
         for id in &changed {
-            crate::outbox::enqueue(
-                conn,
-                SEARCH_PRODUCT,
-                &serde_json::json!({"product_id": id, "reason": "stock"}),
-                now,
-            )?;
+            enqueue(conn, &ProductChanged { product_id: id.clone(), reason: Some("stock".into()) }, now)?;
         }
         Ok(changed.len())
     })
-}
-
-/// Runs until `shutdown` resolves: index due rows every 200 ms, queue stock changes every 30 s,
-/// sweep expiries every minute.
-pub async fn run(
-    db: Db,
-    engine: Arc<dyn SearchEngine>,
-    clock: crate::clock::Clock,
-    zone: chrono_tz::Tz,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
-    let mut last_stock_sweep = std::time::Instant::now() - Duration::from_secs(3600);
-    loop {
-        let now = clock.now_naive();
-        let today = clock.today(zone);
-        if last_stock_sweep.elapsed() >= Duration::from_secs(STOCK_SWEEP_SECS) {
-            last_stock_sweep = std::time::Instant::now();
-            if let Err(e) = db.run(move |c| sweep_stock_changes(c, now)).await {
-                tracing::warn!(error = %e, "stock sweep failed");
-            }
-        }
-        if last_sweep.elapsed() >= Duration::from_secs(60) {
-            last_sweep = std::time::Instant::now();
-            let result = db.run(move |c| sweep_expired(c, today, now)).await;
-            match result {
-                Ok(n) if n > 0 => tracing::info!(products = n, "certificates lapsed; removing from search"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-            }
-        }
-        // A failed round was logged and its rows rescheduled; the loop simply waits and goes on.
-        let handled: usize = index_once(&db, engine.as_ref(), now, today).await.unwrap_or_default();
-        if handled == 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = shutdown.changed() => return,
-            }
-        } else if *shutdown.borrow() {
-            return;
-        }
-    }
 }
 
 /// Rebuilds the index from every product on sale, swapping it in at the end, then replays what
@@ -245,7 +160,7 @@ pub async fn rebuild(
         if finished {
             return None;
         }
-        let result = tokio::task::block_in_place(|| -> Result<Vec<super::document::SearchDoc>, SearchError> {
+        let result = tokio::task::block_in_place(|| -> Result<Vec<super::engine::SearchDoc>, SearchError> {
             let mut conn = pages_db.get_read().map_err(|e| SearchError::Unavailable(e.to_string()))?;
             load_on_sale_page(&mut conn, after.as_deref(), 1000, today, &analyzer)
                 .map_err(|e| SearchError::Failed(e.to_string()))

@@ -11,7 +11,7 @@ use meilisearch_sdk::task_info::TaskInfo;
 use serde_json::Value;
 
 use super::analysis::{Analyzer, SETTINGS};
-use super::document::SearchDoc;
+use super::engine::SearchDoc;
 use super::engine::{BoxFuture, Facets, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
 
 const SEARCH_DEADLINE: Duration = Duration::from_millis(900);

@@ -1,90 +1,61 @@
-//! The background worker: the outbox consumers (search indexing, Stripe) and the scheduled jobs (housekeeping, group purchases, mail), run in
-//! every `serve` process and by `dongxi worker`. Every job is safe to run in several processes.
+//! The background worker, run in every `serve` process and by `dongxi worker`: one typed job
+//! runner for the outbox and a timetable.
+//!
+//! - `job`: the `Job` and `Periodic` traits and `enqueue`; `payloads`: every topic's payload.
+//!   Core: any service may import these two.
+//! - `jobs/`: one small file per job (topic, payload, limits, the call into its domain).
+//! - `registry`: the list of jobs and tasks; only a registered payload can be enqueued.
+//! - `runner`: the one claim → run → done / backoff / dead-letter loop.
+//!
+//! It imports every domain (it runs their work); no domain imports `jobs`, `registry` or
+//! `runner`. Every job and task is safe to run in several processes at once.
 
 pub mod housekeeping;
+pub mod job;
+pub mod jobs;
+pub mod payloads;
+pub mod registry;
+pub mod runner;
 
-use std::time::Duration;
+pub use job::{Job, Periodic, Topic, enqueue};
 
 use crate::state::AppState;
 
-/// Starts everything the worker does; it ends when `shutdown` flips.
+/// Starts every registered job and task; the handle ends when `shutdown` flips and all of them
+/// have stopped.
 pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    let (db, engine, clock, zone) =
-        (state.db.clone(), state.search.clone(), state.clock.clone(), state.config.timezone);
-    let indexer = crate::search::indexer::run(db, engine, clock, zone, shutdown.clone());
-    let jobs = scheduled(state.clone(), shutdown.clone());
-    let group_buys = group_buys(state.clone(), shutdown.clone());
-    let mail = mail(state.clone(), shutdown.clone());
-    let stripe = stripe_outbox(state.clone(), shutdown);
+    let mut running = tokio::task::JoinSet::new();
+    for job in registry::jobs() {
+        running.spawn(job.serve(state.clone(), shutdown.clone()));
+    }
+    for task in registry::timetable() {
+        running.spawn(task.serve(state.clone(), shutdown.clone()));
+    }
     tokio::spawn(async move {
-        tokio::join!(indexer, jobs, group_buys, mail, stripe);
+        while let Some(ended) = running.join_next().await {
+            if let Err(e) = ended {
+                tracing::error!(error = %e, "a worker task failed");
+            }
+        }
     })
 }
 
-/// Jobs that run on a timetable rather than from the outbox.
-async fn scheduled(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let now = state.clock.now_naive();
-        match state.db.write(move |c| housekeeping::sweep(c, now)).await {
-            Ok(swept) if swept.any() => tracing::info!(?swept, "housekeeping"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
-        }
-        match crate::notify::digest::run_due(&state).await {
-            Ok(queued) if queued != Default::default() => tracing::info!(?queued, "mail timetable"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "mail timetable failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = shutdown.changed() => return,
+/// One batch of each registered job whose topic `wanted` selects (and that runs here), then the
+/// rows of unknown topics set aside; returns how many rows were handled. For tests and tools
+/// that drive the worker step by step.
+pub async fn run_due(state: &AppState, wanted: impl Fn(&str) -> bool) -> usize {
+    let mut handled = 0;
+    for job in registry::jobs().into_iter().filter(|j| wanted(j.topic()) && j.enabled(state)) {
+        match job.run_batch(state).await {
+            Ok(ran) => handled += ran.handled,
+            Err(e) => tracing::warn!(topic = job.topic(), error = %e, "outbox batch failed"),
         }
     }
-}
-
-/// Group purchases open, are announced before closing and close on time: checked every second.
-async fn group_buys(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        match crate::groupbuy::jobs::run_due(&state).await {
-            Ok(pass) if pass.any() => tracing::info!(?pass, "group purchases"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "group purchase timetable failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// Notifications become mails and mails are sent: checked every second, at once again while
-/// there is more.
-async fn mail(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if crate::notify::run_once(&state).await > 0 {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// Makes at Stripe what requests recorded (refunds, surplus payments going back): at once when a
-/// request in this process nudges, otherwise every second (rows written by other processes,
-/// retries after failures).
-async fn stripe_outbox(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let Some(gateway) = state.stripe.clone() else { return };
-    loop {
-        let handled = crate::payments::stripe::drain(&state, &gateway).await;
-        if handled > 0 {
-            continue;
-        }
-        tokio::select! {
-            _ = state.stripe_nudge.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
+    match registry::set_aside_unknown_topics(state).await {
+        Ok(n) => handled + n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not set aside rows of unknown topics");
+            handled
         }
     }
 }

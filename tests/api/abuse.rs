@@ -229,9 +229,10 @@ async fn outbound_calls_to_a_silent_peer_give_up_at_their_deadline() {
     paid.assert_problem(503, "payment_provider_unavailable");
     assert_eq!(crate::helpers::count_rows(&app, "payments").await, 0, "nothing recorded");
 
-    let sent = tokio::time::timeout(limit, dongxi::notify::run_once(&app.state)).await.expect("mail gives up in time");
+    let sent =
+        tokio::time::timeout(limit, crate::helpers::run_mail_jobs(&app.state)).await.expect("mail gives up in time");
     assert!(sent > 0, "the order's mails were tried");
-    let waiting = app.db(|c| dongxi::outbox::list(c, Some(dongxi::outbox::MAIL_SEND), true, 1000).unwrap()).await;
+    let waiting = app.db(|c| dongxi::outbox::list(c, Some(crate::helpers::MAIL_SEND), true, 1000).unwrap()).await;
     assert!(
         !waiting.is_empty() && waiting.iter().all(|r| r.last_error.is_some() && r.dead_at.is_none()),
         "each mail waits for another try: {waiting:?}"

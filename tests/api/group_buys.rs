@@ -69,7 +69,7 @@ async fn orders_of(app: &TestApp, token: &str, campaign: &str) -> Vec<Value> {
 async fn notices(app: &TestApp, campaign: &str) -> Vec<String> {
     let campaign = campaign.to_owned();
     app.db(move |c| {
-        dongxi::outbox::pending(c, dongxi::outbox::NOTIFY)
+        dongxi::outbox::pending(c, crate::helpers::NOTIFY)
             .unwrap()
             .into_iter()
             .map(|(_, payload)| serde_json::from_str::<Value>(&payload).unwrap())
@@ -479,7 +479,7 @@ async fn two_servers_and_their_workers_close_a_round_once_on_sqlite() {
 async fn a_card_authorised_pledge_is_captured_at_the_reached_price(postgres: bool) {
     let Some(t) = crate::payments::card_app(postgres).await else { return };
     let (app, w) = (&t.app, &t.w);
-    let gateway = app.state.stripe.clone().expect("Stripe configured");
+    assert!(app.state.stripe.is_some(), "Stripe configured");
     let c = campaign(app, w, Duration::zero(), Duration::days(3)).await;
     let id = c["id"].as_str().unwrap();
     let school = pledge(app, &w.school, id, 60).await;
@@ -524,7 +524,7 @@ async fn a_card_authorised_pledge_is_captured_at_the_reached_price(postgres: boo
     .send()
     .await
     .assert_status(204);
-    dongxi::payments::stripe::drain(&app.state, &gateway).await;
+    crate::helpers::run_stripe_jobs(&app.state).await;
     assert_eq!(
         t.stripe.get(&format!("/payment_intents/{hospital_pi}")).await["status"],
         "canceled",
@@ -548,7 +548,7 @@ async fn a_card_authorised_pledge_is_captured_at_the_reached_price(postgres: boo
     let order_of = |pledge: &Value| orders.iter().find(|o| o["pledge_id"] == pledge["id"]).cloned().unwrap();
     let school_order = order_of(&school);
     assert_eq!(school_order["total_fen"], 60 * 15000);
-    while dongxi::payments::stripe::drain(&app.state, &gateway).await > 0 {}
+    while crate::helpers::run_stripe_jobs(&app.state).await > 0 {}
     let paid = t.order(school_order["id"].as_str().unwrap()).await;
     assert_eq!((paid["status"].as_str(), paid["paid_fen"].as_i64()), (Some("paid"), Some(60 * 15000)), "{paid}");
     assert_eq!(
@@ -618,7 +618,7 @@ async fn a_card_authorised_pledge_is_captured_at_the_reached_price(postgres: boo
         assert_eq!(outcome.outcome, "refunds_in_step");
     }
     assert_eq!(count_rows(app, "refunds").await, 0);
-    while dongxi::payments::stripe::drain(&app.state, &gateway).await > 0 {}
+    while crate::helpers::run_stripe_jobs(&app.state).await > 0 {}
     assert_eq!(t.ledger_net(school_order["id"].as_str().unwrap()).await, (1, 60 * 15000), "nothing twice");
 }
 

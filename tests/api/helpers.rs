@@ -16,6 +16,8 @@ use dongxi::identity::model::OrgRow;
 use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
 use dongxi::identity::types::{Email, OrgKind, Password, Role};
 use dongxi::state::AppState;
+use dongxi::worker::Topic;
+use dongxi::worker::jobs::index_products::IndexProducts;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -258,13 +260,10 @@ impl TestApp {
 
     /// Runs the search indexer until the outbox holds nothing due.
     pub async fn index_now(&self) {
-        let today = self.clock.today(self.state.config.timezone);
         loop {
-            let now = self.clock.now_naive();
-            let handled = dongxi::search::indexer::index_once(&self.state.db, self.state.search.as_ref(), now, today)
-                .await
-                .expect("indexing");
-            if handled == 0 {
+            let ran = dongxi::worker::runner::run_batch::<IndexProducts>(&self.state).await.expect("indexing");
+            assert_eq!(ran.failed, 0, "indexing failed");
+            if ran.handled == 0 {
                 break;
             }
         }
@@ -494,4 +493,19 @@ impl JsonBody for reqwest::RequestBuilder {
 /// A response's body as JSON (`null` when it is not).
 pub async fn json_of(response: reqwest::Response) -> Value {
     serde_json::from_slice(&response.bytes().await.unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+/// The topics of the outbox rows tests look at.
+pub const MAIL_SEND: &str = <dongxi::notify::Mail as Topic>::TOPIC;
+pub const NOTIFY: &str = <dongxi::worker::payloads::Notice as Topic>::TOPIC;
+pub const SEARCH_PRODUCT: &str = <dongxi::worker::payloads::ProductChanged as Topic>::TOPIC;
+
+/// One batch of the worker's Stripe jobs (what the loops of `serve` do every second).
+pub async fn run_stripe_jobs(state: &AppState) -> usize {
+    dongxi::worker::run_due(state, |topic| topic.starts_with("stripe.")).await
+}
+
+/// One batch of the worker's mail jobs: notices become mails, due mails are sent.
+pub async fn run_mail_jobs(state: &AppState) -> usize {
+    dongxi::worker::run_due(state, |topic| topic == NOTIFY || topic == MAIL_SEND).await
 }

@@ -20,7 +20,8 @@ use dongxi::config::CountOn;
 use dongxi::ctx::Ctx;
 use dongxi::db::{DbConn, write_tx};
 use dongxi::identity::Actor;
-use dongxi::identity::model::{OrgRow, actor_for_user};
+use dongxi::identity::actor::actor_for_user;
+use dongxi::identity::model::OrgRow;
 use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
 use dongxi::identity::types::{Email, OrgKind, Password, Role};
 use dongxi::orders::service as orders;
@@ -216,7 +217,7 @@ fn act(conn: &mut DbConn, cast: &Cast, life: &Life, step: &Step, c: &Ctx) {
             write_tx(conn, |t| payments::record_offline(t, &cast.admin, &life.order_id, body, c).map(|_| ()))
         }
         Step::CancelUnpaid | Step::CancelPaid => {
-            write_tx(conn, |t| orders::cancel(t, buyer, &life.order_id, c).map(|_| ()))
+            write_tx(conn, |t| dongxi::payments::cancel::cancel(t, buyer, &life.order_id, c).map(|_| ()))
         }
         Step::Ship(i) => match sub(*i) {
             Some(s) => {

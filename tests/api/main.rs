@@ -22,3 +22,4 @@ mod regions;
 mod reliability;
 mod scale_out;
 mod search;
+mod worker;

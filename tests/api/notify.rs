@@ -49,7 +49,7 @@ fn read(bytes: &[u8]) -> Delivered {
 /// Turns events into mails and sends them until nothing is due.
 async fn deliver(app: &TestApp) {
     for _ in 0..50 {
-        if dongxi::notify::run_once(&app.state).await == 0 {
+        if crate::helpers::run_mail_jobs(&app.state).await == 0 {
             return;
         }
     }
@@ -83,7 +83,7 @@ fn about_order<'a>(mails: &'a [Delivered], order: &Value) -> Vec<&'a Delivered> 
 
 /// Mail rows still waiting (or failed), of `mail.send`.
 async fn unsent(app: &TestApp) -> Vec<dongxi::outbox::RowSummary> {
-    app.db(|c| dongxi::outbox::list(c, Some(dongxi::outbox::MAIL_SEND), false, 1000).unwrap()).await
+    app.db(|c| dongxi::outbox::list(c, Some(crate::helpers::MAIL_SEND), false, 1000).unwrap()).await
 }
 
 backend_tests! {
@@ -228,17 +228,17 @@ backend_tests! {
         let w = world(&app).await;
         place(&app, &w.school, &[(&w.tea, 12)]).await;
         for _ in 0..25 {
-            dongxi::notify::run_once(&app.state).await;
+            crate::helpers::run_mail_jobs(&app.state).await;
             app.clock.advance(Duration::minutes(10));
         }
-        let rows = app.db(|c| dongxi::outbox::list(c, Some(dongxi::outbox::MAIL_SEND), true, 1000).unwrap()).await;
+        let rows = app.db(|c| dongxi::outbox::list(c, Some(crate::helpers::MAIL_SEND), true, 1000).unwrap()).await;
         assert!(!rows.is_empty());
         assert!(rows.iter().all(|r| r.dead_at.is_some() && r.attempts == 20 && r.last_error.as_deref().unwrap().contains("SMTP")), "{rows:?}");
-        assert_eq!(dongxi::notify::run_once(&app.state).await, 0, "dead letters are not retried");
+        assert_eq!(crate::helpers::run_mail_jobs(&app.state).await, 0, "dead letters are not retried");
         let now = app.clock.now_naive();
         let n = app.db(move |c| dongxi::db::write_tx(c, |c| dongxi::outbox::retry(c, None, now)).unwrap()).await;
         assert_eq!(n, rows.len());
-        let again = app.db(|c| dongxi::outbox::list(c, Some(dongxi::outbox::MAIL_SEND), true, 1000).unwrap()).await;
+        let again = app.db(|c| dongxi::outbox::list(c, Some(crate::helpers::MAIL_SEND), true, 1000).unwrap()).await;
         assert!(again.iter().all(|r| r.dead_at.is_none() && r.attempts == 0), "{again:?}");
     }
 }
@@ -335,7 +335,7 @@ async fn smtp_delivery_waits_out_an_outage(postgres: bool) {
     let w = world(&app).await;
     let order = place(&app, &w.school_member, &[(&w.tea, 12), (&w.fungi, 20)]).await;
     // Every mail is tried and fails; the failed ones wait out their backoff (the clock stands still).
-    while dongxi::notify::run_once(&app.state).await > 0 {}
+    while crate::helpers::run_mail_jobs(&app.state).await > 0 {}
     let waiting = unsent(&app).await;
     assert!(
         !waiting.is_empty() && waiting.iter().all(|r| r.last_error.is_some() && r.dead_at.is_none()),
@@ -350,7 +350,7 @@ async fn smtp_delivery_waits_out_an_outage(postgres: bool) {
     let ids: HashSet<String> = app
         .db(|c| {
             outbox::table
-                .filter(outbox::topic.eq(dongxi::outbox::MAIL_SEND))
+                .filter(outbox::topic.eq(crate::helpers::MAIL_SEND))
                 .select(outbox::id)
                 .load::<String>(c)
                 .unwrap()

@@ -451,7 +451,7 @@ async fn refunds_reach_stripe_and_the_ledger(postgres: bool) {
     assert_eq!((refund["status"].as_str(), refund["method"].as_str()), (Some("pending"), Some("stripe")));
     assert_eq!(t.ledger_net(&id).await, (3, total - 15800));
     assert!(t.stripe.refunds_of(&pi).await.is_empty(), "not at Stripe before the worker runs");
-    assert!(dongxi::payments::stripe::drain(&t.app.state, &gateway).await >= 1);
+    assert!(crate::helpers::run_stripe_jobs(&t.app.state).await >= 1);
     let at_stripe = t.stripe.refunds_of(&pi).await;
     assert_eq!(at_stripe.len(), 1, "{at_stripe:?}");
     assert_eq!(at_stripe[0]["amount"], 15800);
@@ -574,7 +574,7 @@ async fn reconcile_applies_a_missed_confirmation(postgres: bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(t.payment_status(&late_pi).await, "canceled");
-    dongxi::payments::stripe::drain(&t.app.state, &gateway).await;
+    crate::helpers::run_stripe_jobs(&t.app.state).await;
     let back = t.stripe.get(&format!("/refunds?payment_intent={late_pi}")).await;
     assert_eq!(back["data"][0]["amount"], late["total_fen"], "{back}");
     assert_eq!(t.ledger_net(&late_id).await, (0, 0), "never counted");

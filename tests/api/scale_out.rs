@@ -268,14 +268,14 @@ async fn two_servers_and_a_worker_on_one_postgresql_do_everything_once() {
                 let rows: i64 = o::outbox.count().get_result(c).unwrap();
                 let twice: i64 = o::outbox.filter(o::attempts.ne(1)).count().get_result(c).unwrap();
                 let mail_rows: i64 =
-                    o::outbox.filter(o::topic.eq(dongxi::outbox::MAIL_SEND)).count().get_result(c).unwrap();
+                    o::outbox.filter(o::topic.eq(crate::helpers::MAIL_SEND)).count().get_result(c).unwrap();
                 let group_orders: i64 = dongxi::db::schema::orders::table
                     .filter(dongxi::db::schema::orders::group_buy_id.eq(&id))
                     .count()
                     .get_result(c)
                     .unwrap();
                 let results: i64 = o::outbox
-                    .filter(o::topic.eq(dongxi::outbox::NOTIFY))
+                    .filter(o::topic.eq(crate::helpers::NOTIFY))
                     .filter(o::payload.like(format!("%{id}%")))
                     .filter(o::payload.like("%group_buy.succeeded%"))
                     .count()

@@ -12,6 +12,8 @@ use dongxi::catalog::types::{ProductFields, Storage};
 use dongxi::identity::types::OrgKind;
 use serde_json::{Value, json};
 
+use dongxi::worker::jobs::index_products::IndexProducts;
+
 use crate::backend_tests;
 use crate::helpers::TestApp;
 
@@ -221,7 +223,7 @@ backend_tests! {
         assert_eq!(search(&app, "q=香菇").await["total"], 2, "not yet indexed");
         app.index_now().await;
         assert_eq!(set(&f, &search(&app, "q=香菇").await), expect(&["ceheng"]));
-        let pending: i64 = app.db(|c| dongxi::outbox::pending(c, dongxi::outbox::SEARCH_PRODUCT).unwrap().len() as i64).await;
+        let pending: i64 = app.db(|c| dongxi::outbox::pending(c, crate::helpers::SEARCH_PRODUCT).unwrap().len() as i64).await;
         assert_eq!(pending, 0, "every outbox row is marked done");
     }
 
@@ -351,9 +353,8 @@ async fn the_outbox_waits_for_a_failed_engine_and_catches_up() {
     let id = f.id_of("walnut");
     let now = app.clock.now_naive();
     app.db(move |c| dongxi::catalog::service::reindex(c, &id, now).unwrap()).await;
-    let today = app.clock.today(app.state.config.timezone);
-    let failed = dongxi::search::indexer::index_once(&app.state.db, app.state.search.as_ref(), now, today).await;
-    assert!(failed.is_err(), "indexing into a lost index fails");
+    let ran = dongxi::worker::runner::run_batch::<IndexProducts>(&app.state).await.expect("a batch");
+    assert_eq!((ran.handled, ran.failed), (1, 1), "indexing into a lost index fails");
     let (attempts, error, available): (i32, Option<String>, chrono::NaiveDateTime) = app
         .db(|c| {
             outbox::table
@@ -372,7 +373,7 @@ async fn the_outbox_waits_for_a_failed_engine_and_catches_up() {
     let app = app.with_search(engine);
     app.clock.advance(chrono::Duration::seconds(5));
     app.index_now().await;
-    let pending = app.db(|c| dongxi::outbox::pending(c, dongxi::outbox::SEARCH_PRODUCT).unwrap().len()).await;
+    let pending = app.db(|c| dongxi::outbox::pending(c, crate::helpers::SEARCH_PRODUCT).unwrap().len()).await;
     assert_eq!(pending, 0, "nothing is lost: the outbox caught up");
     assert_eq!(set(&f, &search(&app, "q=核桃").await), expect(&["walnut"]));
 }

@@ -1,0 +1,81 @@
+//! The worker's timetable: what runs every so often rather than from outbox rows. Each task is
+//! safe in any number of workers (it claims its period, or the rows it changes).
+
+use std::time::Duration;
+
+use crate::error::AppResult;
+use crate::groupbuy::jobs::Pass;
+use crate::notify::digest::Queued;
+use crate::search::indexer;
+use crate::state::AppState;
+use crate::worker::housekeeping::{self, Swept};
+use crate::worker::job::Periodic;
+
+/// Forgets idempotency keys, sessions and handled outbox rows past their retention.
+pub struct Housekeeping;
+
+impl Periodic for Housekeeping {
+    const NAME: &'static str = "housekeeping";
+    const EVERY: Duration = Duration::from_secs(60);
+    type Report = Swept;
+
+    async fn tick(state: &AppState) -> AppResult<Swept> {
+        let now = state.clock.now_naive();
+        state.db.write(move |c| housekeeping::sweep(c, now)).await
+    }
+}
+
+/// The weekly digest (Monday 08:00 in the deployment's zone) and certificate notices.
+pub struct MailTimetable;
+
+impl Periodic for MailTimetable {
+    const NAME: &'static str = "mail timetable";
+    const EVERY: Duration = Duration::from_secs(60);
+    type Report = Queued;
+
+    async fn tick(state: &AppState) -> AppResult<Queued> {
+        crate::notify::digest::run_due(state).await
+    }
+}
+
+/// Group purchases open, are announced before closing, and close on time.
+pub struct GroupBuyTimetable;
+
+impl Periodic for GroupBuyTimetable {
+    const NAME: &'static str = "group purchases";
+    const EVERY: Duration = Duration::from_secs(1);
+    type Report = Pass;
+
+    async fn tick(state: &AppState) -> AppResult<Pass> {
+        crate::groupbuy::jobs::run_due(state).await
+    }
+}
+
+/// Orders change stock without queueing the product: products whose stock moved are queued for
+/// the index once per window.
+pub struct StockSweep;
+
+impl Periodic for StockSweep {
+    const NAME: &'static str = "stock changes to search";
+    const EVERY: Duration = Duration::from_secs(indexer::STOCK_SWEEP_SECS);
+    type Report = usize;
+
+    async fn tick(state: &AppState) -> AppResult<usize> {
+        let now = state.clock.now_naive();
+        state.db.run(move |c| indexer::sweep_stock_changes(c, now)).await
+    }
+}
+
+/// Once a day, products whose certificate lapsed are queued so the index drops them.
+pub struct ExpirySweep;
+
+impl Periodic for ExpirySweep {
+    const NAME: &'static str = "lapsed certificates out of search";
+    const EVERY: Duration = Duration::from_secs(60);
+    type Report = usize;
+
+    async fn tick(state: &AppState) -> AppResult<usize> {
+        let ctx = state.ctx();
+        state.db.run(move |c| indexer::sweep_expired(c, ctx.today, ctx.now)).await
+    }
+}
