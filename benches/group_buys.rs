@@ -6,6 +6,9 @@
 //! into N orders in one transaction. Prints pledges/s, pledge p50/p99 and the close time; the
 //! last pledges meet a full campaign (`campaign_full`), as a December rush does.
 
+use dongxi::groupbuy::campaigns;
+use dongxi::groupbuy::close;
+use dongxi::groupbuy::pledges;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +19,7 @@ use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use dongxi::ctx::Ctx;
 use dongxi::db::{Db, DbConn};
-use dongxi::groupbuy::service::{self as group_buys, Closer};
+use dongxi::groupbuy::close::Closer;
 use dongxi::groupbuy::types::{CampaignTier, NewCampaign, NewPledge};
 use dongxi::identity::actor::actor_for_user;
 use dongxi::identity::service::create_org_unchecked;
@@ -83,7 +86,7 @@ async fn run(label: &str, db: Db, n: usize, clients: usize) {
     };
     let campaign = {
         let c = ctx();
-        db.write(move |conn| group_buys::create(conn, &office, new, &c)).await.expect("campaign").id
+        db.write(move |conn| campaigns::create(conn, &office, new, &c)).await.expect("campaign").id
     };
     let queue = Arc::new(std::sync::Mutex::new(agencies));
     let started = Instant::now();
@@ -109,7 +112,7 @@ async fn run(label: &str, db: Db, n: usize, clients: usize) {
                             },
                             note: None,
                         };
-                        group_buys::pledge(c, &actor, &campaign, pledge, &ctx())
+                        pledges::pledge(c, &actor, &campaign, pledge, &ctx())
                     })
                     .await;
                 match result {
@@ -133,7 +136,7 @@ async fn run(label: &str, db: Db, n: usize, clients: usize) {
     let closed = {
         let (campaign, c) = (campaign.clone(), ctx());
         db.write(move |conn| {
-            group_buys::close(conn, &campaign, Closer::Worker, &Ctx { now: c.now + Duration::days(4), ..c })
+            close::close(conn, &campaign, Closer::Worker, &Ctx { now: c.now + Duration::days(4), ..c })
         })
         .await
         .expect("close")

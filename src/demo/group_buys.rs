@@ -3,6 +3,9 @@
 //! accepted, so they count in 2021), and an open winter round of the 惠州 coordination office
 //! that still needs a few bags to succeed.
 
+use crate::groupbuy::campaigns;
+use crate::groupbuy::close;
+use crate::groupbuy::pledges;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -12,7 +15,7 @@ use crate::config::Config;
 use crate::db::DbConn;
 use crate::db::schema::{products, users};
 use crate::error::AppResult;
-use crate::groupbuy::service::{self as group_buys, Closer};
+use crate::groupbuy::close::Closer;
 use crate::groupbuy::types::{CampaignTier, NewCampaign, NewPledge};
 use crate::identity::actor::actor_for_user;
 use crate::identity::model::OrgRow;
@@ -66,7 +69,7 @@ fn pledge_all(
             delivery: Delivery { address: (*address).into(), contact_name: (*contact).into(), phone: (*phone).into() },
             note: None,
         };
-        group_buys::pledge(conn, &actor, campaign, pledge, &ctx_at(from + Duration::hours(20 * n as i64 + 2), config))?;
+        pledges::pledge(conn, &actor, campaign, pledge, &ctx_at(from + Duration::hours(20 * n as i64 + 2), config))?;
     }
     Ok(())
 }
@@ -91,9 +94,9 @@ fn mid_autumn_2021(conn: &mut DbConn, orgs: &[(&str, OrgRow)], config: &Config) 
         closes_at: closes,
         eligible_region_code: "441300".into(),
     };
-    let created = group_buys::create(conn, &union, campaign, &ctx_at(opens - Duration::days(3), config))?;
+    let created = campaigns::create(conn, &union, campaign, &ctx_at(opens - Duration::days(3), config))?;
     pledge_all(conn, orgs, &created.id, MID_AUTUMN_PLEDGES, opens, config)?;
-    group_buys::close(conn, &created.id, Closer::Worker, &ctx_at(closes + Duration::seconds(1), config))?;
+    close::close(conn, &created.id, Closer::Worker, &ctx_at(closes + Duration::seconds(1), config))?;
 
     let finance_id: String =
         users::table.filter(users::email.eq("finance@demo.dongxi.cn")).select(users::id).first(conn)?;
@@ -148,7 +151,7 @@ fn winter_round(conn: &mut DbConn, orgs: &[(&str, OrgRow)], config: &Config, now
         closes_at: now + Duration::days(11),
         eligible_region_code: "441300".into(),
     };
-    let created = group_buys::create(conn, &office, campaign, &ctx_at(opens, config))?;
+    let created = campaigns::create(conn, &office, campaign, &ctx_at(opens, config))?;
     pledge_all(conn, orgs, &created.id, WINTER_PLEDGES, opens, config)
 }
 

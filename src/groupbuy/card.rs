@@ -72,8 +72,8 @@ fn authorizable(
         return Err(AppError::conflict("invalid_state", format!("the pledge is {}; it cannot be paid", p.status))
             .with("current_status", p.status.clone()));
     }
-    if !super::service::accepting(&c, now)? {
-        return Err(super::service::not_open(&c, now)?);
+    if !super::status::accepting(&c, now)? {
+        return Err(super::status::not_open(&c, now)?);
     }
     if c.closes_at > now + chrono::Duration::days(AUTHORIZATION_WINDOW_DAYS) {
         return Err(AppError::conflict(

@@ -5,8 +5,10 @@
 
 use chrono::Duration;
 
+use super::campaigns::notify;
+use super::close::Closer;
+use super::close::close;
 use super::model;
-use super::service::{Closer, close, notify};
 use crate::error::AppResult;
 use crate::state::AppState;
 

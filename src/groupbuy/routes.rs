@@ -1,12 +1,21 @@
+use super::campaigns;
+use super::close;
+use super::pledges;
+use super::view;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::campaigns::CampaignListQuery;
 use super::card::AuthorizationView;
-use super::service::{self, CampaignListQuery, CampaignView, Closer, PledgeListQuery, PledgeMade, PledgeView};
+use super::close::Closer;
+use super::pledges::PledgeListQuery;
+use super::pledges::PledgeMade;
 use super::types::{CancelBody, NewCampaignBody, NewPledge, PledgeBody};
+use super::view::CampaignView;
+use super::view::PledgeView;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -42,7 +51,7 @@ async fn create_campaign(
 ) -> AppResult<(StatusCode, Json<CampaignView>)> {
     let ctx = state.ctx();
     let new = body.parse(ctx.now)?;
-    let view = state.db.write(move |c| service::create(c, &actor, new, &ctx)).await?;
+    let view = state.db.write(move |c| campaigns::create(c, &actor, new, &ctx)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -56,7 +65,7 @@ async fn list_campaigns(
 ) -> AppResult<Json<Page<CampaignView>>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
     let ctx = state.ctx();
-    Ok(Json(state.db.run(move |c| service::list(c, &actor, q, &page, &ctx)).await?))
+    Ok(Json(state.db.run(move |c| campaigns::list(c, &actor, q, &page, &ctx)).await?))
 }
 
 /// One campaign, live: total, pledge count, the current tier price and the quantity still needed
@@ -69,7 +78,7 @@ async fn get_campaign(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<CampaignView>> {
     let ctx = state.ctx();
-    Ok(Json(state.db.run(move |c| service::get(c, &actor, &id, &ctx)).await?))
+    Ok(Json(state.db.run(move |c| campaigns::get(c, &actor, &id, &ctx)).await?))
 }
 
 /// Pledges a quantity (agency users whose organisation lies inside the eligible region), taken
@@ -101,7 +110,7 @@ async fn pledge(
     let new = NewPledge::try_from(body)?;
     let org = actor.org.id.clone();
     idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
-        idempotency::created(&service::pledge(c, &actor, &id, new, &ctx)?)
+        idempotency::created(&pledges::pledge(c, &actor, &id, new, &ctx)?)
     })
     .await
     .inspect(|_| state.stripe_nudge.notify_one())
@@ -119,7 +128,7 @@ async fn list_pledges(
     ApiQuery(q): ApiQuery<PledgeListQuery>,
 ) -> AppResult<Json<Page<PledgeView>>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
-    Ok(Json(state.db.run(move |c| service::pledges(c, &actor, &id, q, &page)).await?))
+    Ok(Json(state.db.run(move |c| pledges::pledges(c, &actor, &id, q, &page)).await?))
 }
 
 /// Withdraws the organisation's pledge while the campaign is open; its quantity goes back on sale.
@@ -133,7 +142,7 @@ async fn withdraw(
     ApiPath((id, pledge_id)): ApiPath<(String, String)>,
 ) -> AppResult<StatusCode> {
     let ctx = state.ctx();
-    state.db.write(move |c| service::withdraw(c, &actor, &id, &pledge_id, &ctx)).await?;
+    state.db.write(move |c| pledges::withdraw(c, &actor, &id, &pledge_id, &ctx)).await?;
     // A card authorisation of the pledge is released from the outbox.
     state.stripe_nudge.notify_one();
     Ok(StatusCode::NO_CONTENT)
@@ -173,8 +182,8 @@ async fn close_campaign(
     let view = state
         .db
         .write(move |c| {
-            let row = service::close(c, &id, Closer::Organiser(&actor), &ctx)?;
-            service::view(c, Some(&actor), row, ctx.now)
+            let row = close::close(c, &id, Closer::Organiser(&actor), &ctx)?;
+            view::view(c, Some(&actor), row, ctx.now)
         })
         .await?;
     // Card authorisations are captured or released from the outbox.
@@ -194,7 +203,7 @@ async fn cancel_campaign(
     ApiJson(body): ApiJson<CancelBody>,
 ) -> AppResult<Json<CampaignView>> {
     let ctx = state.ctx();
-    let view = state.db.write(move |c| service::cancel(c, &actor, &id, &body.reason, &ctx)).await?;
+    let view = state.db.write(move |c| close::cancel(c, &actor, &id, &body.reason, &ctx)).await?;
     state.stripe_nudge.notify_one();
     Ok(Json(view))
 }

@@ -247,7 +247,7 @@ fn group_buy(conn: &mut DbConn, what: &str, campaign_id: &str, ctx: &Ctx) -> App
         // News that is no longer true (the round closed meanwhile) is not sent.
         return Ok(Vec::new());
     }
-    let view = crate::groupbuy::service::view(conn, None, c.clone(), ctx.now)?;
+    let view = crate::groupbuy::view::view(conn, None, c.clone(), ctx.now)?;
     let mut context = json!({"title": view.title, "organizer_name": view.organizer_org_name,
         "closes_at": local_time(c.closes_at, ctx.zone), "product_name": view.product_name, "spec": view.spec, "unit": view.unit,
         "list_price": yuan(view.list_price_fen), "min_total_qty": view.min_total_qty, "headline": view.headline,

@@ -1,0 +1,176 @@
+//! Pledging: an agency's quantity taken from stock at once under the campaign lock, replaced
+//! by pledging again, withdrawn while open; the pledges of a campaign.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::campaigns::lock;
+use super::model::{self, PledgeRow};
+use super::status::{accepting, not_open};
+use super::types::NewPledge;
+use super::view::{CampaignView, PledgeView, pledge_view, view};
+use crate::catalog::service::{give_back_stock, take_stock};
+use crate::ctx::Ctx;
+use crate::db::DbConn;
+use crate::error::{AppError, AppResult};
+use crate::http::pagination::{Page, PageRequest};
+use crate::identity::Actor;
+use crate::identity::model::org_names;
+use crate::identity::types::OrgKind;
+use crate::ids::new_id;
+use crate::orders::service::require_agency;
+
+/// A pledge and the campaign after it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PledgeMade {
+    #[serde(flatten)]
+    pub pledge: PledgeView,
+    pub group_buy: CampaignView,
+}
+
+fn campaign_full(available: i64, asked: i64) -> AppError {
+    AppError::conflict(
+        "campaign_full",
+        format!("the campaign can take at most {available} more from your organisation; {asked} were pledged"),
+    )
+    .with("available", available)
+}
+
+/// An agency pledges (or, pledging again, replaces its pledge): the quantity comes out of the
+/// product's stock at once, and the campaign's total never passes `max_total_qty`.
+pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &Ctx) -> AppResult<PledgeMade> {
+    require_agency(actor)?;
+    let c = lock(conn, id, ctx)?;
+    if !actor.region_path.starts_with(&c.eligible_region_path) {
+        return Err(AppError::forbidden_code(
+            "not_eligible",
+            format!("only buyers inside region {} may join this campaign", c.eligible_region_code),
+        )
+        .with("eligible_region_code", c.eligible_region_code.clone()));
+    }
+    if !accepting(&c, ctx.now)? {
+        return Err(not_open(&c, ctx.now)?);
+    }
+    if new.quantity < c.min_pledge_qty {
+        return Err(AppError::invalid_field(
+            "invalid_quantity",
+            "quantity",
+            format!("the smallest pledge in this campaign is {}", c.min_pledge_qty),
+        )
+        .with("min_pledge_qty", c.min_pledge_qty));
+    }
+    let previous = model::active_pledge_of(conn, &c.id, &actor.org.id)?;
+    let before = previous.as_ref().map_or(0, |p| p.quantity);
+    // What this organisation may hold: the room left plus what it holds already.
+    let available = c.max_total_qty - c.total_qty + before;
+    if new.quantity > available {
+        return Err(campaign_full(available, new.quantity));
+    }
+    let delta = new.quantity - before;
+    if !model::add_to_total(conn, &c.id, delta, i32::from(previous.is_none()))? {
+        return Err(campaign_full(available, new.quantity));
+    }
+    match delta {
+        d if d > 0 => take_stock(conn, &c.product_id, d, ctx.now)?,
+        d if d < 0 => give_back_stock(conn, &c.product_id, -d, ctx.now)?,
+        _ => {}
+    }
+    if let Some(p) = &previous {
+        if !model::end_pledge(conn, &p.id, "replaced", ctx.now)? {
+            return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
+        }
+        super::card::void_for(conn, &p.id, ctx.now)?;
+    }
+    let row = PledgeRow {
+        id: new_id("plg"),
+        group_buy_id: c.id.clone(),
+        org_id: actor.org.id.clone(),
+        org_path: actor.org.path.clone(),
+        user_id: actor.user_id.clone(),
+        quantity: new.quantity,
+        status: "active".into(),
+        delivery_address: new.delivery.address,
+        delivery_contact: new.delivery.contact_name,
+        delivery_phone: new.delivery.phone,
+        note: new.note,
+        replaces_id: previous.map(|p| p.id),
+        order_id: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        ended_at: None,
+    };
+    model::insert_pledge(conn, &row)?;
+    let campaign = model::find(conn, &c.id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
+    let group_buy = view(conn, Some(actor), campaign, ctx.now)?;
+    let names = HashMap::from([(actor.org.id.clone(), actor.org.name.clone())]);
+    Ok(PledgeMade { pledge: pledge_view(row, &names), group_buy })
+}
+
+/// The pledging organisation withdraws its pledge while the campaign is open: the quantity goes
+/// back to the product's stock. Withdrawing a withdrawn pledge changes nothing.
+pub fn withdraw(conn: &mut DbConn, actor: &Actor, id: &str, pledge_id: &str, ctx: &Ctx) -> AppResult<()> {
+    let c = lock(conn, id, ctx)?;
+    let p = model::find_pledge(conn, pledge_id)?
+        .filter(|p| p.group_buy_id == c.id && p.org_id == actor.org.id)
+        .ok_or_else(|| AppError::not_found("pledge"))?;
+    match p.status.as_str() {
+        "withdrawn" => return Ok(()),
+        "active" => {}
+        other => {
+            return Err(AppError::conflict("invalid_state", format!("the pledge is {other}; it cannot be withdrawn"))
+                .with("current_status", other));
+        }
+    }
+    if !accepting(&c, ctx.now)? {
+        return Err(not_open(&c, ctx.now)?);
+    }
+    if !model::add_to_total(conn, &c.id, -p.quantity, -1)? || !model::end_pledge(conn, &p.id, "withdrawn", ctx.now)? {
+        return Err(anyhow::anyhow!("pledge {} could not be withdrawn under the campaign lock", p.id).into());
+    }
+    super::card::void_for(conn, &p.id, ctx.now)?;
+    give_back_stock(conn, &c.product_id, p.quantity, ctx.now)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PledgeListQuery {
+    /// `active`, `replaced`, `withdrawn`, `ordered` or `released`.
+    pub status: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const PLEDGE_STATUSES: [&str; 5] = ["active", "replaced", "withdrawn", "ordered", "released"];
+
+/// A campaign's pledges, newest first: all of them for its organiser and the platform; a buyer
+/// sees its own and those of the organisations under it.
+pub fn pledges(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    q: PledgeListQuery,
+    page: &PageRequest,
+) -> AppResult<Page<PledgeView>> {
+    if let Some(s) = &q.status
+        && !PLEDGE_STATUSES.contains(&s.as_str())
+    {
+        return Err(AppError::invalid_field(
+            "validation_failed",
+            "status",
+            format!("must be one of {}", PLEDGE_STATUSES.join(", ")),
+        ));
+    }
+    let c = model::find(conn, id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
+    let sees_all = actor.org_kind == OrgKind::Platform || actor.org.id == c.organizer_org_id;
+    let within = (!sees_all).then_some(actor.org.path.as_str());
+    let rows = model::pledges(conn, &c.id, within, q.status.as_deref(), page.after.as_deref(), page.limit + 1)?;
+    let page = Page::from_rows(rows, page, |p| p.id.clone(), |p| p);
+    let mut org_ids: Vec<String> = page.items.iter().map(|p| p.org_id.clone()).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let names = org_names(conn, &org_ids)?;
+    Ok(Page { items: page.items.into_iter().map(|p| pledge_view(p, &names)).collect(), next_cursor: page.next_cursor })
+}
