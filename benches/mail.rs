@@ -57,7 +57,7 @@ async fn run(label: &str, extra: &[(&str, String)], orders: usize) {
                     },
                     note: None,
                 };
-                dongxi::orders::service::place(conn, &actor, order, &ctx)?;
+                dongxi::orders::placing::place(conn, &actor, order, &ctx)?;
             }
             Ok(orders)
         })

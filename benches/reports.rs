@@ -284,7 +284,7 @@ fn write_cost(conn: &mut DbConn, runs: usize) -> (f64, f64) {
                 note: None,
             };
             let placed =
-                dongxi::db::write_tx(conn, |c| dongxi::orders::service::place(c, &buyer, order, &ctx)).unwrap();
+                dongxi::db::write_tx(conn, |c| dongxi::orders::placing::place(c, &buyer, order, &ctx)).unwrap();
             let body = dongxi::payments::service::OfflinePaymentBody {
                 amount_fen: placed.total_fen,
                 reference: "B".into(),

@@ -6,6 +6,8 @@
 use crate::groupbuy::campaigns;
 use crate::groupbuy::close;
 use crate::groupbuy::pledges;
+use crate::orders::lifecycle;
+use crate::orders::listing;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -19,7 +21,6 @@ use crate::groupbuy::close::Closer;
 use crate::groupbuy::types::{CampaignTier, NewCampaign, NewPledge};
 use crate::identity::actor::actor_for_user;
 use crate::identity::model::OrgRow;
-use crate::orders::service as orders;
 use crate::orders::types::{AcceptBody, Delivery, Shipment};
 use crate::payments::service::{self as payments, OfflinePaymentBody};
 
@@ -117,7 +118,7 @@ fn mid_autumn_2021(conn: &mut DbConn, orgs: &[(&str, OrgRow)], config: &Config) 
             paid_at: paid.and_utc(),
         };
         payments::record_offline(conn, &finance, &order.id, body, &ctx_at(paid + Duration::hours(1), config))?;
-        let view = orders::get(conn, &finance, &order.id)?;
+        let view = listing::get(conn, &finance, &order.id)?;
         let sub = &view.sub_orders[0];
         let shipped = paid + Duration::days(2);
         let shipment = Shipment {
@@ -125,9 +126,9 @@ fn mid_autumn_2021(conn: &mut DbConn, orgs: &[(&str, OrgRow)], config: &Config) 
             tracking_no: format!("SF{}", 1_402_108_800 + n),
             invoice_no: Some(format!("{:08}", 44_210_900 + n)),
         };
-        orders::ship(conn, &producer, &sub.id, shipment, &ctx_at(shipped, config))?;
+        lifecycle::ship(conn, &producer, &sub.id, shipment, &ctx_at(shipped, config))?;
         let note = Some("礼盒完好，数量无误".to_owned());
-        orders::accept(conn, &buyer, &sub.id, AcceptBody { note }, &ctx_at(shipped + Duration::days(3), config))?;
+        lifecycle::accept(conn, &buyer, &sub.id, AcceptBody { note }, &ctx_at(shipped + Duration::days(3), config))?;
     }
     diesel::update(products::table.find(&product_id)).set(products::stock.eq(stock)).execute(conn)?;
     Ok(())

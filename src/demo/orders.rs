@@ -3,6 +3,8 @@
 //! welfare packs, a December rush; most paid, shipped, accepted and rated, some cancelled, some
 //! refunded. Then a few open orders from the last days, so producers have work waiting.
 
+use crate::orders::lifecycle;
+use crate::orders::placing;
 use std::collections::HashMap;
 
 use chrono::{Datelike, Duration, NaiveDateTime};
@@ -19,8 +21,8 @@ use crate::error::AppResult;
 use crate::identity::Actor;
 use crate::identity::actor::actor_for_user;
 use crate::identity::model::OrgRow;
-use crate::orders::service::{self as orders, OrderView};
 use crate::orders::types::{AcceptBody, Delivery, LineBody, NewOrder, RatingBody, Shipment};
+use crate::orders::view::OrderView;
 use crate::payments::service::{self as payments, OfflinePaymentBody, RefundBody};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -242,7 +244,7 @@ fn place(conn: &mut DbConn, cast: &Cast, plan: &Plan, config: &Config) -> AppRes
         },
         note: None,
     };
-    orders::place(conn, &cast.buyers[buyer.org], order, &ctx_at(plan.placed, config))
+    placing::place(conn, &cast.buyers[buyer.org], order, &ctx_at(plan.placed, config))
 }
 
 fn pay(conn: &mut DbConn, cast: &Cast, order: &OrderView, paid: NaiveDateTime, config: &Config) -> AppResult<()> {
@@ -307,10 +309,10 @@ fn live(conn: &mut DbConn, cast: &Cast, plan: &Plan, rng: &mut StdRng, config: &
             tracking_no: format!("DX{}{:06}", t.format("%y%m%d"), rng.gen_range(0..1_000_000)),
             invoice_no: Some(format!("{:08}", rng.gen_range(10_000_000..100_000_000))),
         };
-        orders::ship(conn, producer, &sub.id, shipment, &ctx_at(t, config))?;
+        lifecycle::ship(conn, producer, &sub.id, shipment, &ctx_at(t, config))?;
         t += Duration::hours(rng.gen_range(48..=120));
         let note = rng.gen_bool(0.3).then(|| "数量、包装无误".to_owned());
-        orders::accept(conn, buyer, &sub.id, AcceptBody { note }, &ctx_at(t, config))?;
+        lifecycle::accept(conn, buyer, &sub.id, AcceptBody { note }, &ctx_at(t, config))?;
         if rng.gen_bool(0.6) {
             t += Duration::hours(rng.gen_range(1..=48));
             let stars = [5, 5, 5, 4, 4, 3][rng.gen_range(0..6)];
@@ -319,7 +321,7 @@ fn live(conn: &mut DbConn, cast: &Cast, plan: &Plan, rng: &mut StdRng, config: &
                 4 => "整体满意，物流稍慢",
                 _ => "部分包装破损，其余尚可",
             };
-            orders::rate(
+            lifecycle::rate(
                 conn,
                 buyer,
                 &sub.id,
@@ -360,7 +362,7 @@ fn open_orders(conn: &mut DbConn, cast: &Cast, rng: &mut StdRng, config: &Config
                 tracking_no: format!("SF{}", 1_300_000_000 + days_ago),
                 invoice_no: None,
             };
-            orders::ship(
+            lifecycle::ship(
                 conn,
                 &cast.producers[&sub.producer_id],
                 &sub.id,

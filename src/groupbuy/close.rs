@@ -17,7 +17,10 @@ use crate::identity::Actor;
 use crate::identity::Who;
 use crate::identity::model::find_orgs;
 use crate::money::Fen;
-use crate::orders::service::{Buyer, FromPledge, PricedLine, insert_order};
+use crate::orders::placing::Buyer;
+use crate::orders::placing::FromPledge;
+use crate::orders::placing::PricedLine;
+use crate::orders::placing::insert_order;
 use crate::orders::types::Delivery;
 
 /// Who closes: the organiser on demand (before `closes_at` too), or the worker once it is due.

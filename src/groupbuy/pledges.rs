@@ -20,7 +20,7 @@ use crate::identity::Actor;
 use crate::identity::model::org_names;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
-use crate::orders::service::require_agency;
+use crate::orders::placing::require_agency;
 
 /// A pledge and the campaign after it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,8 +1,12 @@
-//! Orders: bulk orders split per producer, stock that never oversells, the lifecycle
-//! (`state`), ratings. Payments and refunds are in `payments`.
+//! Orders: bulk orders split per producer (`placing`), stock that never oversells, the state
+//! machine (`state`), shipment, acceptance and ratings (`lifecycle`), reading with visibility
+//! (`view`, `listing`). Money (payments, refunds, cancellation) is in `payments`.
 
+pub mod lifecycle;
+pub mod listing;
 pub mod model;
+pub mod placing;
 pub mod routes;
-pub mod service;
 pub mod state;
 pub mod types;
+pub mod view;

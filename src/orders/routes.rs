@@ -1,10 +1,18 @@
+use super::lifecycle;
+use super::listing;
+use super::placing;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::service::{self, EventView, OrderListQuery, OrderView, RatingView, SubOrderDetail, SubOrderListQuery};
+use super::listing::EventView;
+use super::listing::OrderListQuery;
+use super::listing::SubOrderListQuery;
 use super::types::{AcceptBody, NewOrder, NewOrderBody, RatingBody, ShipBody, Shipment};
+use super::view::OrderView;
+use super::view::RatingView;
+use super::view::SubOrderDetail;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -42,11 +50,11 @@ async fn place_order(
 ) -> AppResult<Stored> {
     let ctx = state.ctx();
     let fingerprint = idempotency::fingerprint("POST", "/orders", &serde_json::to_value(&body).unwrap_or_default());
-    service::require_agency(&actor)?;
+    placing::require_agency(&actor)?;
     let order = NewOrder::try_from(body)?;
     let org = actor.org.id.clone();
     idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
-        idempotency::created(&service::place(c, &actor, order, &ctx)?)
+        idempotency::created(&placing::place(c, &actor, order, &ctx)?)
     })
     .await
 }
@@ -62,7 +70,7 @@ async fn list_orders(
 ) -> AppResult<Json<Page<OrderView>>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
     let ctx = state.ctx();
-    Ok(Json(state.db.run(move |c| service::list(c, &actor, q, &page, &ctx)).await?))
+    Ok(Json(state.db.run(move |c| listing::list(c, &actor, q, &page, &ctx)).await?))
 }
 
 /// One order. A producer sees its own sub-orders and lines only.
@@ -73,7 +81,7 @@ async fn get_order(
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<OrderView>> {
-    Ok(Json(state.db.run(move |c| service::get(c, &actor, &id)).await?))
+    Ok(Json(state.db.run(move |c| listing::get(c, &actor, &id)).await?))
 }
 
 /// The order's history: who did what, when.
@@ -87,7 +95,7 @@ async fn order_events(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<Page<EventView>>> {
     let page = q.parse()?;
-    Ok(Json(state.db.run(move |c| service::events(c, &actor, &id, &page)).await?))
+    Ok(Json(state.db.run(move |c| listing::events(c, &actor, &id, &page)).await?))
 }
 
 /// Sub-orders the caller sees, newest first: a producer's own (its work queue), a buyer's, all for the platform.
@@ -100,7 +108,7 @@ async fn list_sub_orders(
 ) -> AppResult<Json<Page<SubOrderDetail>>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
     let ctx = state.ctx();
-    Ok(Json(state.db.run(move |c| service::list_sub_orders(c, &actor, q, &page, &ctx)).await?))
+    Ok(Json(state.db.run(move |c| listing::list_sub_orders(c, &actor, q, &page, &ctx)).await?))
 }
 
 /// One sub-order with its lines and delivery address.
@@ -111,7 +119,7 @@ async fn get_sub_order(
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<SubOrderDetail>> {
-    Ok(Json(state.db.run(move |c| service::get_sub_order(c, &actor, &id)).await?))
+    Ok(Json(state.db.run(move |c| listing::get_sub_order(c, &actor, &id)).await?))
 }
 
 /// Ships a sub-order (its producer), with the carrier, tracking number and invoice number.
@@ -127,7 +135,7 @@ async fn ship(
 ) -> AppResult<Json<SubOrderDetail>> {
     let shipment = Shipment::try_from(body)?;
     let ctx = state.ctx();
-    Ok(Json(state.db.write(move |c| service::ship(c, &actor, &id, shipment, &ctx)).await?))
+    Ok(Json(state.db.write(move |c| lifecycle::ship(c, &actor, &id, shipment, &ctx)).await?))
 }
 
 /// Accepts a delivered sub-order (验收, the buyer).
@@ -142,7 +150,7 @@ async fn accept(
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> AppResult<Json<SubOrderDetail>> {
     let ctx = state.ctx();
-    Ok(Json(state.db.write(move |c| service::accept(c, &actor, &id, body, &ctx)).await?))
+    Ok(Json(state.db.write(move |c| lifecycle::accept(c, &actor, &id, body, &ctx)).await?))
 }
 
 /// Rates an accepted sub-order, once (the buyer); the stars go to every product in it.
@@ -158,6 +166,6 @@ async fn rate(
     ApiJson(body): ApiJson<RatingBody>,
 ) -> AppResult<(axum::http::StatusCode, Json<RatingView>)> {
     let ctx = state.ctx();
-    let view = state.db.write(move |c| service::rate(c, &actor, &id, body, &ctx)).await?;
+    let view = state.db.write(move |c| lifecycle::rate(c, &actor, &id, body, &ctx)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(view)))
 }

@@ -3,6 +3,8 @@
 //! through the one refund path. It lives in payments because money moves: payments calls orders,
 //! never the reverse.
 
+use crate::orders::lifecycle;
+use crate::orders::view;
 use serde_json::json;
 
 use super::service::record_refund;
@@ -12,13 +14,13 @@ use crate::error::{AppError, AppResult};
 use crate::identity::{Actor, Who};
 use crate::money::Fen;
 use crate::orders::model as order_model;
-use crate::orders::service::{self as order_service, OrderView};
 use crate::orders::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus, invalid_state};
+use crate::orders::view::OrderView;
 
 /// The buyer cancels before anything shipped: stock goes back and whatever was paid is refunded.
 pub fn cancel(conn: &mut DbConn, actor: &Actor, id: &str, ctx: &Ctx) -> AppResult<OrderView> {
-    let mut order = order_service::lock_visible(conn, actor, id, ctx)?;
-    order_service::require_buyer(actor, &order, "cancel the order")?;
+    let mut order = lifecycle::lock_visible(conn, actor, id, ctx)?;
+    lifecycle::require_buyer(actor, &order, "cancel the order")?;
     let status = OrderStatus::parse(&order.status)?;
     if status.after(OrderEvent::Cancel).is_none() {
         return Err(invalid_state("order", status.as_str(), "cancelled"));
@@ -42,11 +44,11 @@ pub fn cancel(conn: &mut DbConn, actor: &Actor, id: &str, ctx: &Ctx) -> AppResul
             continue;
         }
         state::move_sub_order(conn, &order, sub, SubOrderEvent::Cancel, &who, json!({}), ctx)?;
-        order_service::return_stock(conn, &sub.id, ctx)?;
+        lifecycle::return_stock(conn, &sub.id, ctx)?;
         let remaining = Fen(sub.total_fen - sub.refunded_fen);
         if before.holds_payment() && remaining.is_positive() {
             record_refund(conn, &mut order, sub, remaining, "订单取消", &who, ctx)?;
         }
     }
-    order_service::view(conn, actor, order)
+    view::view(conn, actor, order)
 }

@@ -12,7 +12,7 @@ use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::idempotency::{self, IdempotencyKey, Stored};
-use crate::orders::service::OrderView;
+use crate::orders::view::OrderView;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -2,6 +2,9 @@
 //! by finance, a Stripe confirmation), goes through [`confirm_payment`]; every refund through
 //! [`record_refund`]. The accounting ledger counts from what these record.
 
+use crate::orders::lifecycle;
+use crate::orders::listing;
+use crate::orders::view;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,8 +24,9 @@ use crate::identity::policy;
 use crate::ids::new_id;
 use crate::money::Fen;
 use crate::orders::model::{self as order_model, OrderRow, SubOrderRow};
-use crate::orders::service::{self as order_service, OrderView, SubOrderDetail};
 use crate::orders::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus, invalid_state};
+use crate::orders::view::OrderView;
+use crate::orders::view::SubOrderDetail;
 use crate::worker::job::enqueue;
 use crate::worker::payloads::{Notice, RefundDue};
 
@@ -326,7 +330,7 @@ pub fn record_offline(
     ctx: &Ctx,
 ) -> AppResult<PaymentRecorded> {
     policy::require_platform_admin(actor)?;
-    let mut order = order_service::lock_visible(conn, actor, order_id, ctx)?;
+    let mut order = lifecycle::lock_visible(conn, actor, order_id, ctx)?;
     let mut v = Violations::new();
     v.check(body.amount_fen > 0, "amount_fen", "must be greater than 0");
     let reference = body.reference.trim().to_owned();
@@ -347,7 +351,7 @@ pub fn record_offline(
         external_id: None,
     };
     let payment = confirm_payment(conn, &mut order, confirmation, &Who::of(actor), ctx)?;
-    Ok(PaymentRecorded { payment: PaymentView::from_row(payment)?, order: order_service::view(conn, actor, order)? })
+    Ok(PaymentRecorded { payment: PaymentView::from_row(payment)?, order: view::view(conn, actor, order)? })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -366,7 +370,7 @@ pub fn refund_sub_order(
     body: RefundBody,
     ctx: &Ctx,
 ) -> AppResult<RefundRecorded> {
-    let (mut order, mut sub) = order_service::lock_sub_order(conn, actor, sub_id, ctx)?;
+    let (mut order, mut sub) = lifecycle::lock_sub_order(conn, actor, sub_id, ctx)?;
     if !(actor.is_platform_admin() || actor.org.id == sub.producer_id) {
         return Err(AppError::forbidden("only the sub-order's producer or the platform admin refunds it"));
     }
@@ -382,10 +386,7 @@ pub fn refund_sub_order(
     let who = Who::of(actor);
     let refund = record_refund(conn, &mut order, &mut sub, Fen(body.amount_fen), &reason, &who, ctx)?;
     finish_whole_refund(conn, &mut order, &mut sub, status, &who, ctx)?;
-    Ok(RefundRecorded {
-        refund: RefundView::from_row(refund)?,
-        sub_order: order_service::sub_order_detail(conn, &order, &sub)?,
-    })
+    Ok(RefundRecorded { refund: RefundView::from_row(refund)?, sub_order: view::sub_order_detail(conn, &order, &sub)? })
 }
 
 /// After a refund: a sub-order refunded in whole ends (`refunded`), goods that never shipped go
@@ -403,7 +404,7 @@ pub fn finish_whole_refund(
     }
     state::move_sub_order(conn, order, sub, SubOrderEvent::RefundWhole, who, json!({}), ctx)?;
     if before == SubOrderStatus::AwaitingShipment {
-        order_service::return_stock(conn, &sub.id, ctx)?;
+        lifecycle::return_stock(conn, &sub.id, ctx)?;
     }
     let subs = order_model::sub_orders_of(conn, std::slice::from_ref(&order.id))?;
     state::settle(conn, order, &subs, who, ctx)
@@ -424,7 +425,7 @@ pub fn payments_of(conn: &mut DbConn, actor: &Actor, order_id: &str) -> AppResul
 
 /// The refunds of a sub-order the caller sees.
 pub fn refunds_of(conn: &mut DbConn, actor: &Actor, sub_id: &str) -> AppResult<Vec<RefundView>> {
-    order_service::get_sub_order(conn, actor, sub_id)?;
+    listing::get_sub_order(conn, actor, sub_id)?;
     refunds::table
         .filter(refunds::sub_order_id.eq(sub_id))
         .order(refunds::id.asc())

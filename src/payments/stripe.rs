@@ -99,7 +99,7 @@ pub async fn start_payment(
 /// (reused, so one order never has two live intents from us).
 fn payable(conn: &mut DbConn, actor: &Actor, order_id: &str) -> AppResult<(Fen, Option<String>)> {
     let order = order_model::find_visible(conn, actor, order_id)?.ok_or_else(|| AppError::not_found("order"))?;
-    crate::orders::service::require_buyer(actor, &order, "pay for this order")?;
+    crate::orders::lifecycle::require_buyer(actor, &order, "pay for this order")?;
     let status = OrderStatus::parse(&order.status)?;
     if status != OrderStatus::PendingPayment {
         return Err(invalid_state("order", status.as_str(), "paid"));
@@ -127,7 +127,7 @@ pub fn record_intent(
     intent: &Intent,
     ctx: &Ctx,
 ) -> AppResult<IntentView> {
-    let order = crate::orders::service::lock_visible(conn, actor, order_id, ctx)?;
+    let order = crate::orders::lifecycle::lock_visible(conn, actor, order_id, ctx)?;
     let status = OrderStatus::parse(&order.status)?;
     if status != OrderStatus::PendingPayment {
         return Err(invalid_state("order", status.as_str(), "paid"));

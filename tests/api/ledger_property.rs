@@ -8,6 +8,8 @@
 //!
 //! `DONGXI_PROPERTY_SEED` replays a run; `DONGXI_PROPERTY_LIFECYCLES` sets how many (default 2000).
 
+use dongxi::orders::lifecycle;
+use dongxi::orders::placing;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
@@ -24,7 +26,6 @@ use dongxi::identity::actor::actor_for_user;
 use dongxi::identity::model::OrgRow;
 use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
 use dongxi::identity::types::{Email, OrgKind, Password, Role};
-use dongxi::orders::service as orders;
 use dongxi::orders::types::{AcceptBody, Delivery, LineBody, NewOrder, Shipment};
 use dongxi::payments::service::{self as payments, OfflinePaymentBody, RefundBody};
 use rand::rngs::StdRng;
@@ -223,12 +224,12 @@ fn act(conn: &mut DbConn, cast: &Cast, life: &Life, step: &Step, c: &Ctx) {
             Some(s) => {
                 let producer = producer_of(&s, conn);
                 let shipment = Shipment { carrier: "顺丰".into(), tracking_no: "SF1".into(), invoice_no: None };
-                write_tx(conn, |t| orders::ship(t, &producer, &s, shipment, c).map(|_| ()))
+                write_tx(conn, |t| lifecycle::ship(t, &producer, &s, shipment, c).map(|_| ()))
             }
             None => Ok(()),
         },
         Step::Accept(i) => match sub(*i) {
-            Some(s) => write_tx(conn, |t| orders::accept(t, buyer, &s, AcceptBody::default(), c).map(|_| ())),
+            Some(s) => write_tx(conn, |t| lifecycle::accept(t, buyer, &s, AcceptBody::default(), c).map(|_| ())),
             None => Ok(()),
         },
         Step::Refund(i, share) => match sub(*i) {
@@ -391,7 +392,7 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
                     };
                 let order = NewOrder { lines, delivery, note: None };
                 let buyer = &cast.buyers[lives[i].buyer];
-                let view = write_tx(conn, |t| orders::place(t, buyer, order, &c)).unwrap();
+                let view = write_tx(conn, |t| placing::place(t, buyer, order, &c)).unwrap();
                 lives[i].order_id = view.id;
                 lives[i].sub_ids = view.sub_orders.into_iter().map(|s| s.id).collect();
             }
