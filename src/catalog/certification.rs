@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::model::{self, EventRow, ProductRow, RequestRow};
-use super::service::{self, CertificationStatus, PriceCheck, certification_status, price_check_of};
+use super::audit::{pending_of, record, save_request};
+use super::model::{self, EventRow, ProductRow, RequestRow, is_reviewer};
+use super::view::{CertificationStatus, PriceCheck, certification_status, price_check_of};
+use super::{service, view};
 use crate::clock::utc;
 use crate::db::schema::{certification_events, certification_requests, products};
 use crate::db::{DbConn, prefix_pattern};
@@ -77,15 +79,6 @@ pub struct EventView {
     pub at: DateTime<Utc>,
 }
 
-/// Platform users, and coordinators whose region contains the origin, follow certification.
-pub(crate) fn is_reviewer(actor: &Actor, product: &ProductRow) -> bool {
-    match actor.org_kind {
-        OrgKind::Platform => true,
-        OrgKind::Coordinator => product.origin_path.starts_with(&actor.region_path),
-        _ => false,
-    }
-}
-
 /// Deciding takes an admin among the reviewers.
 fn require_decider(actor: &Actor, product: &ProductRow) -> AppResult<()> {
     if actor.is_admin() && is_reviewer(actor, product) {
@@ -95,32 +88,6 @@ fn require_decider(actor: &Actor, product: &ProductRow) -> AppResult<()> {
             "only the platform admin, or a coordinator admin whose region contains the origin, decides certification",
         ))
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record(
-    conn: &mut DbConn,
-    product_id: &str,
-    request_id: Option<&str>,
-    action: &str,
-    actor: Option<&Actor>,
-    reason: Option<&str>,
-    details: serde_json::Value,
-    at: NaiveDateTime,
-) -> AppResult<()> {
-    let row = EventRow {
-        id: new_id("cev"),
-        product_id: product_id.to_owned(),
-        request_id: request_id.map(str::to_owned),
-        action: action.to_owned(),
-        actor_user_id: actor.map(|a| a.user_id.clone()),
-        actor_org_id: actor.map(|a| a.org.id.clone()),
-        reason: reason.map(str::to_owned),
-        details: details.to_string(),
-        at,
-    };
-    diesel::insert_into(certification_events::table).values(&row).execute(conn)?;
-    Ok(())
 }
 
 fn view(conn: &mut DbConn, req: RequestRow, product: &ProductRow, today: NaiveDate) -> AppResult<RequestView> {
@@ -142,15 +109,6 @@ fn view(conn: &mut DbConn, req: RequestRow, product: &ProductRow, today: NaiveDa
         certificate_no: req.certificate_no,
         valid_until: req.valid_until,
     })
-}
-
-fn pending_of(conn: &mut DbConn, product_id: &str) -> AppResult<Option<RequestRow>> {
-    Ok(certification_requests::table
-        .filter(certification_requests::product_id.eq(product_id))
-        .filter(certification_requests::status.eq("pending"))
-        .select(RequestRow::as_select())
-        .first(conn)
-        .optional()?)
 }
 
 fn already_pending() -> AppError {
@@ -423,20 +381,6 @@ pub fn reject(
     view(conn, req, &product, today)
 }
 
-fn save_request(conn: &mut DbConn, req: &RequestRow) -> AppResult<()> {
-    diesel::update(certification_requests::table.find(&req.id))
-        .set((
-            certification_requests::status.eq(&req.status),
-            certification_requests::decided_by.eq(&req.decided_by),
-            certification_requests::decided_at.eq(req.decided_at),
-            certification_requests::decision_reason.eq(&req.decision_reason),
-            certification_requests::certificate_no.eq(&req.certificate_no),
-            certification_requests::valid_until.eq(req.valid_until),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// A spot check failed: the certificate is withdrawn and the product leaves sale.
 pub fn revoke(
     conn: &mut DbConn,
@@ -445,7 +389,7 @@ pub fn revoke(
     body: ReasonBody,
     now: NaiveDateTime,
     today: NaiveDate,
-) -> AppResult<service::ProductView> {
+) -> AppResult<view::ProductView> {
     let mut product = service::visible(conn, Some(actor), product_id, today)?;
     require_decider(actor, &product)?;
     let reason = parse_reason(&body.reason)?;
@@ -461,41 +405,7 @@ pub fn revoke(
     model::save(conn, &product)?;
     record(conn, &product.id, None, "revoked", Some(actor), Some(&reason), details, now)?;
     service::reindex(conn, &product.id, now)?;
-    service::ProductView::from_row(product, today)
-}
-
-/// Origin or specification changed: the certificate (or the pending request) no longer applies.
-pub fn reset_for_material_change(
-    conn: &mut DbConn,
-    actor: &Actor,
-    product: &mut ProductRow,
-    now: NaiveDateTime,
-) -> AppResult<()> {
-    if let Some(mut pending) = pending_of(conn, &product.id)? {
-        pending.status = "withdrawn".into();
-        pending.decided_at = Some(now);
-        pending.decision_reason = Some("产品产地或规格已变更".into());
-        save_request(conn, &pending)?;
-        record(
-            conn,
-            &product.id,
-            Some(&pending.id),
-            "withdrawn",
-            Some(actor),
-            pending.decision_reason.as_deref(),
-            json!({}),
-            now,
-        )?;
-    }
-    let details = json!({"certificate_no": product.certificate_no, "valid_until": product.cert_valid_until,
-        "origin_region_code": product.origin_region_code, "spec": product.spec});
-    product.cert_status = "none".into();
-    product.certificate_no = None;
-    product.cert_valid_until = None;
-    if product.status == "listed" {
-        product.status = "unlisted".into();
-    }
-    record(conn, &product.id, None, "reset", Some(actor), Some("产品产地或规格已变更"), details, now)
+    view::ProductView::from_row(product, today)
 }
 
 /// The decision history of a product, for its producer and its reviewers.

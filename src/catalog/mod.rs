@@ -1,5 +1,6 @@
 //! Products, tiers, certification, batches and trace codes, the price check, bulk import.
 
+pub mod audit;
 pub mod categories;
 pub mod certification;
 pub mod import;
@@ -8,3 +9,4 @@ pub mod routes;
 pub mod service;
 pub mod trace;
 pub mod types;
+pub mod view;

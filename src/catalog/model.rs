@@ -2,6 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
+use super::types::{ProductFields, Storage, Tier};
 use crate::db::schema::{batches, certification_events, certification_requests, organizations, products};
 use crate::db::{DbConn, MultiBackend, prefix_pattern};
 use crate::error::AppResult;
@@ -45,9 +46,37 @@ impl ProductRow {
         (self.rating_count > 0).then(|| ((self.rating_sum as f64 / self.rating_count as f64) * 100.0).round() / 100.0)
     }
 
-    pub fn tiers(&self) -> AppResult<Vec<super::types::Tier>> {
-        serde_json::from_str(&self.tiers).map_err(|e| anyhow::anyhow!("stored tiers unreadable: {e}").into())
+    pub fn tiers(&self) -> AppResult<Vec<Tier>> {
+        parse_json(&self.tiers, "tiers")
     }
+
+    pub fn images(&self) -> AppResult<Vec<String>> {
+        parse_json(&self.images, "images")
+    }
+
+    /// The row's fields as a body would give them (a PATCH changes some of them).
+    pub fn fields(&self) -> AppResult<ProductFields> {
+        Ok(ProductFields {
+            name: self.name.clone(),
+            category: self.category.clone(),
+            description: self.description.clone(),
+            origin_region_code: self.origin_region_code.clone(),
+            unit: self.unit.clone(),
+            spec: self.spec.clone(),
+            net_weight_g: self.net_weight_g,
+            price_fen: self.price_fen,
+            tiers: self.tiers()?,
+            min_order_qty: self.min_order_qty,
+            stock: self.stock,
+            storage: Storage::parse(&self.storage).unwrap_or(Storage::Ambient),
+            shelf_life_days: self.shelf_life_days,
+            images: self.images()?,
+        })
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> AppResult<T> {
+    serde_json::from_str(text).map_err(|e| anyhow::anyhow!("stored {what} unreadable: {e}").into())
 }
 
 type ProductCondition = Box<dyn BoxableExpression<products::table, MultiBackend, SqlType = Bool>>;
@@ -73,6 +102,15 @@ fn visible(viewer: Option<&Actor>, today: NaiveDate) -> Option<ProductCondition>
             on_sale(today).or(products::origin_path.like(prefix_pattern(&actor.region_path)).escape('\\')),
         )),
         OrgKind::Agency => Some(on_sale(today)),
+    }
+}
+
+/// Platform users, and coordinators whose region contains the origin, follow certification.
+pub fn is_reviewer(actor: &Actor, product: &ProductRow) -> bool {
+    match actor.org_kind {
+        OrgKind::Platform => true,
+        OrgKind::Coordinator => product.origin_path.starts_with(&actor.region_path),
+        _ => false,
     }
 }
 

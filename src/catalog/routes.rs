@@ -1,3 +1,5 @@
+use super::certification;
+use super::service;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,9 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::categories::{CATEGORIES, Category};
-use super::certification::{self, ApproveBody, EventView, NewRequestBody, ReasonBody, RequestListQuery, RequestView};
-use super::service::{self, NewProductBody, PatchProductBody, PriceCheck, ProductListQuery, ProductView};
+use super::certification::{ApproveBody, EventView, NewRequestBody, ReasonBody, RequestListQuery, RequestView};
+use super::service::ProductListQuery;
 use super::trace::{self, BatchView, NewBatchBody, TraceView};
+use super::types::NewProductBody;
+use super::types::PatchProductBody;
+use super::view::PriceCheck;
+use super::view::ProductView;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::{Authenticated, MaybeAuthenticated};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};

@@ -1,5 +1,6 @@
 //! Batches and trace codes (溯源): what a QR code on a package opens.
 
+use super::service;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rand::Rng;
@@ -7,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::model::{self, BatchRow};
-use super::service::{self, CertificationView, certification_status};
+use super::view::CertificationView;
+use super::view::certification_status;
 use crate::clock::utc;
 use crate::db::DbConn;
 use crate::db::schema::batches;

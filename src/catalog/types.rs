@@ -5,12 +5,16 @@ use utoipa::ToSchema;
 
 use super::categories;
 use crate::error::Violations;
-use crate::validate::parse_name;
+use crate::validate::{double_option, parse_name};
 
 pub const MAX_PRICE_FEN: i64 = 10_000_000_000;
+
 pub const MAX_STOCK: i64 = 1_000_000_000;
+
 pub const MAX_ORDER_QTY: i64 = 10_000_000;
+
 pub const MAX_TIERS: usize = 10;
+
 pub const MAX_IMAGES: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -157,6 +161,112 @@ impl ProductFields {
 pub fn per_500g(price_fen: i64, net_weight_g: Option<i64>) -> Option<i64> {
     let w = net_weight_g.filter(|w| *w > 0)? as i128;
     Some(((price_fen as i128 * 500 * 2 + w) / (2 * w)) as i64)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProductBody {
+    pub name: String,
+    /// A code from `GET /categories`.
+    pub category: String,
+    #[serde(default)]
+    pub description: String,
+    /// An assisted region (county or below).
+    pub origin_region_code: String,
+    /// The sale unit: 罐, 箱, 袋, kg …
+    pub unit: String,
+    /// e.g. `250g/罐`.
+    pub spec: String,
+    pub net_weight_g: Option<i64>,
+    pub price_fen: i64,
+    /// Quantity prices, strictly cheaper as `min_qty` grows, all cheaper than `price_fen`.
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
+    #[serde(default = "one")]
+    pub min_order_qty: i64,
+    pub stock: i64,
+    #[serde(default = "ambient")]
+    pub storage: Storage,
+    pub shelf_life_days: Option<i64>,
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+pub(super) fn one() -> i64 {
+    1
+}
+
+fn ambient() -> Storage {
+    Storage::Ambient
+}
+
+impl From<NewProductBody> for ProductFields {
+    fn from(b: NewProductBody) -> Self {
+        ProductFields {
+            name: b.name,
+            category: b.category,
+            description: b.description,
+            origin_region_code: b.origin_region_code,
+            unit: b.unit,
+            spec: b.spec,
+            net_weight_g: b.net_weight_g,
+            price_fen: b.price_fen,
+            tiers: b.tiers,
+            min_order_qty: b.min_order_qty,
+            stock: b.stock,
+            storage: b.storage,
+            shelf_life_days: b.shelf_life_days,
+            images: b.images,
+        }
+    }
+}
+
+/// A partial update: absent fields stay; `null` clears the optional ones.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchProductBody {
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub origin_region_code: Option<String>,
+    pub unit: Option<String>,
+    pub spec: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub net_weight_g: Option<Option<i64>>,
+    pub price_fen: Option<i64>,
+    pub tiers: Option<Vec<Tier>>,
+    pub min_order_qty: Option<i64>,
+    pub stock: Option<i64>,
+    pub storage: Option<Storage>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub shelf_life_days: Option<Option<i64>>,
+    pub images: Option<Vec<String>>,
+}
+
+impl PatchProductBody {
+    pub fn apply(self, f: &mut ProductFields) {
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = self.$field { f.$field = v; })* };
+        }
+        set!(
+            name,
+            category,
+            description,
+            origin_region_code,
+            unit,
+            spec,
+            net_weight_g,
+            price_fen,
+            tiers,
+            min_order_qty,
+            stock,
+            storage,
+            shelf_life_days,
+            images
+        );
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::status::CampaignStatus;
 use super::types::NewCampaign;
 use super::view::{CampaignView, view, views};
 use crate::catalog::model as products;
-use crate::catalog::service::is_on_sale;
+use crate::catalog::view::is_on_sale;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};

@@ -9,7 +9,7 @@ use super::analysis::Analyzer;
 use super::engine::SearchDoc;
 use crate::catalog::categories;
 use crate::catalog::model::ProductRow;
-use crate::catalog::service::is_on_sale;
+use crate::catalog::view::is_on_sale;
 use crate::db::DbConn;
 use crate::db::schema::{organizations, products, regions};
 use crate::error::AppResult;
