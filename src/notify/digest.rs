@@ -6,7 +6,7 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::events::{Recipient, admins_of};
+use super::recipients::{Recipient, admins_of};
 use super::{Mail, local_time, yuan};
 use crate::accounting::reports::{self, ProgressView};
 use crate::ctx::Ctx;
@@ -184,7 +184,7 @@ pub fn mails(conn: &mut DbConn, week: &str, base_url: &str, ctx: &Ctx) -> AppRes
             "as_of": local_time(ctx.now, ctx.zone), "year": year,
             "sections": found.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         });
-        out.extend(super::events::mails(conn, vec![r], "digest", "digest", &context, Some(base_url))?);
+        out.extend(super::recipients::mails(conn, vec![r], "digest", "digest", &context, Some(base_url))?);
     }
     Ok(out)
 }

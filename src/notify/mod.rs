@@ -8,6 +8,7 @@ pub mod digest;
 pub mod events;
 pub mod mailer;
 pub mod prefs;
+pub mod recipients;
 pub mod routes;
 pub mod templates;
 
