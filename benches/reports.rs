@@ -14,12 +14,14 @@
 //! GROUP BY over the ledger lines (path prefix, no rollups) in the same run; and what writing the
 //! ledger adds to a payment (the same payments counted on payment and on acceptance).
 
+use dongxi::accounting::breakdown;
+use dongxi::accounting::progress;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use dongxi::accounting::reports::{self, By};
+use dongxi::accounting::breakdown::By;
 use dongxi::accounting::scope::{self, ScopeKind};
 use dongxi::config::CountOn;
 use dongxi::ctx::Ctx;
@@ -391,13 +393,13 @@ fn main() {
                 plain.2 / ours.2.max(1e-6)
             );
         };
-        let ours = time(runs, || drop(reports::progress(&mut conn, &s, YEAR, None, &ctx).unwrap()));
+        let ours = time(runs, || drop(progress::progress(&mut conn, &s, YEAR, None, &ctx).unwrap()));
         let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", None));
         row("progress", ours, base);
         for by in By::ALL {
             let b = By::parse(by).unwrap();
             let ours = time(runs, || {
-                drop(reports::breakdown(&mut conn, &s, YEAR, b, None, Some(reports::DEFAULT_ROWS), &ctx).unwrap())
+                drop(breakdown::breakdown(&mut conn, &s, YEAR, b, None, Some(breakdown::DEFAULT_ROWS), &ctx).unwrap())
             });
             let group = match by {
                 "recipient_county" => "origin_county",
@@ -417,13 +419,21 @@ fn main() {
             let base = time(runs.min(10), || plain(&mut conn, side, &path, group, None));
             row(&format!("breakdown by {by}"), ours, base);
         }
-        let ours = time(runs.min(20), || drop(reports::progress(&mut conn, &s, YEAR, Some(as_of), &ctx).unwrap()));
+        let ours = time(runs.min(20), || drop(progress::progress(&mut conn, &s, YEAR, Some(as_of), &ctx).unwrap()));
         let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", Some(as_of.naive_utc())));
         row("progress as_of 30 Sep", ours, base);
         let ours = time(runs.min(20), || {
             drop(
-                reports::breakdown(&mut conn, &s, YEAR, By::BuyerOrg, Some(as_of), Some(reports::DEFAULT_ROWS), &ctx)
-                    .unwrap(),
+                breakdown::breakdown(
+                    &mut conn,
+                    &s,
+                    YEAR,
+                    By::BuyerOrg,
+                    Some(as_of),
+                    Some(breakdown::DEFAULT_ROWS),
+                    &ctx,
+                )
+                .unwrap(),
             )
         });
         let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", Some(as_of.naive_utc())));

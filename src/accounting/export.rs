@@ -2,12 +2,18 @@
 //! Chinese) and XLSX, with Chinese column headers, amounts in yuan with two decimals, and a title
 //! row naming the scope, the year and the as-of time.
 
+use super::entries;
+use super::progress;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 
-use super::reports::{self, BreakdownView, EntryView, LaggardsView, LedgerQuery, ProgressView};
+use super::breakdown::BreakdownView;
+use super::entries::EntryView;
+use super::entries::LedgerQuery;
+use super::laggards::LaggardsView;
+use super::progress::ProgressView;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -294,7 +300,7 @@ pub fn ledger_export(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ct
     let mut all: Vec<EntryView> = Vec::new();
     let mut page = PageRequest { limit: 1000, after: None };
     loop {
-        let batch = reports::ledger(conn, actor, q, &page, ctx)?;
+        let batch = entries::ledger(conn, actor, q, &page, ctx)?;
         all.extend(batch.items);
         if all.len() > MAX_EXPORT_ROWS {
             return Err(AppError::invalid_field(
@@ -310,8 +316,8 @@ pub fn ledger_export(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ct
     }
     let title = match (&q.scope_kind, &q.scope_id) {
         (Some(kind), Some(id)) => {
-            let scope = reports::visible_scope(conn, actor, kind, id)?;
-            reports::scope_name(conn, &scope)?
+            let scope = progress::visible_scope(conn, actor, kind, id)?;
+            progress::scope_name(conn, &scope)?
         }
         _ => "全部".to_owned(),
     };

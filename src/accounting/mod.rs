@@ -2,13 +2,16 @@
 //! years, the counting ledger and the reports read from it.
 
 pub mod audit;
+pub mod breakdown;
+pub mod entries;
 pub mod export;
 pub mod facts;
 pub mod filings;
+pub mod laggards;
 pub mod ledger;
 pub mod pairings;
 pub mod periods;
-pub mod reports;
+pub mod progress;
 pub mod routes;
 pub mod scope;
 pub mod targets;

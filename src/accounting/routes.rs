@@ -1,3 +1,7 @@
+use super::breakdown;
+use super::entries;
+use super::laggards;
+use super::progress;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,11 +13,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audit::{self, AuditView};
+use super::breakdown::BreakdownView;
+use super::breakdown::By;
+use super::entries::EntryView;
+use super::entries::LedgerQuery;
 use super::export::{self, FileFormat};
 use super::filings::{self, FilingBody, FilingQuery, FilingView, ReturnBody};
+use super::laggards::LaggardsView;
 use super::pairings::{self, NewPairingBody, PairingQuery, PairingView, PatchPairingBody};
 use super::periods::{self, PeriodView};
-use super::reports::{self, BreakdownView, By, EntryView, LaggardsView, LedgerQuery, ProgressView};
+use super::progress::ProgressView;
 use super::scope;
 use super::targets::{self, NewTargetBody, PatchTargetBody, TargetQuery, TargetView};
 use crate::error::{AppError, AppResult, Problem};
@@ -256,7 +265,7 @@ async fn ledger(
     let ctx = state.ctx();
     if format == FileFormat::Json {
         let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
-        return Ok(Json(state.db.read(move |c| reports::ledger(c, &actor, &q, &page, &ctx)).await?).into_response());
+        return Ok(Json(state.db.read(move |c| entries::ledger(c, &actor, &q, &page, &ctx)).await?).into_response());
     }
     let table = state.db.read(move |c| export::ledger_export(c, &actor, &q, &ctx)).await?;
     export::download(&table, format)
@@ -315,8 +324,8 @@ async fn progress(
     let view = state
         .db
         .read(move |c| {
-            let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            reports::progress(c, &scope, year, q.as_of, &ctx)
+            let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
+            progress::progress(c, &scope, year, q.as_of, &ctx)
         })
         .await?;
     reply(view, format, |v| export::progress_table(v, ctx.zone))
@@ -339,15 +348,15 @@ async fn breakdown(
     let limit = match q.limit {
         Some(n) if (1..=100_000).contains(&n) => Some(n as usize),
         Some(_) => return Err(AppError::invalid_field("validation_failed", "limit", "must be from 1 to 100000")),
-        None if format == FileFormat::Json => Some(reports::DEFAULT_ROWS),
+        None if format == FileFormat::Json => Some(breakdown::DEFAULT_ROWS),
         None => None,
     };
     let ctx = state.ctx();
     let view = state
         .db
         .read(move |c| {
-            let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            reports::breakdown(c, &scope, year, by, q.as_of, limit, &ctx)
+            let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
+            breakdown::breakdown(c, &scope, year, by, q.as_of, limit, &ctx)
         })
         .await?;
     reply(view, format, |v| export::breakdown_table(v, ctx.zone))
@@ -368,8 +377,8 @@ async fn laggards(
     let view = state
         .db
         .read(move |c| {
-            let scope = reports::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            reports::laggards(c, &scope, year, q.as_of, &ctx)
+            let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
+            laggards::laggards(c, &scope, year, q.as_of, &ctx)
         })
         .await?;
     reply(view, format, |v| export::laggards_table(v, ctx.zone))

@@ -1,14 +1,18 @@
 //! `GET /dashboard/download?report=&by=&format=&year=&scope=&as_of=`: the reports as XLSX or
 //! CSV, built by the same functions and tables as `/api/v1/reports/*?format=`.
 
+use crate::accounting::breakdown;
+use crate::accounting::laggards;
+use crate::accounting::progress;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::session::WebActor;
 use super::{query, web};
+use crate::accounting::breakdown::By;
+use crate::accounting::entries::LedgerQuery;
 use crate::accounting::export::{self, FileFormat};
-use crate::accounting::reports::{self, By, LedgerQuery};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -37,14 +41,14 @@ pub async fn download(
         let table = state
             .db
             .read(move |c| {
-                let scope = reports::visible_scope(c, &actor, kind.as_str(), &id)?;
+                let scope = progress::visible_scope(c, &actor, kind.as_str(), &id)?;
                 let (year, as_of) = (sel.year, sel.as_of);
                 match (report.as_str(), by) {
                     ("progress", _) => {
-                        Ok(export::progress_table(&reports::progress(c, &scope, year, as_of, &ctx)?, ctx.zone))
+                        Ok(export::progress_table(&progress::progress(c, &scope, year, as_of, &ctx)?, ctx.zone))
                     }
                     ("breakdown", Some(by)) => Ok(export::breakdown_table(
-                        &reports::breakdown(c, &scope, year, by, as_of, None, &ctx)?,
+                        &breakdown::breakdown(c, &scope, year, by, as_of, None, &ctx)?,
                         ctx.zone,
                     )),
                     ("breakdown", None) => Err(AppError::invalid_field(
@@ -53,7 +57,7 @@ pub async fn download(
                         format!("must be one of {}", By::ALL.join(", ")),
                     )),
                     ("laggards", _) => {
-                        Ok(export::laggards_table(&reports::laggards(c, &scope, year, as_of, &ctx)?, ctx.zone))
+                        Ok(export::laggards_table(&laggards::laggards(c, &scope, year, as_of, &ctx)?, ctx.zone))
                     }
                     ("ledger", _) => {
                         let q = LedgerQuery {

@@ -2,6 +2,8 @@
 //! its entries and lines, who bought from whom — for a coordinator who may not see the order
 //! itself (no address, no contact: only what the ledger holds).
 
+use crate::accounting::entries;
+use crate::accounting::progress;
 use std::collections::HashMap;
 
 use axum::extract::{Path, RawQuery, State};
@@ -13,7 +15,7 @@ use serde_json::json;
 use super::session::WebActor;
 use super::view::{query_string, scope_param};
 use super::{query, web};
-use crate::accounting::reports::{self, LedgerQuery};
+use crate::accounting::entries::LedgerQuery;
 use crate::catalog::categories;
 use crate::db::schema::products;
 use crate::error::AppError;
@@ -56,7 +58,7 @@ pub async fn order(
                     order_id: Some(order_id.clone()),
                     ..Default::default()
                 };
-                let entries = reports::ledger(c, &actor, &q, &PageRequest { limit: 200, after: None }, &ctx)?.items;
+                let entries = entries::ledger(c, &actor, &q, &PageRequest { limit: 200, after: None }, &ctx)?.items;
                 // Nothing counted in this scope: as far as this page goes, there is no such order.
                 let first = entries.first().ok_or_else(|| AppError::not_found("order"))?;
                 let status: Option<String> = crate::db::schema::orders::table
@@ -75,14 +77,14 @@ pub async fn order(
                     .collect();
                 let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
                 let net: i64 = entries.iter().map(|e| e.amount_fen).sum();
-                let scope = reports::visible_scope(c, &actor, kind.as_str(), &scope_id)?;
+                let scope = progress::visible_scope(c, &actor, kind.as_str(), &scope_id)?;
                 let scope_value = scope_param(kind, &scope_id);
                 let as_of_field = sel.as_of.map(|t| query::field_value(t, ctx.zone));
                 Ok::<_, AppError>(json!({
                     "order_id": order_id,
                     "status": status.as_deref().map(status_label).unwrap_or("—"),
                     "buyer": name(&first.buyer_org_id),
-                    "scope_name": reports::scope_name(c, &scope)?,
+                    "scope_name": progress::scope_name(c, &scope)?,
                     "year": sel.year,
                     "net": yuan(net),
                     "net_fen": net,

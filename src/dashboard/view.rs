@@ -1,6 +1,10 @@
 //! What the dashboard shows, gathered from the report functions behind `/api/v1/reports/*`
 //! and `/api/v1/ledger` — never summed on its own — and shaped for the templates.
 
+use crate::accounting::breakdown;
+use crate::accounting::entries;
+use crate::accounting::laggards;
+use crate::accounting::progress;
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -10,7 +14,12 @@ use serde::Serialize;
 use super::charts::{self, Cumulative};
 use super::query::{Selection, field_value};
 use super::session::urlencode;
-use crate::accounting::reports::{self, BreakdownView, By, EntryView, LedgerQuery, ProgressView, Status};
+use crate::accounting::breakdown::BreakdownView;
+use crate::accounting::breakdown::By;
+use crate::accounting::entries::EntryView;
+use crate::accounting::entries::LedgerQuery;
+use crate::accounting::progress::ProgressView;
+use crate::accounting::progress::Status;
 use crate::accounting::scope::{self, Scope, ScopeKind};
 use crate::clock::start_of_day;
 use crate::ctx::Ctx;
@@ -96,7 +105,7 @@ fn visible(conn: &mut DbConn, actor: &Actor, kind: ScopeKind, id: &str) -> Optio
 fn default_scope(conn: &mut DbConn, offered: &[Scope], year: i32, ctx: &Ctx) -> AppResult<Option<(ScopeKind, String)>> {
     let key = |s: &Scope| (s.kind(), s.id().to_owned());
     for s in offered {
-        let p = reports::progress(conn, s, year, None, ctx)?;
+        let p = progress::progress(conn, s, year, None, ctx)?;
         if p.target_fen.is_some() || p.counted_fen != 0 {
             return Ok(Some(key(s)));
         }
@@ -139,7 +148,7 @@ fn cumulative_chart(p: &ProgressView, ctx: &Ctx) -> AppResult<String> {
             .map(|m| {
                 let (y, m) = if m == 13 { (p.year + 1, 1) } else { (p.year, m) };
                 NaiveDate::from_ymd_opt(y, m, 1)
-                    .map(|d| reports::expected(t, p.year, start_of_day(d, ctx.zone), ctx))
+                    .map(|d| progress::expected(t, p.year, start_of_day(d, ctx.zone), ctx))
                     .unwrap_or(0)
             })
             .collect::<Vec<i64>>()
@@ -172,7 +181,7 @@ fn breakdown_section(
     let mut rows = Vec::new();
     for r in &b.rows {
         let visible_link = match drill {
-            Some(kind) if r.key != reports::OTHER_KEY && visible(conn, actor, kind, &r.key).is_some() => {
+            Some(kind) if r.key != breakdown::OTHER_KEY && visible(conn, actor, kind, &r.key).is_some() => {
                 link(&scope_param(kind, &r.key))
             }
             _ => None,
@@ -265,17 +274,17 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
             )
         })?,
     };
-    let scope = reports::visible_scope(conn, actor, chosen.0.as_str(), &chosen.1)?;
+    let scope = progress::visible_scope(conn, actor, chosen.0.as_str(), &chosen.1)?;
     if !offered.iter().any(|s| s.kind() == chosen.0 && s.id() == chosen.1) {
         offered.insert(0, scope.clone());
     }
     let scope_value = scope_param(chosen.0, &chosen.1);
-    let progress = reports::progress(conn, &scope, year, sel.as_of, ctx)?;
+    let progress = progress::progress(conn, &scope, year, sel.as_of, ctx)?;
     let as_of_field = sel.as_of.map(|t| field_value(t, ctx.zone));
     let link_to = |scope: &str| Some(format!("/dashboard?{}", query_string(&[], year, scope, as_of_field.as_deref())));
-    let places = reports::breakdown(conn, &scope, year, places_by(&scope), sel.as_of, Some(CHART_ROWS), ctx)?;
-    let categories = reports::breakdown(conn, &scope, year, By::Category, sel.as_of, Some(CHART_ROWS), ctx)?;
-    let laggards = reports::laggards(conn, &scope, year, sel.as_of, ctx)?;
+    let places = breakdown::breakdown(conn, &scope, year, places_by(&scope), sel.as_of, Some(CHART_ROWS), ctx)?;
+    let categories = breakdown::breakdown(conn, &scope, year, By::Category, sel.as_of, Some(CHART_ROWS), ctx)?;
+    let laggards = laggards::laggards(conn, &scope, year, sel.as_of, ctx)?;
     let behind = laggards.rows.iter().filter(|l| l.status == Status::Behind).count();
     let mut laggard_rows = Vec::new();
     for l in laggards.rows.iter().take(LAGGARDS_SHOWN) {
@@ -294,7 +303,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         as_of: sel.as_of,
         ..Default::default()
     };
-    let latest = reports::latest_entries(conn, actor, &ledger_query, LATEST_ENTRIES, ctx)?;
+    let latest = entries::latest_entries(conn, actor, &ledger_query, LATEST_ENTRIES, ctx)?;
     let order_link = |order: &str| {
         format!(
             "/dashboard/orders/{}?{}",
@@ -305,7 +314,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
     let latest = entries_section(conn, latest, ctx, order_link)?;
     let mut scope_choices = Vec::new();
     for s in &offered {
-        let name = reports::scope_name(conn, s)?;
+        let name = progress::scope_name(conn, s)?;
         let value = scope_param(s.kind(), s.id());
         scope_choices.push(Choice {
             selected: value == scope_value,

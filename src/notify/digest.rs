@@ -2,13 +2,15 @@
 //! the daily certificate check (expiring in 30 days, expired). Each runs once per period however
 //! many workers there are: the period is claimed in `scheduled_runs` first.
 
+use crate::accounting::laggards;
+use crate::accounting::progress;
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use super::recipients::{Recipient, admins_of};
 use super::{Mail, local_time, yuan};
-use crate::accounting::reports::{self, ProgressView};
+use crate::accounting::progress::ProgressView;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{organizations, products, scheduled_runs as r, targets};
@@ -104,7 +106,7 @@ fn percent(ratio: Option<f64>) -> String {
     ratio.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
 }
 
-fn section(p: &ProgressView, laggards: Vec<reports::LaggardRow>) -> Value {
+fn section(p: &ProgressView, laggards: Vec<laggards::LaggardRow>) -> Value {
     json!({
         "scope_name": p.scope_name,
         "scope_label": p.scope_kind.label(),
@@ -134,7 +136,7 @@ fn sections(conn: &mut DbConn, actor: &Actor, year: i32, ctx: &Ctx) -> AppResult
     let mut out = Vec::new();
     for (kind, id) in scopes {
         // A scope this recipient cannot be shown (a refusal, not a failure) is left out of their digest.
-        let scope = match reports::visible_scope(conn, actor, kind, &id) {
+        let scope = match progress::visible_scope(conn, actor, kind, &id) {
             Ok(scope) => scope,
             Err(crate::error::AppError::Problem(p)) => {
                 tracing::debug!(user = %actor.user_id, kind, id, code = %p.code, "scope left out of the digest");
@@ -142,11 +144,11 @@ fn sections(conn: &mut DbConn, actor: &Actor, year: i32, ctx: &Ctx) -> AppResult
             }
             Err(e) => return Err(e),
         };
-        let progress = reports::progress(conn, &scope, year, None, ctx)?;
+        let progress = progress::progress(conn, &scope, year, None, ctx)?;
         if progress.target_fen.is_none() && progress.counted_fen == 0 {
             continue;
         }
-        let laggards: Vec<reports::LaggardRow> = reports::laggards(conn, &scope, year, None, ctx)?
+        let laggards: Vec<laggards::LaggardRow> = laggards::laggards(conn, &scope, year, None, ctx)?
             .rows
             .into_iter()
             .filter(|l| l.org_id != actor.org.id)

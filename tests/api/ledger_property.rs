@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use dongxi::accounting::{periods, reports, scope};
+use dongxi::accounting::{breakdown, entries, periods, progress, scope};
 use dongxi::catalog::model::ProductRow;
 use dongxi::catalog::service::new_row;
 use dongxi::catalog::types::{ProductFields, Storage, Tier};
@@ -360,7 +360,7 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
             .iter()
             .map(|(kind, id, _)| {
                 let s = scope::resolve(conn, scope::ScopeKind::parse(kind).unwrap(), id).unwrap();
-                (format!("{kind}:{id}"), reports::progress(conn, &s, year, None, &c).unwrap().counted_fen)
+                (format!("{kind}:{id}"), progress::progress(conn, &s, year, None, &c).unwrap().counted_fen)
             })
             .collect()
     };
@@ -451,31 +451,32 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     for year in 2021..=2023 {
         for (kind, id, org_path) in &sample_scopes {
             let s = scope::resolve(conn, scope::ScopeKind::parse(kind).unwrap(), id).unwrap();
-            let progress = reports::progress(conn, &s, year, None, &c).unwrap();
+            let progress = progress::progress(conn, &s, year, None, &c).unwrap();
             let plain = lines_sum(conn, year, kind, id, org_path.as_deref());
             assert_eq!(progress.counted_fen, plain, "seed {seed}: {kind} {id} {year}: report against its ledger lines");
             let as_of =
-                reports::progress(conn, &s, year, Some(DateTime::<Utc>::from_naive_utc_and_offset(end, Utc)), &c)
+                progress::progress(conn, &s, year, Some(DateTime::<Utc>::from_naive_utc_and_offset(end, Utc)), &c)
                     .unwrap();
             assert_eq!(as_of.counted_fen, plain, "seed {seed}: {kind} {id} {year}: as_of now against the rollups");
             for cut in [(2022, 6, 30), (year, 11, 1)] {
                 let at = Utc.with_ymd_and_hms(cut.0, cut.1, cut.2, 0, 0, 0).unwrap();
-                let then = reports::progress(conn, &s, year, Some(at), &c).unwrap();
+                let then = progress::progress(conn, &s, year, Some(at), &c).unwrap();
                 let plain_then = lines_sum_by(conn, year, kind, id, org_path.as_deref(), Some(at.naive_utc()));
                 assert_eq!(then.counted_fen, plain_then, "seed {seed}: {kind} {id} {year} as of {at}");
-                let b = reports::breakdown(conn, &s, year, reports::By::BuyerOrg, Some(at), Some(2), &c).unwrap();
+                let b = breakdown::breakdown(conn, &s, year, breakdown::By::BuyerOrg, Some(at), Some(2), &c).unwrap();
                 assert_eq!(b.total_fen, plain_then, "seed {seed}: {kind} {id} {year} by buyer as of {at}");
             }
-            for by in reports::By::ALL {
-                let b = reports::breakdown(conn, &s, year, reports::By::parse(by).unwrap(), None, Some(3), &c).unwrap();
+            for by in breakdown::By::ALL {
+                let b =
+                    breakdown::breakdown(conn, &s, year, breakdown::By::parse(by).unwrap(), None, Some(3), &c).unwrap();
                 assert_eq!(b.total_fen, plain, "seed {seed}: {kind} {id} {year} by {by}");
             }
         }
         let mut page = dongxi::http::pagination::PageRequest { limit: 200, after: None };
         let mut listed = 0i64;
         loop {
-            let q = reports::LedgerQuery { year, ..Default::default() };
-            let batch = reports::ledger(conn, &cast.admin, &q, &page, &c).unwrap();
+            let q = entries::LedgerQuery { year, ..Default::default() };
+            let batch = entries::ledger(conn, &cast.admin, &q, &page, &c).unwrap();
             listed += batch.items.iter().map(|e| e.amount_fen).sum::<i64>();
             if batch.next_cursor.is_none() {
                 break;

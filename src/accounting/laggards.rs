@@ -1,0 +1,138 @@
+//! The organisations under a scope that have a target, worst ratio first.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::facts::{self, Bind, Cond, Group};
+use super::progress::{Status, expected, instant, ratio, scope_name, status};
+use super::scope::{Scope, ScopeKind};
+use crate::clock::utc;
+use crate::ctx::Ctx;
+use crate::db::schema::{organizations, regions, targets as t};
+use crate::db::{DbConn, prefix_pattern};
+use crate::error::AppResult;
+use crate::identity::model::org_names;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LaggardRow {
+    pub org_id: String,
+    pub name: String,
+    /// `org` (purchases of the organisation and those under it) or `producer` (its sales).
+    pub target_kind: ScopeKind,
+    pub target_fen: i64,
+    pub counted_fen: i64,
+    pub ratio: f64,
+    pub expected_to_date_fen: i64,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LaggardsView {
+    pub year: i32,
+    pub scope_kind: ScopeKind,
+    pub scope_id: String,
+    pub scope_name: String,
+    /// Worst ratio first.
+    pub rows: Vec<LaggardRow>,
+    pub as_of: DateTime<Utc>,
+}
+
+/// Organisations under the scope that have a target for the year, worst ratio first.
+pub fn laggards(
+    conn: &mut DbConn,
+    scope: &Scope,
+    year: i32,
+    as_of: Option<DateTime<Utc>>,
+    ctx: &Ctx,
+) -> AppResult<LaggardsView> {
+    let (cutoff, at) = instant(as_of, ctx)?;
+    let mut orgs = organizations::table.inner_join(regions::table).select(organizations::id).into_boxed();
+    orgs = match scope {
+        Scope::Recipient(p) | Scope::Donor(p) => orgs.filter(regions::path.like(prefix_pattern(&p.path)).escape('\\')),
+        Scope::Org { org, .. } | Scope::Producer { org, .. } => {
+            orgs.filter(organizations::path.like(prefix_pattern(&org.path)).escape('\\'))
+        }
+        Scope::Pairing { row, .. } if row.donor_org_id.is_some() => {
+            orgs.filter(organizations::path.like(prefix_pattern(&row.donor_path)).escape('\\'))
+        }
+        Scope::Pairing { row, .. } => orgs.filter(regions::path.like(prefix_pattern(&row.donor_path)).escape('\\')),
+    };
+    let under: Vec<String> = orgs.load(conn)?;
+    let goals: Vec<(String, String, i64)> = t::table
+        .filter(t::year.eq(year))
+        .filter(t::scope_kind.eq_any(["org", "producer"]))
+        .filter(t::scope_id.eq_any(&under))
+        .select((t::scope_id, t::scope_kind, t::amount_fen))
+        .load(conn)?;
+    // Each target's organisation and everything under it: one sum per buying or selling organisation.
+    let ids: Vec<String> = goals.iter().map(|(id, _, _)| id.clone()).collect();
+    let tree: Vec<(String, String)> = {
+        let paths: Vec<String> =
+            organizations::table.filter(organizations::id.eq_any(&ids)).select(organizations::path).load(conn)?;
+        let mut members = Vec::new();
+        for path in paths {
+            members.extend(
+                organizations::table
+                    .filter(organizations::path.like(prefix_pattern(&path)).escape('\\'))
+                    .select((organizations::id, organizations::path))
+                    .load::<(String, String)>(conn)?,
+            );
+        }
+        members.sort_unstable();
+        members.dedup();
+        members
+    };
+    let member_ids: Vec<String> = tree.iter().map(|(id, _)| id.clone()).collect();
+    let in_list = |column: &str| Cond {
+        sql: format!("{column} IN ({})", vec!["?"; member_ids.len().max(1)].join(", ")),
+        binds: if member_ids.is_empty() {
+            vec![Bind::Text(String::new())]
+        } else {
+            member_ids.iter().cloned().map(Bind::Text).collect()
+        },
+        grain: facts::Grain::Prefecture,
+        rollup_lead: None,
+    };
+    let bought: HashMap<String, i64> =
+        facts::sums(conn, year, &in_list("buyer_org_id"), Group::BuyerOrg, cutoff)?.into_iter().collect();
+    let sold: HashMap<String, i64> =
+        facts::sums(conn, year, &in_list("producer_id"), Group::Producer, cutoff)?.into_iter().collect();
+    let path_of: HashMap<&str, &str> = tree.iter().map(|(id, path)| (id.as_str(), path.as_str())).collect();
+    let subtree_sum = |id: &str, sums: &HashMap<String, i64>| -> i64 {
+        let Some(root) = path_of.get(id) else { return 0 };
+        tree.iter().filter(|(_, p)| p.starts_with(root)).map(|(m, _)| sums.get(m).copied().unwrap_or(0)).sum()
+    };
+    let names = org_names(conn, &ids)?;
+    let mut rows: Vec<LaggardRow> = goals
+        .into_iter()
+        .map(|(id, kind, target)| {
+            let target_kind = if kind == "producer" { ScopeKind::Producer } else { ScopeKind::Org };
+            let counted =
+                if target_kind == ScopeKind::Producer { subtree_sum(&id, &sold) } else { subtree_sum(&id, &bought) };
+            let expected_fen = expected(target, year, at, ctx);
+            LaggardRow {
+                name: names.get(&id).cloned().unwrap_or_default(),
+                org_id: id,
+                target_kind,
+                target_fen: target,
+                counted_fen: counted,
+                ratio: ratio(counted, target),
+                expected_to_date_fen: expected_fen,
+                status: status(counted, Some(target), expected_fen),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.ratio.total_cmp(&b.ratio).then(a.name.cmp(&b.name)));
+    Ok(LaggardsView {
+        year,
+        scope_kind: scope.kind(),
+        scope_id: scope.id().to_owned(),
+        scope_name: scope_name(conn, scope)?,
+        rows,
+        as_of: utc(at),
+    })
+}
