@@ -2,177 +2,22 @@
 //! new generation directory and then atomically replaces the `CURRENT` pointer; a server notices
 //! within half a second and switches, so searches never stop.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use tantivy::collector::{Collector, SegmentCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions,
-    Value,
-};
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, Term};
+use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 use super::analysis::Analyzer;
-use super::engine::SearchDoc;
-use super::engine::{BoxFuture, Facets, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
-
-const TOKENIZER: &str = "dongxi_cjk";
-const WRITER_HEAP: usize = 64 * 1024 * 1024;
-
-/// Words are matched in `all` (name, category, origin chain, producer, specification and
-/// description together) and again in `name`, which weighs most. Two fields instead of six keep
-/// a synonym-expanded query to a few term lookups per word.
-const TEXT_FIELDS: [(&str, f32); 2] = [("name", 3.0), ("all", 1.0)];
-
-#[derive(Clone)]
-struct CjkTokenizer(Arc<Analyzer>);
-
-struct VecTokenStream {
-    tokens: Vec<Token>,
-    index: usize,
-}
-
-impl TokenStream for VecTokenStream {
-    fn advance(&mut self) -> bool {
-        self.index += 1;
-        self.index <= self.tokens.len()
-    }
-    fn token(&self) -> &Token {
-        &self.tokens[self.index - 1]
-    }
-    fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.index - 1]
-    }
-}
-
-impl Tokenizer for CjkTokenizer {
-    type TokenStream<'a> = VecTokenStream;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let tokens = self
-            .0
-            .index_tokens(text)
-            .into_iter()
-            .enumerate()
-            .map(|(position, text)| Token { offset_from: 0, offset_to: 0, position, text, position_length: 1 })
-            .collect();
-        VecTokenStream { tokens, index: 0 }
-    }
-}
-
-struct Fields {
-    id: Field,
-    doc: Field,
-    text: Vec<(Field, f32)>,
-    name_pinyin: Field,
-    name_initials: Field,
-    category: Field,
-    origin_codes: Field,
-    storage: Field,
-    price_fen: Field,
-    in_stock: Field,
-}
-
-fn schema() -> Schema {
-    let mut b = Schema::builder();
-    b.add_text_field("id", STRING | STORED);
-    b.add_text_field("doc", STORED);
-    let cjk = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqs),
-    );
-    for (name, _) in TEXT_FIELDS {
-        b.add_text_field(name, cjk.clone());
-    }
-    let latin = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::WithFreqs),
-    );
-    b.add_text_field("name_pinyin", latin.clone());
-    b.add_text_field("name_initials", latin);
-    b.add_text_field("category", STRING | FAST);
-    b.add_text_field("origin_prefecture", STRING | FAST);
-    b.add_text_field("storage", STRING | FAST);
-    b.add_text_field("origin_codes", STRING);
-    b.add_i64_field("price_fen", INDEXED | FAST);
-    b.add_i64_field("created_at", FAST);
-    b.add_f64_field("rating", FAST);
-    b.add_bool_field("in_stock", INDEXED);
-    b.build()
-}
-
-fn field(schema: &Schema, name: &str) -> Result<Field, SearchError> {
-    schema.get_field(name).map_err(|e| SearchError::Failed(format!("index schema: {e}")))
-}
-
-fn fields(schema: &Schema) -> Result<Fields, SearchError> {
-    Ok(Fields {
-        id: field(schema, "id")?,
-        doc: field(schema, "doc")?,
-        text: TEXT_FIELDS.iter().map(|(n, w)| Ok((field(schema, n)?, *w))).collect::<Result<_, SearchError>>()?,
-        name_pinyin: field(schema, "name_pinyin")?,
-        name_initials: field(schema, "name_initials")?,
-        category: field(schema, "category")?,
-        origin_codes: field(schema, "origin_codes")?,
-        storage: field(schema, "storage")?,
-        price_fen: field(schema, "price_fen")?,
-        in_stock: field(schema, "in_stock")?,
-    })
-}
-
-fn failed(e: impl std::fmt::Display) -> SearchError {
-    SearchError::Failed(e.to_string())
-}
-
-fn unavailable(e: impl std::fmt::Display) -> SearchError {
-    SearchError::Unavailable(e.to_string())
-}
-
-fn open_index(dir: &Path, analyzer: &Arc<Analyzer>, create: bool) -> Result<Index, SearchError> {
-    let mut index = if create {
-        std::fs::create_dir_all(dir).map_err(unavailable)?;
-        // The doc store holds only the small hit of each product, uncompressed: reading twenty
-        // hits then costs no decompression (it was the largest part of a search).
-        let settings = tantivy::IndexSettings {
-            docstore_compression: tantivy::store::Compressor::None,
-            docstore_blocksize: 4096,
-            ..Default::default()
-        };
-        Index::builder().schema(schema()).settings(settings).create_in_dir(dir).map_err(unavailable)?
-    } else {
-        Index::open_in_dir(dir).map_err(unavailable)?
-    };
-    index.tokenizers().register(TOKENIZER, CjkTokenizer(analyzer.clone()));
-    // Large result sets (a whole prefecture, a filter-only browse) are counted per segment on
-    // two threads, which halves their latency on a two-core machine.
-    index.set_multithread_executor(2).map_err(unavailable)?;
-    Ok(index)
-}
-
-fn to_document(f: &Fields, schema: &Schema, d: &SearchDoc) -> Result<TantivyDocument, SearchError> {
-    let mut doc = TantivyDocument::default();
-    doc.add_text(f.id, &d.id);
-    doc.add_text(f.doc, serde_json::to_string(&d.hit()).map_err(failed)?);
-    doc.add_text(field(schema, "name")?, &d.name);
-    let all = [d.name.as_str(), &d.category_name, &d.origin_names, &d.producer_name, &d.spec, &d.description].join(" ");
-    doc.add_text(field(schema, "all")?, all);
-    doc.add_text(f.name_pinyin, &d.name_pinyin);
-    doc.add_text(f.name_initials, &d.name_initials);
-    doc.add_text(f.category, &d.category);
-    doc.add_text(field(schema, "origin_prefecture")?, &d.origin_prefecture);
-    doc.add_text(f.storage, &d.storage);
-    for code in &d.origin_codes {
-        doc.add_text(f.origin_codes, code);
-    }
-    doc.add_i64(f.price_fen, d.price_fen);
-    doc.add_i64(field(schema, "created_at")?, d.created_at);
-    doc.add_f64(field(schema, "rating")?, d.rating_avg.unwrap_or(-1.0));
-    doc.add_bool(f.in_stock, d.in_stock);
-    Ok(doc)
-}
+use super::engine::{BoxFuture, Facets, SearchDoc, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
+use super::facets::FacetCounter;
+use super::tantivy_index::{Fields, WRITER_HEAP, failed, fields, open_index, to_document, unavailable};
 
 struct Live {
     generation: String,
@@ -512,94 +357,5 @@ impl SearchEngine for EmbeddedEngine {
 
     fn needs_rebuild(&self) -> bool {
         self.created_fresh
-    }
-}
-
-/// Counts documents per value of string fast fields, over every match (not just the page).
-struct FacetCounter {
-    fields: Vec<&'static str>,
-}
-
-struct SegmentFacetCounter {
-    columns: Vec<Option<(tantivy::columnar::StrColumn, Vec<u64>)>>,
-    buffer: Vec<Option<u64>>,
-}
-
-impl Collector for FacetCounter {
-    type Fruit = Vec<BTreeMap<String, u64>>;
-    type Child = SegmentFacetCounter;
-
-    fn for_segment(&self, _segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentFacetCounter> {
-        let mut columns = Vec::new();
-        for name in &self.fields {
-            let column = reader.fast_fields().str(name)?;
-            columns.push(column.map(|c| {
-                let n = c.dictionary().num_terms();
-                (c, vec![0u64; n])
-            }));
-        }
-        Ok(SegmentFacetCounter { columns, buffer: Vec::new() })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<BTreeMap<String, u64>>>) -> tantivy::Result<Self::Fruit> {
-        let mut merged = vec![BTreeMap::new(); self.fields.len()];
-        for fruit in fruits {
-            for (i, counts) in fruit.into_iter().enumerate() {
-                for (k, v) in counts {
-                    *merged[i].entry(k).or_insert(0) += v;
-                }
-            }
-        }
-        Ok(merged)
-    }
-}
-
-impl SegmentCollector for SegmentFacetCounter {
-    type Fruit = Vec<BTreeMap<String, u64>>;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        // Each facet field holds one value per product.
-        for (column, counts) in self.columns.iter_mut().flatten() {
-            if let Some(c) = column.ords().first(doc).and_then(|ord| counts.get_mut(ord as usize)) {
-                *c += 1;
-            }
-        }
-    }
-
-    /// Whole blocks of matches at once: the columns decode a run of values faster than one by one.
-    fn collect_block(&mut self, docs: &[DocId]) {
-        self.buffer.clear();
-        self.buffer.resize(docs.len(), None);
-        for (column, counts) in self.columns.iter_mut().flatten() {
-            column.ords().first_vals(docs, &mut self.buffer);
-            for ord in self.buffer.iter().flatten() {
-                if let Some(c) = counts.get_mut(*ord as usize) {
-                    *c += 1;
-                }
-            }
-            self.buffer.iter_mut().for_each(|v| *v = None);
-        }
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.columns
-            .into_iter()
-            .map(|column| {
-                let mut out = BTreeMap::new();
-                if let Some((column, counts)) = column {
-                    let mut text = String::new();
-                    for (ord, n) in counts.into_iter().enumerate() {
-                        if n > 0 && column.ord_to_str(ord as u64, &mut text).unwrap_or(false) && !text.is_empty() {
-                            out.insert(text.clone(), n);
-                        }
-                    }
-                }
-                out
-            })
-            .collect()
     }
 }

@@ -6,8 +6,10 @@ pub mod analysis;
 pub mod document;
 pub mod embedded;
 pub mod engine;
+pub mod facets;
 pub mod indexer;
 pub mod meili;
 pub mod routes;
+pub mod tantivy_index;
 
 pub use engine::{SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
