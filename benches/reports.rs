@@ -179,7 +179,7 @@ fn load(conn: &mut DbConn, entries: u64) {
         finish.push_str(idx);
     }
     // The rollups, summed from the lines: what the write path adds up entry by entry.
-    for r in &dongxi::accounting::ledger::ROLLUPS {
+    for r in &dongxi::accounting::rollups::ROLLUPS {
         let key = r.key.join(", ");
         let rest: String = r.rest.iter().map(|c| format!("min({c}), ")).collect();
         finish.push_str(&format!(
@@ -191,7 +191,7 @@ fn load(conn: &mut DbConn, entries: u64) {
     // VACUUM runs outside a transaction: one statement at a time.
     let tables = ["ledger_entries", "ledger_lines", "organizations"]
         .into_iter()
-        .chain(dongxi::accounting::ledger::ROLLUPS.iter().map(|r| r.table));
+        .chain(dongxi::accounting::rollups::ROLLUPS.iter().map(|r| r.table));
     for table in tables {
         conn.batch_execute(&format!("VACUUM ANALYZE {table}")).expect("vacuum");
     }
@@ -349,7 +349,7 @@ fn main() {
     }
     let n_entries = count(&mut conn, "SELECT count(*) AS n FROM ledger_entries");
     let n_lines = count(&mut conn, "SELECT count(*) AS n FROM ledger_lines");
-    let rollups: Vec<String> = dongxi::accounting::ledger::ROLLUPS
+    let rollups: Vec<String> = dongxi::accounting::rollups::ROLLUPS
         .iter()
         .map(|r| {
             format!(

@@ -4,72 +4,76 @@
 //! in the transaction of the change that causes them, with every attribute reports use fixed at
 //! that moment, and the rollups updated beside them. Entries are never updated or deleted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::{pairings, periods};
+use super::{pairings, periods, rollups};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{ledger_entries as e, ledger_lines as l, order_lines};
-use crate::db::sql::{self, Bind, Statement};
+use crate::db::sql::{self, Statement};
 use crate::error::AppResult;
 use crate::ids::new_id;
 use crate::money::Fen;
 use crate::regions::levels::{self, Placed};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
-#[diesel(table_name = e)]
-pub struct EntryRow {
-    pub id: String,
-    pub cause: String,
-    pub kind: String,
-    pub order_id: String,
-    pub sub_order_id: String,
-    pub refund_id: Option<String>,
-    pub reverses_id: Option<String>,
-    pub amount_fen: i64,
-    pub counted_at: NaiveDateTime,
-    pub recorded_at: NaiveDateTime,
-    pub year: i32,
-    pub month: i32,
-    pub adjusts_year: Option<i32>,
-    pub buyer_org_id: String,
-    pub buyer_region_code: String,
-    pub producer_id: String,
-    pub origin_region_code: String,
-    pub pairing_id: Option<String>,
-    pub certificate_no: String,
+crate::sql_row! {
+    #[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
+    #[diesel(table_name = e)]
+    pub struct EntryRow {
+        pub id: String,
+        pub cause: String,
+        pub kind: String,
+        pub order_id: String,
+        pub sub_order_id: String,
+        pub refund_id: Option<String>,
+        pub reverses_id: Option<String>,
+        pub amount_fen: i64,
+        pub counted_at: NaiveDateTime,
+        pub recorded_at: NaiveDateTime,
+        pub year: i32,
+        pub month: i32,
+        pub adjusts_year: Option<i32>,
+        pub buyer_org_id: String,
+        pub buyer_region_code: String,
+        pub producer_id: String,
+        pub origin_region_code: String,
+        pub pairing_id: Option<String>,
+        pub certificate_no: String,
+    }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = l)]
-pub struct LedgerLine {
-    pub entry_id: String,
-    pub position: i32,
-    pub kind: String,
-    pub amount_fen: i64,
-    pub year: i32,
-    pub month: i32,
-    pub recorded_at: NaiveDateTime,
-    pub product_id: String,
-    pub category: String,
-    pub certificate_no: String,
-    pub origin_code: String,
-    pub origin_path: String,
-    pub origin_province: String,
-    pub origin_prefecture: String,
-    pub origin_county: String,
-    pub buyer_org_id: String,
-    pub buyer_org_path: String,
-    pub buyer_region_path: String,
-    pub buyer_province: String,
-    pub buyer_prefecture: String,
-    pub buyer_county: String,
-    pub producer_id: String,
-    pub producer_path: String,
-    pub pairing_key: String,
+crate::sql_row! {
+    #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+    #[diesel(table_name = l)]
+    pub struct LedgerLine {
+        pub entry_id: String,
+        pub position: i32,
+        pub kind: String,
+        pub amount_fen: i64,
+        pub year: i32,
+        pub month: i32,
+        pub recorded_at: NaiveDateTime,
+        pub product_id: String,
+        pub category: String,
+        pub certificate_no: String,
+        pub origin_code: String,
+        pub origin_path: String,
+        pub origin_province: String,
+        pub origin_prefecture: String,
+        pub origin_county: String,
+        pub buyer_org_id: String,
+        pub buyer_org_path: String,
+        pub buyer_region_path: String,
+        pub buyer_province: String,
+        pub buyer_prefecture: String,
+        pub buyer_county: String,
+        pub producer_id: String,
+        pub producer_path: String,
+        pub pairing_key: String,
+    }
 }
 
 pub fn count_cause(sub_order_id: &str) -> String {
@@ -324,223 +328,20 @@ pub fn reverse_refund(conn: &mut DbConn, refund: &Refunded<'_>, ctx: &Ctx) -> Ap
 /// Writes an entry, its lines and their rollups: on PostgreSQL in one round trip.
 fn write(conn: &mut DbConn, entry: &EntryRow, lines: &[LedgerLine]) -> AppResult<()> {
     let mut statements = vec![entry_insert(entry), lines_insert(lines)];
-    statements.extend(rollup_upserts(lines));
+    statements.extend(rollups::upserts(lines));
     sql::execute_all(conn, &statements)
 }
 
 fn entry_insert(e: &EntryRow) -> Statement {
-    const COLUMNS: [&str; 19] = [
-        "id",
-        "cause",
-        "kind",
-        "order_id",
-        "sub_order_id",
-        "refund_id",
-        "reverses_id",
-        "amount_fen",
-        "counted_at",
-        "recorded_at",
-        "year",
-        "month",
-        "adjusts_year",
-        "buyer_org_id",
-        "buyer_region_code",
-        "producer_id",
-        "origin_region_code",
-        "pairing_id",
-        "certificate_no",
-    ];
-    Statement {
-        sql: sql::insert_sql("ledger_entries", &COLUMNS, 1, ""),
-        binds: vec![
-            Bind::Text(e.id.clone()),
-            Bind::Text(e.cause.clone()),
-            Bind::Text(e.kind.clone()),
-            Bind::Text(e.order_id.clone()),
-            Bind::Text(e.sub_order_id.clone()),
-            Bind::OptText(e.refund_id.clone()),
-            Bind::OptText(e.reverses_id.clone()),
-            Bind::BigInt(e.amount_fen),
-            Bind::Time(e.counted_at),
-            Bind::Time(e.recorded_at),
-            Bind::Int(e.year),
-            Bind::Int(e.month),
-            Bind::OptInt(e.adjusts_year),
-            Bind::Text(e.buyer_org_id.clone()),
-            Bind::Text(e.buyer_region_code.clone()),
-            Bind::Text(e.producer_id.clone()),
-            Bind::Text(e.origin_region_code.clone()),
-            Bind::OptText(e.pairing_id.clone()),
-            Bind::Text(e.certificate_no.clone()),
-        ],
-    }
+    let mut binds = Vec::with_capacity(EntryRow::COLUMNS.len());
+    e.binds(&mut binds);
+    Statement { sql: sql::insert_sql("ledger_entries", EntryRow::COLUMNS, 1, ""), binds }
 }
 
 fn lines_insert(lines: &[LedgerLine]) -> Statement {
-    const COLUMNS: [&str; 24] = [
-        "entry_id",
-        "position",
-        "kind",
-        "amount_fen",
-        "year",
-        "month",
-        "recorded_at",
-        "product_id",
-        "category",
-        "certificate_no",
-        "origin_code",
-        "origin_path",
-        "origin_province",
-        "origin_prefecture",
-        "origin_county",
-        "buyer_org_id",
-        "buyer_org_path",
-        "buyer_region_path",
-        "buyer_province",
-        "buyer_prefecture",
-        "buyer_county",
-        "producer_id",
-        "producer_path",
-        "pairing_key",
-    ];
-    let mut binds = Vec::with_capacity(lines.len() * COLUMNS.len());
+    let mut binds = Vec::with_capacity(lines.len() * LedgerLine::COLUMNS.len());
     for x in lines {
-        binds.extend([
-            Bind::Text(x.entry_id.clone()),
-            Bind::Int(x.position),
-            Bind::Text(x.kind.clone()),
-            Bind::BigInt(x.amount_fen),
-            Bind::Int(x.year),
-            Bind::Int(x.month),
-            Bind::Time(x.recorded_at),
-            Bind::Text(x.product_id.clone()),
-            Bind::Text(x.category.clone()),
-            Bind::Text(x.certificate_no.clone()),
-            Bind::Text(x.origin_code.clone()),
-            Bind::Text(x.origin_path.clone()),
-            Bind::Text(x.origin_province.clone()),
-            Bind::Text(x.origin_prefecture.clone()),
-            Bind::Text(x.origin_county.clone()),
-            Bind::Text(x.buyer_org_id.clone()),
-            Bind::Text(x.buyer_org_path.clone()),
-            Bind::Text(x.buyer_region_path.clone()),
-            Bind::Text(x.buyer_province.clone()),
-            Bind::Text(x.buyer_prefecture.clone()),
-            Bind::Text(x.buyer_county.clone()),
-            Bind::Text(x.producer_id.clone()),
-            Bind::Text(x.producer_path.clone()),
-            Bind::Text(x.pairing_key.clone()),
-        ]);
+        x.binds(&mut binds);
     }
-    Statement { sql: sql::insert_sql("ledger_lines", &COLUMNS, lines.len(), ""), binds }
-}
-
-/// One rollup: its table, its key columns and its other columns (fixed by the key); each row
-/// sums `amount_fen` of the ledger lines with that key. Every column is a ledger line's.
-pub struct Rollup {
-    pub table: &'static str,
-    pub key: &'static [&'static str],
-    pub rest: &'static [&'static str],
-}
-
-/// The rollups, written with every entry, checked by `ledger verify`, read by `facts`.
-pub const ROLLUPS: [Rollup; 8] = [
-    Rollup {
-        table: "ledger_sums_month",
-        key: &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"],
-        rest: &["origin_province", "buyer_province"],
-    },
-    Rollup {
-        table: "ledger_sums_month_province",
-        key: &["year", "month", "origin_province", "buyer_province", "category", "pairing_key"],
-        rest: &[],
-    },
-    Rollup {
-        table: "ledger_sums_pref",
-        key: &["year", "origin_prefecture", "buyer_prefecture", "pairing_key"],
-        rest: &["origin_province", "buyer_province"],
-    },
-    Rollup {
-        table: "ledger_sums_county",
-        key: &["year", "origin_county", "buyer_county", "pairing_key"],
-        rest: &["origin_province", "origin_prefecture", "buyer_province", "buyer_prefecture"],
-    },
-    Rollup {
-        table: "ledger_sums_buyer",
-        key: &["year", "origin_prefecture", "buyer_org_id", "pairing_key"],
-        rest: &["origin_province", "buyer_province", "buyer_prefecture"],
-    },
-    Rollup {
-        table: "ledger_sums_buyer_province",
-        key: &["year", "origin_province", "buyer_org_id", "pairing_key"],
-        rest: &["buyer_province", "buyer_prefecture"],
-    },
-    Rollup {
-        table: "ledger_sums_producer",
-        key: &["year", "origin_prefecture", "producer_id", "buyer_prefecture", "pairing_key"],
-        rest: &["origin_province", "buyer_province"],
-    },
-    Rollup {
-        table: "ledger_sums_producer_province",
-        key: &["year", "origin_province", "producer_id", "buyer_province", "pairing_key"],
-        rest: &[],
-    },
-];
-
-/// A line's value of a column a rollup keys or carries.
-fn column(x: &LedgerLine, name: &str) -> Bind {
-    Bind::Text(match name {
-        "year" => return Bind::Int(x.year),
-        "month" => return Bind::Int(x.month),
-        "origin_province" => x.origin_province.clone(),
-        "origin_prefecture" => x.origin_prefecture.clone(),
-        "origin_county" => x.origin_county.clone(),
-        "buyer_province" => x.buyer_province.clone(),
-        "buyer_prefecture" => x.buyer_prefecture.clone(),
-        "buyer_county" => x.buyer_county.clone(),
-        "buyer_org_id" => x.buyer_org_id.clone(),
-        "producer_id" => x.producer_id.clone(),
-        "category" => x.category.clone(),
-        "pairing_key" => x.pairing_key.clone(),
-        other => unreachable!("no rollup column {other}"),
-    })
-}
-
-/// A comparable form of a column's value, for ordering keys.
-fn sort_form(b: &Bind) -> String {
-    match b {
-        Bind::Int(n) => format!("{n:010}"),
-        Bind::Text(t) => t.clone(),
-        _ => String::new(),
-    }
-}
-
-/// Upserts adding the lines to each rollup, one row per key, in key order (so concurrent
-/// payments lock rollup rows in the same order and never deadlock).
-fn rollup_upserts(lines: &[LedgerLine]) -> Vec<Statement> {
-    ROLLUPS
-        .iter()
-        .map(|r| {
-            let mut sums: BTreeMap<Vec<String>, (Vec<Bind>, i64)> = BTreeMap::new();
-            for x in lines {
-                let values: Vec<Bind> = r.key.iter().chain(r.rest).map(|c| column(x, c)).collect();
-                let order: Vec<String> = values[..r.key.len()].iter().map(sort_form).collect();
-                sums.entry(order).or_insert((values, 0)).1 += x.amount_fen;
-            }
-            let mut columns: Vec<&str> = r.key.to_vec();
-            columns.extend_from_slice(r.rest);
-            columns.push("amount_fen");
-            let suffix = format!(
-                " ON CONFLICT ({}) DO UPDATE SET amount_fen = {table}.amount_fen + excluded.amount_fen",
-                r.key.join(", "),
-                table = r.table
-            );
-            let mut binds = Vec::new();
-            for (values, amount) in sums.into_values() {
-                binds.extend(values);
-                binds.push(Bind::BigInt(amount));
-            }
-            Statement { sql: sql::insert_sql(r.table, &columns, binds.len() / columns.len(), &suffix), binds }
-        })
-        .collect()
+    Statement { sql: sql::insert_sql("ledger_lines", LedgerLine::COLUMNS, lines.len(), ""), binds }
 }

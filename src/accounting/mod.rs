@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod pairings;
 pub mod periods;
 pub mod progress;
+pub mod rollups;
 pub mod routes;
 pub mod scope;
 pub mod targets;

@@ -177,7 +177,7 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
         }
     }
 
-    for rollup in &super::ledger::ROLLUPS {
+    for rollup in &super::rollups::ROLLUPS {
         compare_rollup(conn, rollup.table, rollup.key, &mut out)?;
     }
     Ok(out)

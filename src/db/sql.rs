@@ -20,6 +20,72 @@ pub enum Bind {
     Time(NaiveDateTime),
 }
 
+impl From<String> for Bind {
+    fn from(v: String) -> Bind {
+        Bind::Text(v)
+    }
+}
+
+impl From<Option<String>> for Bind {
+    fn from(v: Option<String>) -> Bind {
+        Bind::OptText(v)
+    }
+}
+
+impl From<i32> for Bind {
+    fn from(v: i32) -> Bind {
+        Bind::Int(v)
+    }
+}
+
+impl From<Option<i32>> for Bind {
+    fn from(v: Option<i32>) -> Bind {
+        Bind::OptInt(v)
+    }
+}
+
+impl From<i64> for Bind {
+    fn from(v: i64) -> Bind {
+        Bind::BigInt(v)
+    }
+}
+
+impl From<NaiveDateTime> for Bind {
+    fn from(v: NaiveDateTime) -> Bind {
+        Bind::Time(v)
+    }
+}
+
+/// Declares a row struct that raw SQL also writes: its column list and its values follow its
+/// fields (`COLUMNS`, `binds`, `bind_of`), so they are never written out a second time.
+#[macro_export]
+macro_rules! sql_row {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty),*
+        }
+
+        impl $name {
+            /// The table's columns this row fills, in field order.
+            pub const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The row's values in `COLUMNS` order, appended to `binds`.
+            pub fn binds(&self, binds: &mut Vec<$crate::db::sql::Bind>) {
+                $(binds.push($crate::db::sql::Bind::from(self.$field.clone()));)*
+            }
+
+            /// The value of one column, by name.
+            pub fn bind_of(&self, column: &str) -> Option<$crate::db::sql::Bind> {
+                match column {
+                    $(stringify!($field) => Some($crate::db::sql::Bind::from(self.$field.clone())),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 /// A statement and its values.
 #[derive(Debug, Clone, Default)]
 pub struct Statement {
