@@ -22,23 +22,46 @@ pub const HEADER: &str = "idempotency-key";
 /// Keys are kept at least this long (API.md promises 24 h).
 pub const RETENTION_HOURS: i64 = 72;
 const RACE: &str = "idempotency_race";
+const API_BASE: &str = "/api/v1";
 
-/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+/// The `Idempotency-Key` header, if sent (1 to 255 visible ASCII characters), with the method
+/// and path of the request it came with: what [`IdempotencyKey::fingerprint`] identifies a
+/// request by, so no handler writes its own path out again.
 #[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct IdempotencyKey {
+    key: Option<String>,
+    method: String,
+    /// The path under the API's base (`/orders/ord_…/payments/offline`).
+    path: String,
+}
+
+impl IdempotencyKey {
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// What identifies "the same request": this method and path, and `body`.
+    pub fn fingerprint(&self, body: &impl serde::Serialize) -> String {
+        fingerprint(&self.method, &self.path, &serde_json::to_value(body).unwrap_or_default())
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(HEADER) else { return Ok(IdempotencyKey(None)) };
+        // Inside the API's router the base is already stripped; the strip keeps it so elsewhere.
+        let path = parts.uri.path();
+        let path = path.strip_prefix(API_BASE).filter(|p| p.starts_with('/')).unwrap_or(path).to_owned();
+        let method = parts.method.as_str().to_owned();
+        let Some(value) = parts.headers.get(HEADER) else { return Ok(IdempotencyKey { key: None, method, path }) };
         let key = value
             .to_str()
             .ok()
             .map(str::trim)
             .filter(|s| (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
         match key {
-            Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
+            Some(k) => Ok(IdempotencyKey { key: Some(k.to_owned()), method, path }),
             None => Err(AppError::invalid_field(
                 "validation_failed",
                 "Idempotency-Key",
@@ -49,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 }
 
 /// What identifies "the same request": method, path and the JSON body (keys in sorted order).
-pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
+fn fingerprint(method: &str, path: &str, body: &Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update(b" ");
@@ -151,7 +174,7 @@ pub fn run_in(
 /// The stored response for this key, if any (422 if it was used for another request): for
 /// requests that must not even start their outside effect (a call to Stripe) when replayed.
 pub async fn stored(db: &Db, org_id: &str, key: &IdempotencyKey, fingerprint: &str) -> AppResult<Option<Stored>> {
-    let Some(key) = key.0.clone() else { return Ok(None) };
+    let Some(key) = key.key.clone() else { return Ok(None) };
     let (org_id, fingerprint) = (org_id.to_owned(), fingerprint.to_owned());
     db.run(move |conn| lookup(conn, &org_id, &key)?.map(|row| replay(row, &fingerprint)).transpose()).await
 }
@@ -168,7 +191,7 @@ pub async fn run<F>(
 where
     F: FnOnce(&mut DbConn) -> AppResult<(StatusCode, Value)> + Send + 'static,
 {
-    db.run(move |conn| run_in(conn, &org_id, key.0.as_deref(), &fingerprint, now, op)).await
+    db.run(move |conn| run_in(conn, &org_id, key.key(), &fingerprint, now, op)).await
 }
 
 /// Forgets keys older than the retention; returns how many.
@@ -184,8 +207,30 @@ pub fn created<T: serde::Serialize>(view: &T) -> AppResult<(StatusCode, Value)> 
 
 #[cfg(test)]
 mod tests {
-    use super::fingerprint;
+    use axum::extract::FromRequestParts;
     use serde_json::json;
+
+    use super::{IdempotencyKey, fingerprint};
+
+    async fn key_of(uri: &str) -> IdempotencyKey {
+        let request = axum::http::Request::post(uri).header("idempotency-key", "k-1").body(()).unwrap();
+        let (mut parts, ()) = request.into_parts();
+        IdempotencyKey::from_request_parts(&mut parts, &()).await.unwrap()
+    }
+
+    /// Keys stored before the extractor took the path keep replaying: the fingerprint is the one
+    /// handlers used to write out (method, the path under the API's base, the body).
+    #[tokio::test]
+    async fn the_extractor_fingerprints_method_path_and_body() {
+        let body = json!({"amount_fen": 100, "reference": "x"});
+        let expected = fingerprint("POST", "/orders/ord_1/payments/offline", &body);
+        for uri in ["/orders/ord_1/payments/offline", "/api/v1/orders/ord_1/payments/offline"] {
+            let key = key_of(uri).await;
+            assert_eq!(key.key(), Some("k-1"));
+            assert_eq!(key.fingerprint(&body), expected, "{uri}");
+        }
+        assert_ne!(key_of("/orders/ord_2/payments/offline").await.fingerprint(&body), expected, "another order");
+    }
 
     #[test]
     fn fingerprints_ignore_key_order_but_not_content() {

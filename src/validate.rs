@@ -44,11 +44,14 @@ where
 /// A filter that must be one of `allowed` when given (422 `validation_failed` naming `field`).
 pub fn one_of(field: &str, value: Option<&str>, allowed: &[&str]) -> AppResult<()> {
     match value {
-        Some(v) if !allowed.contains(&v) => {
-            Err(AppError::invalid_field("validation_failed", field, format!("must be one of {}", allowed.join(", "))))
-        }
+        Some(v) if !allowed.contains(&v) => Err(not_one_of(field, allowed)),
         _ => Ok(()),
     }
+}
+
+/// 422 `validation_failed`: `field` must be one of `allowed`.
+pub fn not_one_of(field: &str, allowed: &[&str]) -> AppError {
+    AppError::invalid_field("validation_failed", field, format!("must be one of {}", allowed.join(", ")))
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@ use crate::clock::utc;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::regions;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::identity::model::org_names;
+use crate::validate::not_one_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -46,11 +47,7 @@ impl By {
             "category" => By::Category,
             "month" => By::Month,
             _ => {
-                return Err(AppError::invalid_field(
-                    "validation_failed",
-                    "by",
-                    format!("must be one of {}", By::ALL.join(", ")),
-                ));
+                return Err(not_one_of("by", &By::ALL));
             }
         })
     }

@@ -83,6 +83,8 @@ pub struct LedgerQuery {
     pub format: Option<String>,
 }
 
+crate::paged!(LedgerQuery);
+
 /// The entries a ledger query selects, as SQL over `ledger_entries` and its binds.
 fn ledger_selection(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ctx) -> AppResult<(String, Vec<Bind>)> {
     let year = scope::check_year(q.year, "year")?;

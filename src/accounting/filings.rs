@@ -317,6 +317,8 @@ pub struct FilingQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(FilingQuery);
+
 /// Filings the caller files or reviews: its own organisation and those under it, and for
 /// coordinators every unit in their region.
 pub fn list(conn: &mut DbConn, actor: &Actor, q: FilingQuery, page: &PageRequest) -> AppResult<Page<FilingView>> {

@@ -286,6 +286,8 @@ pub struct PairingQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(PairingQuery);
+
 /// Codes of a region and of every region above it.
 fn chain(path: &str) -> Vec<String> {
     path.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect()

@@ -1,7 +1,3 @@
-use super::breakdown;
-use super::entries;
-use super::laggards;
-use super::progress;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,22 +9,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audit::{self, AuditView};
-use super::breakdown::BreakdownView;
-use super::breakdown::By;
-use super::entries::EntryView;
-use super::entries::LedgerQuery;
+use super::breakdown::{BreakdownView, By};
+use super::entries::{EntryView, LedgerQuery};
 use super::export::{self, FileFormat};
 use super::filings::{self, FilingBody, FilingQuery, FilingView, ReturnBody};
 use super::laggards::LaggardsView;
 use super::pairings::{self, NewPairingBody, PairingQuery, PairingView, PatchPairingBody};
 use super::periods::{self, PeriodView};
 use super::progress::ProgressView;
-use super::scope;
 use super::targets::{self, NewTargetBody, PatchTargetBody, TargetQuery, TargetView};
+use super::{breakdown, entries, laggards, progress, scope};
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Page, Paged};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -74,7 +68,7 @@ async fn list_pairings(
     Authenticated(_actor): Authenticated,
     ApiQuery(q): ApiQuery<PairingQuery>,
 ) -> AppResult<Json<Page<PairingView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |c| pairings::list(c, q, &page)).await?))
 }
 
@@ -128,7 +122,7 @@ async fn list_targets(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<TargetQuery>,
 ) -> AppResult<Json<Page<TargetView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |c| targets::list(c, &actor, q, &page)).await?))
 }
 
@@ -215,7 +209,7 @@ async fn list_filings(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<FilingQuery>,
 ) -> AppResult<Json<Page<FilingView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |c| filings::list(c, &actor, q, &page)).await?))
 }
 
@@ -264,7 +258,7 @@ async fn ledger(
     let format = export::parse_format(q.format.as_deref())?;
     let ctx = state.ctx();
     if format == FileFormat::Json {
-        let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+        let page = q.page()?;
         return Ok(Json(state.db.read(move |c| entries::ledger(c, &actor, &q, &page, &ctx)).await?).into_response());
     }
     let table = state.db.read(move |c| export::ledger_export(c, &actor, &q, &ctx)).await?;

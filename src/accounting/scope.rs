@@ -15,6 +15,7 @@ use crate::identity::model::{OrgRow, find_org};
 use crate::identity::types::OrgKind;
 use crate::identity::visibility::{OrgFilter, visible_orgs};
 use crate::regions::levels::{Placed, place_one};
+use crate::validate::not_one_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -179,7 +180,5 @@ pub fn check_year(year: i32, field: &str) -> AppResult<i32> {
 
 /// Parses `scope_kind`, 422 otherwise.
 pub fn parse_kind(raw: &str, field: &str) -> AppResult<ScopeKind> {
-    ScopeKind::parse(raw).ok_or_else(|| {
-        AppError::invalid_field("validation_failed", field, format!("must be one of {}", ScopeKind::ALL.join(", ")))
-    })
+    ScopeKind::parse(raw).ok_or_else(|| not_one_of(field, &ScopeKind::ALL))
 }

@@ -259,6 +259,8 @@ pub struct TargetQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(TargetQuery);
+
 /// Targets of the scopes the caller may see, in id order.
 pub fn list(conn: &mut DbConn, actor: &Actor, q: TargetQuery, page: &PageRequest) -> AppResult<Page<TargetView>> {
     let kind = q.scope_kind.as_deref().map(|k| scope::parse_kind(k, "scope_kind")).transpose()?;

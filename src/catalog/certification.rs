@@ -211,6 +211,8 @@ pub struct RequestListQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(RequestListQuery);
+
 pub fn list(
     conn: &mut DbConn,
     actor: &Actor,

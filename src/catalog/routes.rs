@@ -1,5 +1,3 @@
-use super::certification;
-use super::service;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,14 +10,13 @@ use super::categories::{CATEGORIES, Category};
 use super::certification::{ApproveBody, EventView, NewRequestBody, ReasonBody, RequestListQuery, RequestView};
 use super::service::ProductListQuery;
 use super::trace::{self, BatchView, NewBatchBody, TraceView};
-use super::types::NewProductBody;
-use super::types::PatchProductBody;
-use super::view::PriceCheck;
-use super::view::ProductView;
+use super::types::{NewProductBody, PatchProductBody};
+use super::view::{PriceCheck, ProductView};
+use super::{certification, service};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::{Authenticated, MaybeAuthenticated};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -78,7 +75,7 @@ async fn list_products(
     MaybeAuthenticated(actor): MaybeAuthenticated,
     ApiQuery(q): ApiQuery<ProductListQuery>,
 ) -> AppResult<Json<Page<ProductView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     let (_, today) = state.now();
     Ok(Json(state.db.run(move |c| service::list(c, actor.as_ref(), q, &page, today)).await?))
 }
@@ -177,7 +174,7 @@ async fn certification_events(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<Page<EventView>>> {
-    let page = q.parse()?;
+    let page = q.page()?;
     let (_, today) = state.now();
     Ok(Json(state.db.run(move |c| certification::events(c, &actor, &id, &page, today)).await?))
 }
@@ -190,7 +187,7 @@ async fn list_requests(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<RequestListQuery>,
 ) -> AppResult<Json<Page<RequestView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     let (_, today) = state.now();
     Ok(Json(state.db.run(move |c| certification::list(c, &actor, q, &page, today)).await?))
 }
@@ -278,7 +275,7 @@ async fn list_batches(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<Page<BatchView>>> {
-    let page = q.parse()?;
+    let page = q.page()?;
     let (_, today) = state.now();
     Ok(Json(state.db.run(move |c| trace::list(c, &actor, &id, &page, today)).await?))
 }

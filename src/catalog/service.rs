@@ -147,6 +147,8 @@ pub struct ProductListQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(ProductListQuery);
+
 pub fn list(
     conn: &mut DbConn,
     viewer: Option<&Actor>,

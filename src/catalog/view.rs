@@ -9,7 +9,7 @@ use super::model::{self, ProductRow};
 use super::types::{Storage, Tier};
 use crate::clock::utc;
 use crate::db::DbConn;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -87,6 +87,15 @@ pub fn certification_status(row: &ProductRow, today: NaiveDate) -> Certification
 
 pub fn is_on_sale(row: &ProductRow, today: NaiveDate) -> bool {
     row.status == "listed" && certification_status(row, today) == CertificationStatus::Certified
+}
+
+/// 409 `not_orderable`: the product is not on sale (not listed, or no valid certificate).
+pub fn not_orderable(product_id: &str) -> AppError {
+    AppError::conflict(
+        "not_orderable",
+        format!("product {product_id} is not on sale (not listed, or no valid certificate)"),
+    )
+    .with("product_id", product_id)
 }
 
 impl ProductView {

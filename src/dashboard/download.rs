@@ -15,6 +15,7 @@ use crate::accounting::entries::LedgerQuery;
 use crate::accounting::export::{self, FileFormat};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::validate::not_one_of;
 
 pub async fn download(
     State(state): State<AppState>,
@@ -51,11 +52,7 @@ pub async fn download(
                         &breakdown::breakdown(c, &scope, year, by, as_of, None, &ctx)?,
                         ctx.zone,
                     )),
-                    ("breakdown", None) => Err(AppError::invalid_field(
-                        "validation_failed",
-                        "by",
-                        format!("must be one of {}", By::ALL.join(", ")),
-                    )),
+                    ("breakdown", None) => Err(not_one_of("by", &By::ALL)),
                     ("laggards", _) => {
                         Ok(export::laggards_table(&laggards::laggards(c, &scope, year, as_of, &ctx)?, ctx.zone))
                     }

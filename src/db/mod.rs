@@ -353,6 +353,23 @@ macro_rules! insert_batch {
     }};
 }
 
+/// `INSERT … ON CONFLICT DO NOTHING` of `values`: the first writer wins and a twin changes
+/// nothing. Evaluates to `QueryResult<usize>` (rows inserted: 0 when the row was there).
+#[macro_export]
+macro_rules! insert_or_ignore {
+    ($conn:expr, $table:expr, $values:expr) => {{
+        use diesel::RunQueryDsl as _;
+        match $conn {
+            $crate::db::DbConn::Sqlite(c) => {
+                diesel::insert_into($table).values($values).on_conflict_do_nothing().execute(c)
+            }
+            $crate::db::DbConn::Postgres(c) => {
+                diesel::insert_into($table).values($values).on_conflict_do_nothing().execute(c)
+            }
+        }
+    }};
+}
+
 /// Claims up to `limit` due outbox rows of `topic` for `lease`: rows another worker holds are
 /// skipped (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite serialises writers). Returns (id, payload).
 pub fn claim_outbox(

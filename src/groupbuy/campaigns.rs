@@ -9,7 +9,7 @@ use super::status::CampaignStatus;
 use super::types::NewCampaign;
 use super::view::{CampaignView, view, views};
 use crate::catalog::model as products;
-use crate::catalog::view::is_on_sale;
+use crate::catalog::view::{is_on_sale, not_orderable};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -17,6 +17,7 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
+use crate::validate::one_of;
 use crate::worker::job::enqueue;
 use crate::worker::payloads::Notice;
 
@@ -24,14 +25,6 @@ use crate::worker::payloads::Notice;
 /// for the mail worker: event `group_buy.<what>`.
 pub(super) fn notify(conn: &mut DbConn, campaign_id: &str, what: &str, now: NaiveDateTime) -> AppResult<()> {
     enqueue(conn, &Notice::group_buy(what, campaign_id)?, now)
-}
-
-fn not_orderable(product_id: &str) -> AppError {
-    AppError::conflict(
-        "not_orderable",
-        format!("product {product_id} is not on sale (not listed, or no valid certificate)"),
-    )
-    .with("product_id", product_id)
 }
 
 /// Coordinators' and agencies' administrators organise rounds for buyers inside their region;
@@ -127,6 +120,8 @@ pub struct CampaignListQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(CampaignListQuery);
+
 /// Campaigns, newest first.
 pub fn list(
     conn: &mut DbConn,
@@ -135,15 +130,7 @@ pub fn list(
     page: &PageRequest,
     ctx: &Ctx,
 ) -> AppResult<Page<CampaignView>> {
-    if let Some(s) = &q.status
-        && !CampaignStatus::ALL.contains(&s.as_str())
-    {
-        return Err(AppError::invalid_field(
-            "validation_failed",
-            "status",
-            format!("must be one of {}", CampaignStatus::ALL.join(", ")),
-        ));
-    }
+    one_of("status", q.status.as_deref(), &CampaignStatus::ALL)?;
     let filter = CampaignFilter {
         status: q.status,
         product_id: q.product_id,

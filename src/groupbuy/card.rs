@@ -26,7 +26,7 @@ use crate::ids::new_id;
 use crate::orders::model::OrderRow;
 use crate::payments::authorization::{AuthorizationRow, begin_capture, live_of, void};
 use crate::payments::gateway::Intent;
-use crate::payments::stripe::{gateway_error, not_configured};
+use crate::payments::stripe::{gateway_error, not_configured, still_open};
 use crate::state::AppState;
 
 /// How long before `closes_at` a pledge may be authorised: Stripe holds an authorisation ~7 days.
@@ -96,8 +96,7 @@ pub async fn authorize(
     pledge_id: String,
     key: IdempotencyKey,
 ) -> AppResult<Stored> {
-    let path = format!("/group-buys/{campaign_id}/pledges/{pledge_id}/authorization");
-    let fingerprint = idempotency::fingerprint("POST", &path, &json!({}));
+    let fingerprint = key.fingerprint(&json!({}));
     let org = actor.org.id.clone();
     if let Some(stored) = idempotency::stored(&state.db, &org, &key, &fingerprint).await? {
         return Ok(stored);
@@ -106,15 +105,11 @@ pub async fn authorize(
     let (amount, open) = state.db.run(move |c| authorizable(c, &a1, &c1, &p1, now)).await?;
     // Only after the caller may authorise this pledge: a stranger learns nothing, not even this.
     let gateway = state.stripe.clone().ok_or_else(not_configured)?;
-    let open = match open {
-        Some(pi) => Some(gateway.intent(&pi).await.map_err(gateway_error)?).filter(|i| i.status != "canceled"),
-        None => None,
-    };
     let id = new_id("pau");
-    let intent = match open {
+    let intent = match still_open(&gateway, open).await? {
         Some(intent) => intent,
         None => {
-            let stripe_key = crate::payments::stripe::intent_key(&org, &pledge_id, &id, key.0.as_deref());
+            let stripe_key = crate::payments::stripe::intent_key(&org, &pledge_id, &id, key.key());
             gateway.create_authorization(amount, &pledge_id, &stripe_key).await.map_err(gateway_error)?
         }
     };

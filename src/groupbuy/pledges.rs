@@ -21,6 +21,7 @@ use crate::identity::model::org_names;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
 use crate::orders::placing::require_agency;
+use crate::validate::one_of;
 
 /// A pledge and the campaign after it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,6 +144,8 @@ pub struct PledgeListQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(PledgeListQuery);
+
 const PLEDGE_STATUSES: [&str; 5] = ["active", "replaced", "withdrawn", "ordered", "released"];
 
 /// A campaign's pledges, newest first: all of them for its organiser and the platform; a buyer
@@ -154,15 +157,7 @@ pub fn pledges(
     q: PledgeListQuery,
     page: &PageRequest,
 ) -> AppResult<Page<PledgeView>> {
-    if let Some(s) = &q.status
-        && !PLEDGE_STATUSES.contains(&s.as_str())
-    {
-        return Err(AppError::invalid_field(
-            "validation_failed",
-            "status",
-            format!("must be one of {}", PLEDGE_STATUSES.join(", ")),
-        ));
-    }
+    one_of("status", q.status.as_deref(), &PLEDGE_STATUSES)?;
     let c = model::find(conn, id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
     let sees_all = actor.org_kind == OrgKind::Platform || actor.org.id == c.organizer_org_id;
     let within = (!sees_all).then_some(actor.org.path.as_str());

@@ -1,7 +1,3 @@
-use super::campaigns;
-use super::close;
-use super::pledges;
-use super::view;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,15 +7,14 @@ use utoipa_axum::routes;
 use super::campaigns::CampaignListQuery;
 use super::card::AuthorizationView;
 use super::close::Closer;
-use super::pledges::PledgeListQuery;
-use super::pledges::PledgeMade;
+use super::pledges::{PledgeListQuery, PledgeMade};
 use super::types::{CancelBody, NewCampaignBody, NewPledge, PledgeBody};
-use super::view::CampaignView;
-use super::view::PledgeView;
+use super::view::{CampaignView, PledgeView};
+use super::{campaigns, close, pledges, view};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Page, Paged};
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::state::AppState;
 
@@ -63,7 +58,7 @@ async fn list_campaigns(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<CampaignListQuery>,
 ) -> AppResult<Json<Page<CampaignView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     let ctx = state.ctx();
     Ok(Json(state.db.run(move |c| campaigns::list(c, &actor, q, &page, &ctx)).await?))
 }
@@ -102,11 +97,7 @@ async fn pledge(
     ApiJson(body): ApiJson<PledgeBody>,
 ) -> AppResult<Stored> {
     let ctx = state.ctx();
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/group-buys/{id}/pledges"),
-        &serde_json::to_value(&body).unwrap_or_default(),
-    );
+    let fingerprint = key.fingerprint(&body);
     let new = NewPledge::try_from(body)?;
     let org = actor.org.id.clone();
     idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
@@ -127,7 +118,7 @@ async fn list_pledges(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PledgeListQuery>,
 ) -> AppResult<Json<Page<PledgeView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |c| pledges::pledges(c, &actor, &id, q, &page)).await?))
 }
 

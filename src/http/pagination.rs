@@ -27,20 +27,42 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
-impl PageQuery {
-    pub fn parse(&self) -> AppResult<PageRequest> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+/// A list's query: its `limit` and `cursor`, checked into a [`PageRequest`] by [`Paged::page`].
+/// Query types with those two fields get it from [`paged!`](crate::paged).
+pub trait Paged {
+    fn limit(&self) -> Option<i64>;
+    fn cursor(&self) -> Option<&str>;
+
+    /// 422 `validation_failed` for a limit outside 1 to 200 or a cursor this API did not issue.
+    fn page(&self) -> AppResult<PageRequest> {
+        let limit = self.limit().unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(AppError::invalid_field("validation_failed", "limit", "must be between 1 and 200"));
         }
-        let after = match &self.cursor {
-            None => None,
-            Some(c) if c.is_empty() => None,
+        let after = match self.cursor() {
+            None | Some("") => None,
             Some(c) => Some(decode_cursor(c)?),
         };
         Ok(PageRequest { limit, after })
     }
 }
+
+/// Implements [`Paged`] for query types with `limit: Option<i64>` and `cursor: Option<String>`.
+#[macro_export]
+macro_rules! paged {
+    ($($query:ty),* $(,)?) => {
+        $(impl $crate::http::pagination::Paged for $query {
+            fn limit(&self) -> Option<i64> {
+                self.limit
+            }
+            fn cursor(&self) -> Option<&str> {
+                self.cursor.as_deref()
+            }
+        })*
+    };
+}
+
+paged!(PageQuery);
 
 fn decode_cursor(cursor: &str) -> AppResult<String> {
     URL_SAFE_NO_PAD

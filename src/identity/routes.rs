@@ -11,7 +11,7 @@ use super::service::{
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -75,7 +75,7 @@ async fn list_orgs(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<OrgListQuery>,
 ) -> AppResult<Json<Page<OrgView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
+    let page = q.page()?;
     let list = state.db.run(move |conn| service::list_orgs(conn, &actor, q.kind, q.region, q.parent_id, &page)).await?;
     Ok(Json(list))
 }
@@ -142,6 +142,6 @@ async fn list_users(
     ApiPath(org_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<Page<UserView>>> {
-    let page = q.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |conn| service::list_users(conn, &actor, &org_id, &page)).await?))
 }

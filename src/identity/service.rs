@@ -278,6 +278,8 @@ pub struct OrgListQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(OrgListQuery);
+
 pub fn list_orgs(
     conn: &mut DbConn,
     actor: &Actor,

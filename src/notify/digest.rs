@@ -32,10 +32,7 @@ const LAGGARDS_SHOWN: usize = 5;
 /// Claims `period` of `job`; true for the one caller that got it.
 pub fn claim_run(conn: &mut DbConn, job: &str, period: &str, now: NaiveDateTime) -> AppResult<bool> {
     let row = (r::job.eq(job), r::period.eq(period), r::ran_at.eq(now));
-    let inserted = match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(r::table).values(row).on_conflict_do_nothing().execute(c)?,
-        DbConn::Postgres(c) => diesel::insert_into(r::table).values(row).on_conflict_do_nothing().execute(c)?,
-    };
+    let inserted = crate::insert_or_ignore!(conn, r::table, row)?;
     Ok(inserted == 1)
 }
 

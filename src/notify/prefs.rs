@@ -130,14 +130,7 @@ fn secret(conn: &mut DbConn) -> AppResult<String> {
     use crate::db::schema::app_meta::dsl as m;
     // Two processes making one at once: the first insert wins and both use it.
     let row = (m::key.eq(SECRET_KEY), m::value.eq(&fresh));
-    match conn {
-        crate::db::DbConn::Sqlite(c) => {
-            diesel::insert_into(m::app_meta).values(row).on_conflict_do_nothing().execute(c)?
-        }
-        crate::db::DbConn::Postgres(c) => {
-            diesel::insert_into(m::app_meta).values(row).on_conflict_do_nothing().execute(c)?
-        }
-    };
+    crate::insert_or_ignore!(conn, m::app_meta, row)?;
     meta_get(conn, SECRET_KEY)?.ok_or_else(|| anyhow::anyhow!("mail link secret missing").into())
 }
 

@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::pagination::{Page, PageRequest};
 use crate::identity::Actor;
 use crate::identity::model::user_names;
+use crate::validate::one_of;
 
 pub fn get(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<OrderView> {
     let row = model::find_visible(conn, actor, id)?.ok_or_else(|| AppError::not_found("order"))?;
@@ -38,16 +39,7 @@ pub struct OrderListQuery {
     pub cursor: Option<String>,
 }
 
-fn check_status(status: &Option<String>, allowed: &[&str]) -> AppResult<()> {
-    match status {
-        Some(s) if !allowed.contains(&s.as_str()) => Err(AppError::invalid_field(
-            "validation_failed",
-            "status",
-            format!("must be one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
-    }
-}
+crate::paged!(OrderListQuery);
 
 /// A date range in the deployment's zone, as [from, before) instants.
 fn day_range(
@@ -78,7 +70,7 @@ pub fn list(
     page: &PageRequest,
     ctx: &Ctx,
 ) -> AppResult<Page<OrderView>> {
-    check_status(&q.status, &OrderStatus::ALL)?;
+    one_of("status", q.status.as_deref(), &OrderStatus::ALL)?;
     let (created_from, created_before) = day_range(q.created_from, q.created_to, ctx)?;
     let filter = OrderFilter {
         status: q.status,
@@ -105,6 +97,8 @@ pub struct SubOrderListQuery {
     pub cursor: Option<String>,
 }
 
+crate::paged!(SubOrderListQuery);
+
 /// Sub-orders the caller sees, newest first: a producer's work queue.
 pub fn list_sub_orders(
     conn: &mut DbConn,
@@ -113,7 +107,7 @@ pub fn list_sub_orders(
     page: &PageRequest,
     ctx: &Ctx,
 ) -> AppResult<Page<SubOrderDetail>> {
-    check_status(&q.status, &SubOrderStatus::ALL)?;
+    one_of("status", q.status.as_deref(), &SubOrderStatus::ALL)?;
     let (created_from, created_before) = day_range(q.created_from, q.created_to, ctx)?;
     let filter = SubOrderFilter { status: q.status, created_from, created_before, before_id: page.after.clone() };
     let rows = model::list_sub_orders(conn, actor, filter, page.limit + 1)?;

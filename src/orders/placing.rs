@@ -15,7 +15,7 @@ use super::view::{Loaded, OrderView};
 use crate::catalog::model::{self as products, ProductRow};
 use crate::catalog::service::take_stock;
 use crate::catalog::types::unit_price;
-use crate::catalog::view::is_on_sale;
+use crate::catalog::view::{is_on_sale, not_orderable};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{order_lines, sub_orders};
@@ -54,14 +54,6 @@ pub struct PricedLine {
     pub product: ProductRow,
     pub quantity: i64,
     pub unit_price: Fen,
-}
-
-fn not_orderable(product_id: &str) -> AppError {
-    AppError::conflict(
-        "not_orderable",
-        format!("product {product_id} is not on sale (not listed, or no valid certificate)"),
-    )
-    .with("product_id", product_id)
 }
 
 pub fn require_agency(actor: &Actor) -> AppResult<()> {

@@ -1,22 +1,16 @@
-use super::lifecycle;
-use super::listing;
-use super::placing;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::listing::EventView;
-use super::listing::OrderListQuery;
-use super::listing::SubOrderListQuery;
+use super::listing::{EventView, OrderListQuery, SubOrderListQuery};
 use super::types::{AcceptBody, NewOrder, NewOrderBody, RatingBody, ShipBody, Shipment};
-use super::view::OrderView;
-use super::view::RatingView;
-use super::view::SubOrderDetail;
+use super::view::{OrderView, RatingView, SubOrderDetail};
+use super::{lifecycle, listing, placing};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::state::AppState;
 
@@ -49,7 +43,7 @@ async fn place_order(
     ApiJson(body): ApiJson<NewOrderBody>,
 ) -> AppResult<Stored> {
     let ctx = state.ctx();
-    let fingerprint = idempotency::fingerprint("POST", "/orders", &serde_json::to_value(&body).unwrap_or_default());
+    let fingerprint = key.fingerprint(&body);
     placing::require_agency(&actor)?;
     let order = NewOrder::try_from(body)?;
     let org = actor.org.id.clone();
@@ -68,7 +62,7 @@ async fn list_orders(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<OrderListQuery>,
 ) -> AppResult<Json<Page<OrderView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     let ctx = state.ctx();
     Ok(Json(state.db.run(move |c| listing::list(c, &actor, q, &page, &ctx)).await?))
 }
@@ -94,7 +88,7 @@ async fn order_events(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<Page<EventView>>> {
-    let page = q.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |c| listing::events(c, &actor, &id, &page)).await?))
 }
 
@@ -106,7 +100,7 @@ async fn list_sub_orders(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<SubOrderListQuery>,
 ) -> AppResult<Json<Page<SubOrderDetail>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.parse()?;
+    let page = q.page()?;
     let ctx = state.ctx();
     Ok(Json(state.db.run(move |c| listing::list_sub_orders(c, &actor, q, &page, &ctx)).await?))
 }

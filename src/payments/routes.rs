@@ -69,11 +69,7 @@ async fn record_offline(
     ApiJson(body): ApiJson<OfflinePaymentBody>,
 ) -> AppResult<Stored> {
     let ctx = state.ctx();
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/orders/{id}/payments/offline"),
-        &serde_json::to_value(&body).unwrap_or_default(),
-    );
+    let fingerprint = key.fingerprint(&body);
     let org = actor.org.id.clone();
     idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
         idempotency::created(&service::record_offline(c, &actor, &id, body, &ctx)?)
@@ -109,11 +105,7 @@ async fn refund(
     ApiJson(body): ApiJson<RefundBody>,
 ) -> AppResult<Stored> {
     let ctx = state.ctx();
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/sub-orders/{id}/refunds"),
-        &serde_json::to_value(&body).unwrap_or_default(),
-    );
+    let fingerprint = key.fingerprint(&body);
     let org = actor.org.id.clone();
     let stored = idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
         idempotency::created(&service::refund_sub_order(c, &actor, &id, body, &ctx)?)

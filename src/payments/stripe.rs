@@ -66,7 +66,7 @@ pub async fn start_payment(
     order_id: String,
     key: IdempotencyKey,
 ) -> AppResult<Stored> {
-    let fingerprint = idempotency::fingerprint("POST", &format!("/orders/{order_id}/payments/stripe"), &json!({}));
+    let fingerprint = key.fingerprint(&json!({}));
     let org = actor.org.id.clone();
     if let Some(stored) = idempotency::stored(&state.db, &org, &key, &fingerprint).await? {
         return Ok(stored);
@@ -75,15 +75,11 @@ pub async fn start_payment(
     let (due, pending) = state.db.run(move |c| payable(c, &a, &i)).await?;
     // Only after the caller may pay for this order: a stranger learns nothing, not even this.
     let gateway = state.stripe.clone().ok_or_else(not_configured)?;
-    let open = match pending {
-        Some(pi) => Some(gateway.intent(&pi).await.map_err(gateway_error)?).filter(|it| it.status != "canceled"),
-        None => None,
-    };
     let payment_id = crate::ids::new_id("pay");
-    let intent = match open {
+    let intent = match still_open(&gateway, pending).await? {
         Some(intent) => intent,
         None => {
-            let stripe_key = intent_key(&org, &order_id, &payment_id, key.0.as_deref());
+            let stripe_key = intent_key(&org, &order_id, &payment_id, key.key());
             gateway.create_intent(due.0, &order_id, &stripe_key).await.map_err(gateway_error)?
         }
     };
@@ -92,6 +88,15 @@ pub async fn start_payment(
         idempotency::created(&record_intent(c, &actor, &order_id, payment_id, &intent, &ctx)?)
     })
     .await
+}
+
+/// An earlier attempt's intent, when Stripe still holds it open: reused, so one order (or one
+/// pledge) never has two live intents from us.
+pub async fn still_open(gateway: &StripeGateway, intent_id: Option<String>) -> AppResult<Option<Intent>> {
+    match intent_id {
+        Some(pi) => Ok(Some(gateway.intent(&pi).await.map_err(gateway_error)?).filter(|i| i.status != "canceled")),
+        None => Ok(None),
+    }
 }
 
 /// Before asking Stripe: the caller must be the buying organisation of an order awaiting

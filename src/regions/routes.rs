@@ -10,7 +10,7 @@ use super::service::{self, NewRegionBody, PatchRegionBody, RegionView};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Page, Paged};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -27,6 +27,8 @@ struct RegionListQuery {
     cursor: Option<String>,
 }
 
+crate::paged!(RegionListQuery);
+
 /// One region with its full name and whether it is assisted. Public.
 #[utoipa::path(get, path = "/regions/{code}", tag = "regions", params(("code" = String, Path, example = "522323")),
     responses((status = 200, body = RegionView), (status = 404, body = Problem)))]
@@ -41,7 +43,7 @@ async fn list_regions(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RegionListQuery>,
 ) -> AppResult<Json<Page<RegionView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
+    let page = q.page()?;
     Ok(Json(state.db.run(move |conn| service::list_children(conn, q.parent.as_deref(), &page)).await?))
 }
 
