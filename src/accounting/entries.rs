@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::breakdown::By;
 use super::facts::{self, Bind, Group};
-use super::ledger::{EntryRow, LedgerLine};
+use super::model::{EntryRow, LedgerLine};
 use super::progress::{instant, visible_scope};
 use super::scope::{self};
 use crate::clock::utc;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ledger::LedgerLine;
+use super::model::LedgerLine;
 use crate::db::sql::{self, Bind, Statement};
 
 /// One rollup: its table, its key columns and its other columns (fixed by the key); each row
@@ -101,7 +101,7 @@ pub fn upserts(lines: &[LedgerLine]) -> Vec<Statement> {
 #[cfg(test)]
 mod tests {
     use super::ROLLUPS;
-    use crate::accounting::ledger::LedgerLine;
+    use crate::accounting::model::LedgerLine;
 
     #[test]
     fn every_rollup_column_is_a_line_column() {

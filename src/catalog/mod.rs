@@ -1,4 +1,8 @@
 //! Products, tiers, certification, batches and trace codes, the price check, bulk import.
+//!
+//! Imports: the core, identity and regions.
+//! Imported by: search, accounting (category names), orders and groupbuy (what is on sale, stock), notify,
+//! the dashboard.
 
 pub mod audit;
 pub mod categories;

@@ -1,6 +1,9 @@
 //! The coordinator dashboard: server-rendered Chinese pages (no script, nothing loaded from
 //! elsewhere), signed in through a form with a session cookie. Every figure on them comes from
 //! the report functions behind `/api/v1/reports/*`.
+//!
+//! Imports: the core, identity, regions, catalog, accounting and notify (formatting).
+//! Imported by: the app alone.
 
 mod charts;
 mod download;

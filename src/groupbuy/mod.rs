@@ -11,6 +11,9 @@
 //!     │                    │                                └→ failed      every pledge released
 //!     └──────────────(the organiser)──────────────────────────→ cancelled   every pledge released
 //! ```
+//!
+//! Imports: the core, identity, regions, catalog, orders and payments.
+//! Imported by: notify (campaign mail), the worker (the timetable), the demo.
 
 pub mod campaigns;
 pub mod card;

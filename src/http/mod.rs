@@ -1,5 +1,8 @@
 //! HTTP plumbing shared by every domain: extractors that reject with problem+json,
 //! authentication, pagination and request middleware.
+//!
+//! Imports: the core and the state; `auth` also identity (it signs actors in).
+//! Imported by: every domain's routes; `extract` and `pagination` any service.
 
 pub mod auth;
 pub mod extract;

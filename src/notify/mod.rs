@@ -3,6 +3,10 @@
 //! (`events`), respecting everyone's opt-outs (`prefs`), and sends those through the `mailer`
 //! (SMTP or `.eml` files), retrying with backoff until a row becomes a dead letter
 //! (`dongxi outbox list --failed`, `dongxi outbox retry`). Never inside a request.
+//!
+//! Imports: the core and every domain it tells about (identity, catalog, accounting, orders, groupbuy).
+//! Imported by: the state (the `mailer` seam), the worker (rendering and sending), the dashboard (amounts in
+//! yuan).
 
 pub mod digest;
 pub mod events;

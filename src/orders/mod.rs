@@ -1,6 +1,9 @@
 //! Orders: bulk orders split per producer (`placing`), stock that never oversells, the state
 //! machine (`state`), shipment, acceptance and ratings (`lifecycle`), reading with visibility
 //! (`view`, `listing`). Money (payments, refunds, cancellation) is in `payments`.
+//!
+//! Imports: the core, identity, catalog and accounting (counting happens in `state`).
+//! Imported by: payments, groupbuy, notify, the demo.
 
 pub mod lifecycle;
 pub mod listing;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse;
 mod accounting;
+mod architecture;
 mod authz;
 mod browser;
 mod catalog;
