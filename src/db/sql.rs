@@ -20,41 +20,17 @@ pub enum Bind {
     Time(NaiveDateTime),
 }
 
-impl From<String> for Bind {
-    fn from(v: String) -> Bind {
-        Bind::Text(v)
-    }
+macro_rules! binds_from {
+    ($($t:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$t> for Bind {
+            fn from(v: $t) -> Bind {
+                Bind::$variant(v)
+            }
+        })*
+    };
 }
 
-impl From<Option<String>> for Bind {
-    fn from(v: Option<String>) -> Bind {
-        Bind::OptText(v)
-    }
-}
-
-impl From<i32> for Bind {
-    fn from(v: i32) -> Bind {
-        Bind::Int(v)
-    }
-}
-
-impl From<Option<i32>> for Bind {
-    fn from(v: Option<i32>) -> Bind {
-        Bind::OptInt(v)
-    }
-}
-
-impl From<i64> for Bind {
-    fn from(v: i64) -> Bind {
-        Bind::BigInt(v)
-    }
-}
-
-impl From<NaiveDateTime> for Bind {
-    fn from(v: NaiveDateTime) -> Bind {
-        Bind::Time(v)
-    }
-}
+binds_from!(String => Text, Option<String> => OptText, i32 => Int, Option<i32> => OptInt, i64 => BigInt, NaiveDateTime => Time);
 
 /// Declares a row struct that raw SQL also writes: its column list and its values follow its
 /// fields (`COLUMNS`, `binds`, `bind_of`), so they are never written out a second time.
