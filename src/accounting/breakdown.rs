@@ -116,7 +116,7 @@ pub struct BreakdownView {
 }
 
 /// Names for keys of a breakdown.
-pub(super) fn names(conn: &mut DbConn, by: By, keys: &[String], year: i32) -> AppResult<HashMap<String, String>> {
+fn names(conn: &mut DbConn, by: By, keys: &[String], year: i32) -> AppResult<HashMap<String, String>> {
     Ok(match by {
         By::RecipientCounty | By::RecipientPrefecture | By::DonorRegion => regions::table
             .filter(regions::code.eq_any(keys))

@@ -192,7 +192,7 @@ pub struct NewProductBody {
     pub images: Vec<String>,
 }
 
-pub(super) fn one() -> i64 {
+fn one() -> i64 {
     1
 }
 

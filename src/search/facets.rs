@@ -12,8 +12,8 @@ pub(super) struct FacetCounter {
 }
 
 pub(super) struct SegmentFacetCounter {
-    pub(super) columns: Vec<Option<(tantivy::columnar::StrColumn, Vec<u64>)>>,
-    pub(super) buffer: Vec<Option<u64>>,
+    columns: Vec<Option<(tantivy::columnar::StrColumn, Vec<u64>)>>,
+    buffer: Vec<Option<u64>>,
 }
 
 impl Collector for FacetCounter {

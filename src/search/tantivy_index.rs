@@ -71,7 +71,7 @@ pub(super) struct Fields {
     pub(super) in_stock: Field,
 }
 
-pub(super) fn schema() -> Schema {
+fn schema() -> Schema {
     let mut b = Schema::builder();
     b.add_text_field("id", STRING | STORED);
     b.add_text_field("doc", STORED);
@@ -97,7 +97,7 @@ pub(super) fn schema() -> Schema {
     b.build()
 }
 
-pub(super) fn field(schema: &Schema, name: &str) -> Result<Field, SearchError> {
+fn field(schema: &Schema, name: &str) -> Result<Field, SearchError> {
     schema.get_field(name).map_err(|e| SearchError::Failed(format!("index schema: {e}")))
 }
 
