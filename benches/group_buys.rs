@@ -38,7 +38,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn ctx() -> Ctx {
     let now = chrono::Utc::now().naive_utc();
     let zone = chrono_tz::Asia::Shanghai;
-    Ctx { now, today: now.and_utc().with_timezone(&zone).date_naive(), zone, count_on: dongxi::config::CountOn::Paid }
+    Ctx::new(now, zone, dongxi::config::CountOn::Paid, dongxi::config::SettleOn::Accepted)
 }
 
 /// The organiser, the producer with a certified, listed product, and N agencies: (organiser user, product, agency users).

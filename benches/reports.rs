@@ -23,7 +23,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use dongxi::accounting::breakdown::By;
 use dongxi::accounting::scope::{self, ScopeKind};
-use dongxi::config::CountOn;
+use dongxi::config::{CountOn, SettleOn};
 use dongxi::ctx::Ctx;
 use dongxi::db::{Db, DbConn};
 
@@ -270,12 +270,7 @@ fn write_cost(conn: &mut DbConn, runs: usize) -> (f64, f64) {
     row.cert_valid_until = chrono::NaiveDate::from_ymd_opt(2099, 1, 1);
     dongxi::catalog::model::insert(conn, &row).unwrap();
     let mut ms = |count_on: CountOn| -> f64 {
-        let ctx = Ctx {
-            now: Utc::now().naive_utc(),
-            today: Utc::now().date_naive(),
-            zone: chrono_tz::Asia::Shanghai,
-            count_on,
-        };
+        let ctx = Ctx::new(Utc::now().naive_utc(), chrono_tz::Asia::Shanghai, count_on, SettleOn::Accepted);
         let mut took: Vec<f64> = Vec::new();
         for _ in 0..runs {
             let order = NewOrder {
@@ -364,8 +359,7 @@ fn main() {
         rollups.join(", ")
     );
     let now = Utc.with_ymd_and_hms(YEAR + 1, 3, 1, 0, 0, 0).single().unwrap();
-    let ctx =
-        Ctx { now: now.naive_utc(), today: now.date_naive(), zone: chrono_tz::Asia::Shanghai, count_on: CountOn::Paid };
+    let ctx = Ctx::new(now.naive_utc(), chrono_tz::Asia::Shanghai, CountOn::Paid, SettleOn::Accepted);
     let as_of: DateTime<Utc> = Utc.with_ymd_and_hms(YEAR, 9, 30, 16, 0, 0).single().unwrap();
     println!("| scope | query | ours p50 / p99 (ms) | plain GROUP BY p50 / p99 (ms) | plain ÷ ours (means) |");
     println!("|---|---|---|---|---|");

@@ -17,7 +17,7 @@ use crate::error::Problem;
 use crate::http::middleware;
 use crate::http::routes::RouteTable;
 use crate::state::AppState;
-use crate::{accounting, catalog, groupbuy, identity, notify, ops, orders, payments, regions, search};
+use crate::{accounting, catalog, groupbuy, identity, notify, ops, orders, payments, regions, search, settlement};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -39,6 +39,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "payments", description = "Payments and refunds"),
         (name = "group-buys", description = "Group purchases: campaigns with tiered prices across agencies, pledges, the close"),
         (name = "accounting", description = "Pairings, targets, reserved-share filings, the counting ledger and reports"),
+        (name = "settlement", description = "What producers are owed, settlement runs, payouts, statements, bank details, time to money"),
     )
 )]
 struct ApiDoc;
@@ -68,7 +69,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(payments::routes::routes())
                 .merge(groupbuy::routes::routes())
                 .merge(notify::routes::routes())
-                .merge(accounting::routes::routes()),
+                .merge(accounting::routes::routes())
+                .merge(settlement::routes::routes()),
         )
         .split_for_parts();
     crate::error::document_problems(&mut openapi);

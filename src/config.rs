@@ -24,6 +24,23 @@ pub enum CountOn {
     Accepted,
 }
 
+/// When a producer is owed what a sub-order brings: when the buyer accepts it (default), or as
+/// soon as the order is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleOn {
+    Accepted,
+    Paid,
+}
+
+/// When producers are paid: a settlement run every day at `at` (local time), over what has been
+/// owed for at least `delay_days` (T+N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettleSchedule {
+    pub on: SettleOn,
+    pub delay_days: i64,
+    pub at: chrono::NaiveTime,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -72,6 +89,8 @@ pub struct Config {
     /// Where people reach this deployment (links in mail): `DONGXI_PUBLIC_URL`, default `http://<bind>`.
     pub public_url: String,
     pub count_on: CountOn,
+    /// `DONGXI_SETTLE_ON`, `DONGXI_SETTLE_DELAY_DAYS`, `DONGXI_SETTLE_AT`.
+    pub settle: SettleSchedule,
     pub timezone: Tz,
     pub bootstrap_admin: Option<BootstrapAdmin>,
     pub log_format: LogFormat,
@@ -176,6 +195,21 @@ impl Config {
             Some(other) => return Err(bad("DONGXI_COUNT_ON", format!("'{other}' is neither 'paid' nor 'accepted'"))),
         };
 
+        let settle_on = match get("DONGXI_SETTLE_ON").as_deref() {
+            None | Some("accepted") => SettleOn::Accepted,
+            Some("paid") => SettleOn::Paid,
+            Some(other) => {
+                return Err(bad("DONGXI_SETTLE_ON", format!("'{other}' is neither 'accepted' nor 'paid'")));
+            }
+        };
+        let delay_days = parse_number("DONGXI_SETTLE_DELAY_DAYS", get("DONGXI_SETTLE_DELAY_DAYS"), 1, 0, 90)? as i64;
+        let at = match get("DONGXI_SETTLE_AT") {
+            None => chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default(),
+            Some(raw) => chrono::NaiveTime::parse_from_str(&raw, "%H:%M")
+                .map_err(|_| bad("DONGXI_SETTLE_AT", format!("'{raw}' is not a time of day like 02:00")))?,
+        };
+        let settle = SettleSchedule { on: settle_on, delay_days, at };
+
         let timezone = get("DONGXI_TIMEZONE")
             .unwrap_or_else(|| "Asia/Shanghai".into())
             .parse::<Tz>()
@@ -236,6 +270,7 @@ impl Config {
             mail_from,
             public_url,
             count_on,
+            settle,
             timezone,
             bootstrap_admin,
             log_format,
@@ -296,6 +331,8 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://./data/dongxi.db");
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.count_on, CountOn::Paid);
+        assert_eq!(c.settle.on, SettleOn::Accepted);
+        assert_eq!((c.settle.delay_days, c.settle.at.to_string().as_str()), (1, "02:00:00"));
         assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
         assert_eq!(c.session_ttl, Duration::from_secs(12 * 3600));
         assert!(c.meili.is_none() && c.stripe.is_none() && c.smtp_url.is_none());
@@ -307,6 +344,9 @@ mod tests {
             (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
             (vec![("DONGXI_BIND", "nowhere")], "DONGXI_BIND"),
             (vec![("DONGXI_COUNT_ON", "shipped")], "DONGXI_COUNT_ON"),
+            (vec![("DONGXI_SETTLE_ON", "shipped")], "DONGXI_SETTLE_ON"),
+            (vec![("DONGXI_SETTLE_DELAY_DAYS", "-1")], "DONGXI_SETTLE_DELAY_DAYS"),
+            (vec![("DONGXI_SETTLE_AT", "25:00")], "DONGXI_SETTLE_AT"),
             (vec![("DONGXI_TIMEZONE", "Mars/Olympus")], "DONGXI_TIMEZONE"),
             (vec![("MEILI_URL", "localhost:7700")], "MEILI_URL"),
             (vec![("SMTP_URL", "mail.example")], "SMTP_URL"),

@@ -25,6 +25,7 @@ pub mod payments;
 pub mod regions;
 pub mod search;
 pub mod server;
+pub mod settlement;
 pub mod state;
 pub mod telemetry;
 pub mod validate;

@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Settlement: what producers are owed and were paid.
+    Settlement {
+        #[command(subcommand)]
+        command: SettlementCommand,
+    },
     /// Card payments through Stripe.
     Payments {
         #[command(subcommand)]
@@ -107,6 +112,14 @@ enum LedgerCommand {
     /// Recompute what the ledger must hold from orders, payments and refunds, check every
     /// invariant (nets per sub-order, one entry per cause, lines, reversals, years, closed years,
     /// rollups), print the drift and exit non-zero on any.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum SettlementCommand {
+    /// Recompute what settlement must hold from sub-orders, refunds and payouts (every payable
+    /// from a sub-order, sums and fees, no payable settled twice, payouts matching, and per
+    /// producer paid + scheduled + due = what it is owed), print the drift and exit non-zero on any.
     Verify,
 }
 
@@ -401,6 +414,28 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             server::work(config, database, clock).await
         }
         Command::Reindex => reindex(&config, &clock).await,
+        Command::Settlement { command: SettlementCommand::Verify } => {
+            let database = server::prepare(&config, &clock, true)?;
+            let mut conn = database.get()?;
+            let started = std::time::Instant::now();
+            let result = dongxi::settlement::verify::verify(&mut conn, config.settle.on)?;
+            for line in result.drift.iter().take(1000) {
+                println!("drift: {line}");
+            }
+            println!(
+                "checked {} payables, {} settlements of {} producers in {:.1} s: {}",
+                result.payables,
+                result.settlements,
+                result.producers,
+                started.elapsed().as_secs_f64(),
+                if result.drift.is_empty() {
+                    "no drift".to_owned()
+                } else {
+                    format!("{} problems", result.drift.len())
+                }
+            );
+            if result.drift.is_empty() { Ok(()) } else { anyhow::bail!("settlement has drifted") }
+        }
         Command::Ledger { command: LedgerCommand::Verify } => {
             let database = server::prepare(&config, &clock, true)?;
             let mut conn = database.get()?;

@@ -60,6 +60,6 @@ impl AppState {
 
     /// What a service needs to know about "now" and the deployment's rules.
     pub fn ctx(&self) -> Ctx {
-        Ctx::at(&self.clock, self.config.timezone, self.config.count_on)
+        Ctx::at(&self.clock, &self.config)
     }
 }

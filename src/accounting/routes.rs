@@ -405,7 +405,7 @@ async fn accounting_events(
         .run(move |c| {
             match q.subject_kind.as_str() {
                 "pairing" => drop(pairings::find(c, &q.subject_id)?),
-                "period" => {}
+                "period" | "service_fee" => {}
                 "target" => targets::require_visible(c, &actor, &q.subject_id)?,
                 "filing" => filings::require_visible(c, &actor, &q.subject_id)?,
                 _ => {

@@ -84,11 +84,11 @@ pub fn field_value(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::config::CountOn;
+    use crate::config::{CountOn, SettleOn};
 
     fn ctx() -> Ctx {
         let clock = Clock::fixed(Utc.with_ymd_and_hms(2021, 7, 1, 0, 0, 0).single().unwrap_or_default());
-        Ctx::at(&clock, chrono_tz::Asia::Shanghai, CountOn::Paid)
+        Ctx::new(clock.now_naive(), chrono_tz::Asia::Shanghai, CountOn::Paid, SettleOn::Accepted)
     }
 
     fn q(pairs: &str) -> RawQuery {

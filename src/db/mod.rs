@@ -422,6 +422,15 @@ pub fn claim_outbox(
     Ok(rows)
 }
 
+/// Claims `period` of a job that runs once per period (the weekly digest, the daily settlement
+/// run) whatever the number of workers: true for the one caller that got it.
+pub fn claim_period(conn: &mut DbConn, job: &str, period: &str, now: chrono::NaiveDateTime) -> AppResult<bool> {
+    use schema::scheduled_runs as r;
+    let row = (r::job.eq(job), r::period.eq(period), r::ran_at.eq(now));
+    let inserted = crate::insert_or_ignore!(conn, r::table, row)?;
+    Ok(inserted == 1)
+}
+
 /// A lock on a name until the transaction ends: a PostgreSQL advisory lock, shared or
 /// exclusive. SQLite needs none (its write transactions already run one at a time).
 pub fn xact_lock(conn: &mut DbConn, name: &str, shared: bool) -> AppResult<()> {

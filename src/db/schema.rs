@@ -623,6 +623,122 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bank_accounts (org_id) {
+        org_id -> Text,
+        account_name -> Text,
+        bank_name -> Text,
+        account_no -> Text,
+        stripe_account_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    bank_account_events (id) {
+        id -> Text,
+        org_id -> Text,
+        action -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        details -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_fees (category) {
+        category -> Text,
+        rate_bp -> Integer,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    settlement_runs (id) {
+        id -> Text,
+        cutoff -> Timestamp,
+        kind -> Text,
+        requested_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        settlements -> Integer,
+        payables -> Integer,
+    }
+}
+
+diesel::table! {
+    settlements (id) {
+        id -> Text,
+        run_id -> Text,
+        producer_id -> Text,
+        producer_path -> Text,
+        producer_region_path -> Text,
+        status -> Text,
+        gross_fen -> BigInt,
+        fee_fen -> BigInt,
+        deducted_fen -> BigInt,
+        amount_fen -> BigInt,
+        line_count -> Integer,
+        due_from -> Timestamp,
+        due_to -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        paid_at -> Nullable<Timestamp>,
+        cancel_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payables (id) {
+        id -> Text,
+        cause -> Text,
+        kind -> Text,
+        producer_id -> Text,
+        order_id -> Text,
+        sub_order_id -> Text,
+        refund_id -> Nullable<Text>,
+        gross_fen -> BigInt,
+        fee_fen -> BigInt,
+        net_fen -> BigInt,
+        fee_basis -> Text,
+        due_at -> Timestamp,
+        created_at -> Timestamp,
+        settlement_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payouts (id) {
+        id -> Text,
+        settlement_id -> Text,
+        method -> Text,
+        status -> Text,
+        amount_fen -> BigInt,
+        batch_id -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        recorded_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    settlement_events (id) {
+        id -> Text,
+        settlement_id -> Text,
+        action -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        details -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(organizations -> regions (region_code));
 diesel::joinable!(products -> organizations (producer_id));
 diesel::joinable!(products -> regions (origin_region_code));
@@ -641,6 +757,9 @@ diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(orders -> organizations (buyer_org_id));
 diesel::joinable!(ledger_lines -> ledger_entries (entry_id));
 diesel::joinable!(filings -> organizations (org_id));
+diesel::joinable!(payables -> settlements (settlement_id));
+diesel::joinable!(payouts -> settlements (settlement_id));
+diesel::joinable!(settlements -> organizations (producer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_meta,
@@ -683,4 +802,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_sums_buyer_province,
     ledger_sums_producer,
     ledger_sums_producer_province,
+    bank_accounts,
+    bank_account_events,
+    service_fees,
+    settlement_runs,
+    settlements,
+    payables,
+    payouts,
+    settlement_events,
 );

@@ -67,12 +67,7 @@ fn day((y, m, d): Ymd) -> AppResult<NaiveDate> {
 }
 
 fn ctx_at(now: chrono::NaiveDateTime, config: &Config) -> Ctx {
-    Ctx {
-        now,
-        today: now.and_utc().with_timezone(&config.timezone).date_naive(),
-        zone: config.timezone,
-        count_on: config.count_on,
-    }
+    Ctx::of(now, config)
 }
 
 fn admin_of(conn: &mut DbConn, org_id: &str) -> AppResult<Actor> {

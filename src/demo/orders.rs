@@ -178,8 +178,7 @@ fn cast(conn: &mut DbConn, orgs: &[(&str, OrgRow)]) -> AppResult<Cast> {
 }
 
 pub(super) fn ctx_at(now: NaiveDateTime, config: &Config) -> Ctx {
-    let zone = config.timezone;
-    Ctx { now, today: now.and_utc().with_timezone(&zone).date_naive(), zone, count_on: config.count_on }
+    Ctx::of(now, config)
 }
 
 /// One order: when it was placed and what it holds.

@@ -13,7 +13,7 @@ use super::{Mail, local_time, yuan};
 use crate::accounting::progress::ProgressView;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
-use crate::db::schema::{organizations, products, scheduled_runs as r, targets};
+use crate::db::schema::{organizations, products, targets};
 use crate::error::AppResult;
 use crate::identity::Actor;
 use crate::identity::actor::actor_for_user;
@@ -28,13 +28,6 @@ pub const DIGEST_HOUR: u32 = 8;
 pub const EXPIRY_NOTICE_DAYS: i64 = 30;
 /// How many of the worst organisations a digest names per scope.
 const LAGGARDS_SHOWN: usize = 5;
-
-/// Claims `period` of `job`; true for the one caller that got it.
-pub fn claim_run(conn: &mut DbConn, job: &str, period: &str, now: NaiveDateTime) -> AppResult<bool> {
-    let row = (r::job.eq(job), r::period.eq(period), r::ran_at.eq(now));
-    let inserted = crate::insert_or_ignore!(conn, r::table, row)?;
-    Ok(inserted == 1)
-}
 
 /// The digest week that is due at `now` (its Monday 08:00 local has come), e.g. `2026-W49`.
 pub fn due_week(now: NaiveDateTime, zone: chrono_tz::Tz) -> Option<String> {
@@ -61,14 +54,14 @@ pub async fn run_due(state: &AppState) -> AppResult<Queued> {
         .write(move |c| {
             let mut queued = Queued::default();
             if let Some(week) = due_week(ctx.now, ctx.zone)
-                && claim_run(c, "weekly_digest", &week, ctx.now)?
+                && crate::db::claim_period(c, "weekly_digest", &week, ctx.now)?
             {
                 enqueue(c, &Notice::Digest { week }, ctx.now)?;
                 queued.digests += 1;
             }
             for back in (0..3).rev() {
                 let day = ctx.today - Duration::days(back);
-                if claim_run(c, "certificate_check", &day.to_string(), ctx.now)? {
+                if crate::db::claim_period(c, "certificate_check", &day.to_string(), ctx.now)? {
                     queued.certificate_notices += certificate_notices(c, day, ctx.now)?;
                 }
             }

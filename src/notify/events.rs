@@ -36,6 +36,8 @@ pub fn expand(conn: &mut DbConn, notice: &Notice, base_url: &str, ctx: &Ctx) -> 
         Notice::GroupBuySucceeded { group_buy_id } => group_buy(conn, "succeeded", group_buy_id, ctx),
         Notice::GroupBuyFailed { group_buy_id } => group_buy(conn, "failed", group_buy_id, ctx),
         Notice::GroupBuyCancelled { group_buy_id } => group_buy(conn, "cancelled", group_buy_id, ctx),
+        Notice::SettlementPaid { settlement_id } => settlement_paid(conn, settlement_id, ctx),
+        Notice::BankAccountChanged { event_id } => bank_account_changed(conn, event_id, ctx),
     }
 }
 
@@ -228,4 +230,54 @@ fn group_buy(conn: &mut DbConn, what: &str, campaign_id: &str, ctx: &Ctx) -> App
         out.extend(mails(conn, organisers, "group_buy", template, &context, None)?);
     }
     Ok(out)
+}
+
+/// A settlement paid out: the producer's administrators.
+fn settlement_paid(conn: &mut DbConn, settlement_id: &str, ctx: &Ctx) -> AppResult<Vec<Mail>> {
+    let Some(s) = crate::settlement::model::find_settlement(conn, settlement_id)? else { return Ok(Vec::new()) };
+    let Some(payout) = crate::settlement::model::live_payout(conn, settlement_id)?.filter(|p| p.status == "paid")
+    else {
+        // Paid and then returned before this mail went: it is no longer news.
+        return Ok(Vec::new());
+    };
+    let names = org_names(conn, std::slice::from_ref(&s.producer_id))?;
+    let context = json!({"producer_name": names.get(&s.producer_id).cloned().unwrap_or_default(), "settlement_id": s.id,
+        "period": format!("{} 至 {}", local_date(local_day(s.due_from, ctx)), local_date(local_day(s.due_to, ctx))),
+        "amount": yuan(s.amount_fen), "gross": yuan(s.gross_fen), "fee": yuan(s.fee_fen), "deducted": yuan(s.deducted_fen),
+        "lines": s.line_count, "method": if payout.method == "stripe" { "Stripe 转账" } else { "银行转账" },
+        "reference": payout.reference.or(payout.external_id),
+        "paid_at": local_time(payout.completed_at.unwrap_or(s.updated_at), ctx.zone)});
+    let admins = admins_of(conn, std::slice::from_ref(&s.producer_id))?;
+    mails(conn, admins, "settlement", "settlement_paid", &context, None)
+}
+
+fn local_day(t: chrono::NaiveDateTime, ctx: &Ctx) -> chrono::NaiveDate {
+    t.and_utc().with_timezone(&ctx.zone).date_naive()
+}
+
+/// A producer's bank details set or changed: its administrators, whoever made the change
+/// (security-relevant: it cannot be refused).
+fn bank_account_changed(conn: &mut DbConn, event_id: &str, ctx: &Ctx) -> AppResult<Vec<Mail>> {
+    use crate::db::schema::bank_account_events as ev;
+    let found: Option<(String, String, Option<String>, String, chrono::NaiveDateTime)> = ev::table
+        .find(event_id)
+        .select((ev::org_id, ev::action, ev::actor_user_id, ev::details, ev::at))
+        .first(conn)
+        .optional()?;
+    let Some((org_id, action, actor, details, at)) = found else { return Ok(Vec::new()) };
+    let details: Value = serde_json::from_str(&details).unwrap_or_default();
+    let names = org_names(conn, std::slice::from_ref(&org_id))?;
+    let actor_name = match actor {
+        Some(id) => {
+            crate::identity::model::user_names(conn, std::slice::from_ref(&id))?.remove(&id).unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    let after = &details["after"];
+    let context = json!({"org_name": names.get(&org_id).cloned().unwrap_or_default(),
+        "action": if action == "set" { "设置" } else { "变更" }, "at": local_time(at, ctx.zone), "actor_name": actor_name,
+        "account_name": after["account_name"], "bank_name": after["bank_name"], "account_no": after["account_no"],
+        "before": details["before"]});
+    let admins = admins_of(conn, std::slice::from_ref(&org_id))?;
+    mails(conn, admins, "account", "bank_account_changed", &context, None)
 }

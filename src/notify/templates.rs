@@ -40,6 +40,8 @@ mails!(
     "group_buy_result",
     "digest",
     "account_created",
+    "settlement_paid",
+    "bank_account_changed",
 );
 
 fn environment() -> &'static Environment<'static> {
@@ -171,6 +173,18 @@ mod tests {
                 &mut c,
                 json!({"org_name": "惠州市第一中学", "email": "canteen@hz.example", "role": "成员",
                 "created_at": "2026年11月23日 16:00"}),
+            ),
+            "settlement_paid" => add(
+                &mut c,
+                json!({"producer_name": "普安县茶源茶叶专业合作社", "settlement_id": "stl_1", "period": "2021年9月1日 至 2021年9月7日",
+                "amount": "8,820.00", "gross": "9,000.00", "fee": "0.00", "deducted": "180.00", "lines": 3,
+                "method": "银行转账", "reference": "ICBC20210908001", "paid_at": "2021年9月8日 10:00"}),
+            ),
+            "bank_account_changed" => add(
+                &mut c,
+                json!({"org_name": "普安县茶源茶叶专业合作社", "action": "变更", "at": "2026年11月23日 16:00", "actor_name": "李会计",
+                "account_name": "普安县茶源茶叶专业合作社", "bank_name": "中国农业银行普安县支行", "account_no": "•••• 0123",
+                "before": {"account_name": "普安县茶源茶叶专业合作社", "bank_name": "贵州普安农村商业银行", "account_no": "•••• 9876"}}),
             ),
             other => panic!("no sample for {other}"),
         }

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::model::{EventRow, OrderRow, SubOrderRow};
 use crate::accounting::ledger;
-use crate::config::CountOn;
+use crate::config::{CountOn, SettleOn};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{orders, sub_orders};
@@ -24,6 +24,7 @@ use crate::error::{AppError, AppResult};
 use crate::identity::Who;
 use crate::ids::new_id;
 use crate::money::Fen;
+use crate::settlement::payables;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -259,7 +260,32 @@ pub fn move_sub_order(
         details,
         ctx,
     )?;
-    count_if_due(conn, order, sub, event, ctx)
+    count_if_due(conn, order, sub, event, ctx)?;
+    owe_if_due(conn, order, sub, event, ctx)
+}
+
+/// Where a sub-order becomes owed to its producer: when it is accepted, or, with
+/// `DONGXI_SETTLE_ON=paid`, when its order is paid (see `settlement::payables`).
+fn owe_if_due(
+    conn: &mut DbConn,
+    order: &OrderRow,
+    sub: &SubOrderRow,
+    event: SubOrderEvent,
+    ctx: &Ctx,
+) -> AppResult<()> {
+    let due_at = match (ctx.settle_on, event) {
+        (SettleOn::Accepted, SubOrderEvent::Accept) => ctx.now,
+        (SettleOn::Paid, SubOrderEvent::Pay) => order.paid_at.unwrap_or(ctx.now),
+        _ => return Ok(()),
+    };
+    let owed = payables::Owed {
+        order_id: &order.id,
+        sub_order_id: &sub.id,
+        producer_id: &sub.producer_id,
+        amount: Fen(sub.total_fen - sub.refunded_fen),
+        due_at,
+    };
+    payables::owe(conn, &owed, ctx)
 }
 
 /// Where a sub-order starts to count against targets: when its order is paid (at the payment's

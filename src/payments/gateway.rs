@@ -16,6 +16,8 @@ use crate::config::StripeConfig;
 pub const ORDER_KEY: &str = "dongxi_order_id";
 /// The metadata key naming our refund on a Stripe refund.
 pub const REFUND_KEY: &str = "dongxi_refund_id";
+/// The metadata key naming our settlement on a transfer to a producer's connected account.
+pub const SETTLEMENT_KEY: &str = "dongxi_settlement_id";
 /// The metadata key naming our group-purchase pledge on an authorisation (manual capture).
 pub const PLEDGE_KEY: &str = "dongxi_pledge_id";
 
@@ -244,6 +246,24 @@ impl StripeGateway {
         StripeRefund::from_json(
             &self.send(RequestBuilder::new(StripeMethod::Post, "/refunds").form(&form), Some(&key)).await?,
         )
+    }
+
+    /// Pays a settlement to a connected account (Stripe Connect); returns the transfer's id.
+    pub async fn create_transfer(
+        &self,
+        amount_fen: i64,
+        destination: &str,
+        settlement_id: &str,
+        key: &str,
+    ) -> Result<String, GatewayError> {
+        let form = json!({"amount": amount_fen, "currency": "cny", "destination": destination,
+            "transfer_group": settlement_id, "metadata": {SETTLEMENT_KEY: settlement_id}});
+        let answer = self.send(RequestBuilder::new(StripeMethod::Post, "/transfers").form(&form), Some(key)).await?;
+        answer
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| GatewayError::Unavailable("Stripe's transfer has no id".into()))
     }
 
     /// Every refund of a PaymentIntent.

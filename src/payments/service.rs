@@ -27,6 +27,7 @@ use crate::orders::model::{self as order_model, OrderRow, SubOrderRow};
 use crate::orders::state::{self, OrderEvent, OrderStatus, SubOrderEvent, SubOrderStatus, invalid_state};
 use crate::orders::view::OrderView;
 use crate::orders::view::SubOrderDetail;
+use crate::settlement::payables;
 use crate::worker::job::enqueue;
 use crate::worker::payloads::{Notice, RefundDue};
 
@@ -306,6 +307,8 @@ fn write_refund(
     state::record_event(conn, &order.id, Some(&sub.id), "refund", None, None, who, details, ctx)?;
     let refunded = ledger::Refunded { refund_id: &row.id, sub_order_id: &sub.id, amount, at: row.created_at };
     ledger::reverse_refund(conn, &refunded, ctx)?;
+    let deducted = payables::Refunded { refund_id: &row.id, sub_order_id: &sub.id, amount, at: row.created_at };
+    payables::deduct(conn, &deducted, ctx)?;
     enqueue(conn, &Notice::RefundRecorded { refund_id: row.id.clone() }, ctx.now)?;
     Ok(row)
 }

@@ -195,6 +195,11 @@ fn dispatch(conn: &mut DbConn, event: &Event, fetched: Fetched, ctx: &Ctx) -> Ap
             };
             absorb_refunds(conn, &payment_intent, &listed, ctx)
         }
+        "transfer.reversed" => {
+            let transfer = event.object.get("id").and_then(Value::as_str).unwrap_or_default();
+            let ours = crate::settlement::payouts::transfer_reversed(conn, transfer, ctx.now)?;
+            Ok(Outcome::of(if ours { "payout_returned" } else { "unknown_transfer" }))
+        }
         _ => Ok(Outcome::of("ignored")),
     }
 }

@@ -76,6 +76,14 @@ pub enum Notice {
     GroupBuyCancelled {
         group_buy_id: String,
     },
+    /// A settlement was paid out.
+    SettlementPaid {
+        settlement_id: String,
+    },
+    /// A producer's bank details were set or changed (the event in their history).
+    BankAccountChanged {
+        event_id: String,
+    },
 }
 
 impl Notice {
@@ -140,6 +148,26 @@ pub struct VoidDue {
 
 impl Topic for VoidDue {
     const TOPIC: &'static str = "stripe.void";
+}
+
+/// A settlement run to perform (resumable: producers already settled are skipped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRunDue {
+    pub run_id: String,
+}
+
+impl Topic for SettlementRunDue {
+    const TOPIC: &'static str = "settlement.run";
+}
+
+/// A settlement's payout to make by a Stripe transfer to the producer's connected account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferDue {
+    pub payout_id: String,
+}
+
+impl Topic for TransferDue {
+    const TOPIC: &'static str = "stripe.transfer";
 }
 
 #[cfg(test)]

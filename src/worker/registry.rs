@@ -10,9 +10,12 @@ use std::pin::Pin;
 use super::job::{Job, Periodic, Registered};
 use super::jobs::expand_notices::ExpandNotices;
 use super::jobs::index_products::IndexProducts;
+use super::jobs::run_settlement::RunSettlement;
 use super::jobs::send_mail::SendMail;
-use super::jobs::stripe::{CaptureAuthorization, PushRefund, ReturnSurplus, Stripe, VoidAuthorization};
-use super::jobs::timetables::{ExpirySweep, GroupBuyTimetable, Housekeeping, MailTimetable, StockSweep};
+use super::jobs::stripe::{CaptureAuthorization, PushRefund, PushTransfer, ReturnSurplus, Stripe, VoidAuthorization};
+use super::jobs::timetables::{
+    ExpirySweep, GroupBuyTimetable, Housekeeping, MailTimetable, SettlementTimetable, StockSweep,
+};
 use super::runner::{self, Ran};
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -87,8 +90,10 @@ registry! {
         Stripe<ReturnSurplus>,
         Stripe<CaptureAuthorization>,
         Stripe<VoidAuthorization>,
+        RunSettlement,
+        Stripe<PushTransfer>,
     ],
-    timetable: [Housekeeping, MailTimetable, GroupBuyTimetable, StockSweep, ExpirySweep, UnknownTopics],
+    timetable: [Housekeeping, MailTimetable, GroupBuyTimetable, StockSweep, ExpirySweep, SettlementTimetable, UnknownTopics],
 }
 
 /// Every topic a registered job performs.
@@ -147,6 +152,8 @@ mod tests {
             "stripe.surplus",
             "stripe.capture",
             "stripe.void",
+            "settlement.run",
+            "stripe.transfer",
         ] {
             assert!(topics.contains(&expected), "{expected} has no job");
         }

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("catalog", 130),
     ("search", 140),
     ("accounting", 140),
+    ("settlement", 145),
     ("orders", 150),
     ("payments", 160),
     ("groupbuy", 170),

@@ -128,6 +128,24 @@ const MATRIX: &[Row] = &[
     row("POST", "/api/v1/group-buys/{id}/pledges/{pledge_id}/authorization", "/api/v1/group-buys/{campaign}/pledges/{pledge}/authorization", "", "401 404 404 404 404 404 404 503 404 404 404 404 503 404"),
     row("POST", "/api/v1/group-buys/{id}/close", "/api/v1/group-buys/{campaign}/close", "", "401 403 403 403 403 403 403 403 200 403 403 403 403 200"),
     row("POST", "/api/v1/group-buys/{id}/cancel", "/api/v1/group-buys/{campaign}/cancel", r#"{"reason": "产品抽检未过"}"#, "401 403 403 403 403 403 403 403 200 403 403 403 403 409"),
+    row("GET", "/api/v1/service-fees", "/api/v1/service-fees", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    row("PUT", "/api/v1/service-fees/{category}", "/api/v1/service-fees/tea", r#"{"rate_bp": 100}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
+    row("POST", "/api/v1/settlements/runs", "/api/v1/settlements/runs", "{}", "401 403 403 403 403 403 403 403 403 403 403 403 403 202"),
+    row("GET", "/api/v1/settlements/runs/{id}", "/api/v1/settlements/runs/{run}", "", "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
+    row("GET", "/api/v1/settlements", "/api/v1/settlements", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    row("GET", "/api/v1/settlements/{id}", "/api/v1/settlements/{settlement}", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
+    row("GET", "/api/v1/settlements/{id}/statement.csv", "/api/v1/settlements/{settlement}/statement.csv", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
+    row("GET", "/api/v1/settlements/{id}/statement.xlsx", "/api/v1/settlements/{settlement}/statement.xlsx", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
+    row("POST", "/api/v1/settlements/batches", "/api/v1/settlements/batches", "{}", "401 403 403 403 403 403 403 403 403 403 403 403 403 201"),
+    row("GET", "/api/v1/settlements/batches/{id}/file", "/api/v1/settlements/batches/{batch}/file", "", "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
+    row("POST", "/api/v1/settlements/{id}/paid", "/api/v1/settlements/{settlement}/paid", r#"{"reference": "ABC-1", "paid_at": "2026-11-23T08:00:00Z"}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
+    row("POST", "/api/v1/settlements/{id}/failed", "/api/v1/settlements/{settlement}/failed", r#"{"reason": "户名不符"}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
+    row("POST", "/api/v1/settlements/{id}/cancel", "/api/v1/settlements/{settlement}/cancel", r#"{"reason": "核对"}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 409"),
+    row("GET", "/api/v1/organizations/{id}/balance", "/api/v1/organizations/{tea_org}/balance", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
+    row("GET", "/api/v1/organizations/{id}/bank-account", "/api/v1/organizations/{tea_org}/bank-account", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
+    row("PUT", "/api/v1/organizations/{id}/bank-account", "/api/v1/organizations/{tea_org}/bank-account", r#"{"account_name": "普安县茶源茶叶专业合作社", "bank_name": "中国农业银行普安县支行", "account_no": "62284808123456701"}"#, "401 403 403 403 403 403 403 403 403 403 403 200 403 200"),
+    row("GET", "/api/v1/organizations/{id}/bank-account/events", "/api/v1/organizations/{tea_org}/bank-account/events", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
+    row("GET", "/api/v1/reports/time-to-money", "/api/v1/reports/time-to-money?year=2026", "", "401 403 200 200 200 200 200 403 200 403 200 200 403 200"),
     row("GET", "/api/v1/me/mail-preferences", "/api/v1/me/mail-preferences", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("PUT", "/api/v1/me/mail-preferences", "/api/v1/me/mail-preferences", r#"{"digest": false}"#, "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("GET", "/healthz", "/healthz", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
@@ -303,6 +321,31 @@ async fn fixture(app: &TestApp) -> Fixture {
     pledge.assert_status(201);
     let pledge = id(&pledge.json());
 
+    // The tea producer's bank details, and a settlement of its accepted sub-order in a bank batch.
+    app.request(Method::PUT, &format!("/api/v1/organizations/{}/bank-account", w.tea_org))
+        .token(&w.tea_producer)
+        .json(json!({"account_name": "普安县茶源茶叶专业合作社", "bank_name": "中国农业银行普安县支行", "account_no": "6228480812345670123"}))
+        .send()
+        .await
+        .assert_status(200);
+    let run =
+        app.post("/api/v1/settlements/runs").token(&w.admin).json(json!({"cutoff": now.to_rfc3339()})).send().await;
+    run.assert_status(202);
+    let run = id(&run.json());
+    dongxi::worker::run_due(&app.state, |t| t == "settlement.run").await;
+    let settlement = app.get("/api/v1/settlements").token(&w.admin).send().await.json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let batch = app
+        .post("/api/v1/settlements/batches")
+        .token(&w.admin)
+        .json(json!({"settlement_ids": [settlement]}))
+        .send()
+        .await;
+    batch.assert_status(201);
+    let batch = id(&batch.json());
+
     let tokens = BTreeMap::from([
         ("xa", w.stranger.clone()),
         ("xp", w.fungi_producer.clone()),
@@ -329,6 +372,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         pledge.clone(),
         target.clone(),
         filing,
+        settlement.clone(),
+        "6228480812345670123".to_owned(),
         // The agency member's email.
         "canteen@test.dongxi.cn".to_owned(),
     ];
@@ -349,6 +394,10 @@ async fn fixture(app: &TestApp) -> Fixture {
         ("target", target),
         ("campaign", campaign),
         ("pledge", pledge),
+        ("tea_org", w.tea_org.clone()),
+        ("run", run),
+        ("settlement", settlement),
+        ("batch", batch),
         ("order_body", order_body(&[(&w.tea, 10)]).to_string()),
         ("campaign_body", campaign_body.to_string()),
         ("pledge_body", pledge_body.to_string()),

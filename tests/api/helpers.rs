@@ -289,6 +289,10 @@ impl TestApp {
     pub fn post(&self, path: &str) -> RequestBuilder<'_> {
         self.request(Method::POST, path)
     }
+    /// A PUT of `body` as `token`, sent.
+    pub async fn put_json(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(Method::PUT, path).token(token).json(body).send().await
+    }
     pub fn patch(&self, path: &str) -> RequestBuilder<'_> {
         self.request(Method::PATCH, path)
     }

@@ -45,7 +45,7 @@ struct Cast {
 
 fn ctx(now: NaiveDateTime, count_on: CountOn) -> Ctx {
     let zone = chrono_tz::Asia::Shanghai;
-    Ctx { now, today: now.and_utc().with_timezone(&zone).date_naive(), zone, count_on }
+    Ctx::new(now, zone, count_on, dongxi::config::SettleOn::Accepted)
 }
 
 fn user(conn: &mut DbConn, org: &OrgRow, email: &str, role: Role, now: NaiveDateTime) -> Actor {

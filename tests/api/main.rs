@@ -23,4 +23,5 @@ mod regions;
 mod reliability;
 mod scale_out;
 mod search;
+mod settlement;
 mod worker;

@@ -3,6 +3,7 @@
 
 pub mod expand_notices;
 pub mod index_products;
+pub mod run_settlement;
 pub mod send_mail;
 pub mod stripe;
 pub mod timetables;

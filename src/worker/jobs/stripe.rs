@@ -10,9 +10,10 @@ use crate::error::AppResult;
 use crate::payments::gateway::StripeGateway;
 use crate::payments::stripe::not_configured;
 use crate::payments::{authorization, stripe};
+use crate::settlement::payouts;
 use crate::state::AppState;
 use crate::worker::job::{Claimed, Job, Registered};
-use crate::worker::payloads::{CaptureDue, RefundDue, SurplusDue, VoidDue};
+use crate::worker::payloads::{CaptureDue, RefundDue, SurplusDue, TransferDue, VoidDue};
 
 /// One kind of call to Stripe made from the outbox.
 pub trait StripeCall: Send + Sync + 'static {
@@ -83,5 +84,15 @@ impl StripeCall for VoidAuthorization {
     type Payload = VoidDue;
     async fn call(state: &AppState, gateway: &StripeGateway, due: VoidDue) -> AppResult<()> {
         authorization::push_void(state, gateway, due.authorization_id).await
+    }
+}
+
+/// `stripe.transfer`: pays a settlement to its producer's connected account.
+pub struct PushTransfer;
+
+impl StripeCall for PushTransfer {
+    type Payload = TransferDue;
+    async fn call(state: &AppState, gateway: &StripeGateway, due: TransferDue) -> AppResult<()> {
+        payouts::push_transfer(state, gateway, due.payout_id).await
     }
 }

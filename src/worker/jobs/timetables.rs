@@ -79,3 +79,33 @@ impl Periodic for ExpirySweep {
         state.db.run(move |c| indexer::sweep_expired(c, ctx.today, ctx.now)).await
     }
 }
+
+/// Every day at `DONGXI_SETTLE_AT` (local time) a settlement run over what has been owed for
+/// `DONGXI_SETTLE_DELAY_DAYS`: once a day whatever the number of workers.
+pub struct SettlementTimetable;
+
+impl Periodic for SettlementTimetable {
+    const NAME: &'static str = "daily settlement run";
+    const EVERY: Duration = Duration::from_secs(60);
+    type Report = usize;
+
+    async fn tick(state: &AppState) -> AppResult<usize> {
+        let (ctx, schedule) = (state.ctx(), state.config.settle);
+        let local = ctx.now.and_utc().with_timezone(&ctx.zone);
+        if local.time() < schedule.at {
+            return Ok(0);
+        }
+        let day = local.date_naive().to_string();
+        let cutoff = ctx.now - chrono::Duration::days(schedule.delay_days);
+        state
+            .db
+            .write(move |c| {
+                if !crate::db::claim_period(c, "settlement", &day, ctx.now)? {
+                    return Ok(0);
+                }
+                crate::settlement::runs::queue(c, "scheduled", cutoff, None, ctx.now)?;
+                Ok(1)
+            })
+            .await
+    }
+}
