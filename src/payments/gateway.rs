@@ -31,9 +31,21 @@ pub enum GatewayError {
     Unavailable(String),
 }
 
+/// What an answer that is no Stripe error (a proxy's page, a server without the endpoint) reads as.
+const FOREIGN_ANSWER: &str = "an error answer that is not Stripe's";
+
+impl GatewayError {
+    /// Stripe (or what stands in its place) answered with an error that is not a Stripe error
+    /// object: a proxy in between, or a Stripe-compatible server without the endpoint.
+    pub fn is_foreign_answer(&self) -> bool {
+        matches!(self, GatewayError::Unavailable(m) if m.starts_with(FOREIGN_ANSWER))
+    }
+}
+
 impl From<StripeError> for GatewayError {
     fn from(e: StripeError) -> Self {
         match e {
+            StripeError::JSONDeserialize(m) => GatewayError::Unavailable(format!("{FOREIGN_ANSWER}: {m}")),
             StripeError::Stripe(errors, status) if (400..500).contains(&status) => GatewayError::Refused {
                 status,
                 code: errors.code.map(|c| c.to_string()),
@@ -264,6 +276,17 @@ impl StripeGateway {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| GatewayError::Unavailable("Stripe's transfer has no id".into()))
+    }
+
+    /// Whether this Stripe has transfers to connected accounts (Stripe does; some
+    /// Stripe-compatible servers do not, and answer their path with a plain 404).
+    pub async fn has_transfers(&self) -> Result<bool, GatewayError> {
+        match self.send(RequestBuilder::new(StripeMethod::Get, "/transfers").query(&[("limit", "1")]), None).await {
+            Ok(_) => Ok(true),
+            Err(GatewayError::Refused { status: 404, .. }) => Ok(false),
+            Err(e) if e.is_foreign_answer() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every refund of a PaymentIntent.

@@ -139,7 +139,14 @@ pub async fn push_transfer(
             let reason = format!("Stripe refused the transfer: {message}; pay this settlement by bank transfer");
             state.db.write(move |c| fail(c, &payout, &reason, &Who::system(), now)).await
         }
-        Err(GatewayError::Unavailable(m)) => Err(AppError::Unavailable(format!("Stripe: {m}"))),
+        // Not Stripe's answer: a server without transfers refuses for good; otherwise (a proxy's
+        // page) the transfer is tried again with the same key, which Stripe answers with the first
+        // result, so nothing is paid twice.
+        Err(e) if e.is_foreign_answer() && !gateway.has_transfers().await.unwrap_or(true) => {
+            let reason = "this Stripe has no transfers to connected accounts; pay this settlement by bank transfer";
+            state.db.write(move |c| fail(c, &payout, reason, &Who::system(), now)).await
+        }
+        Err(e) => Err(AppError::Unavailable(format!("Stripe: {e}"))),
     }
 }
 

@@ -4,7 +4,12 @@
 //! - each order's ledger total is what was paid and not refunded for its counted sub-orders;
 //! - every report total equals the sum of the ledger entries behind it;
 //! - a closed year's figures never change;
-//! - `ledger verify` finds no drift.
+//! - `ledger verify` finds no drift;
+//! - settlement (weekly runs, then payouts paid, failed and paid again, or cancelled; refunds
+//!   before and after settlement; a 3% fee on tea) keeps `settlement verify` clean, and every
+//!   producer's paid + scheduled + due equals what its sub-orders brought less refunds and fees.
+//!   Payables follow acceptance when counting follows acceptance, payment otherwise, so both
+//!   settlement modes run.
 //!
 //! `DONGXI_PROPERTY_SEED` replays a run; `DONGXI_PROPERTY_LIFECYCLES` sets how many (default 2000).
 
@@ -45,7 +50,44 @@ struct Cast {
 
 fn ctx(now: NaiveDateTime, count_on: CountOn) -> Ctx {
     let zone = chrono_tz::Asia::Shanghai;
-    Ctx::new(now, zone, count_on, dongxi::config::SettleOn::Accepted)
+    let settle_on = match count_on {
+        CountOn::Paid => dongxi::config::SettleOn::Paid,
+        CountOn::Accepted => dongxi::config::SettleOn::Accepted,
+    };
+    Ctx::new(now, zone, count_on, settle_on)
+}
+
+/// A weekly settlement day: first what happens to last week's settlements (most are paid, some
+/// fail and wait for the next week, a few are cancelled), then a run over what is a day old.
+fn settlement_day(conn: &mut DbConn, cast: &Cast, rng: &mut StdRng, c: &Ctx) -> (usize, usize) {
+    use dongxi::settlement::{payouts, runs};
+    let scheduled: Vec<String> = dongxi::db::schema::settlements::table
+        .filter(dongxi::db::schema::settlements::status.eq("scheduled"))
+        .select(dongxi::db::schema::settlements::id)
+        .load(conn)
+        .unwrap();
+    let (mut failed, mut cancelled) = (0, 0);
+    for id in scheduled {
+        let roll = rng.gen_range(0..100);
+        let result = if roll < 80 {
+            let body = payouts::PaidBody { reference: "SIM-BANK".into(), paid_at: c.now.and_utc() };
+            write_tx(conn, |t| payouts::record_paid(t, &cast.admin, &id, body, c).map(|_| ()))
+        } else if roll < 95 {
+            failed += 1;
+            let batch = payouts::BatchBody { settlement_ids: Some(vec![id.clone()]) };
+            write_tx(conn, |t| payouts::batch(t, &cast.admin, batch, c).map(|_| ())).unwrap();
+            let body = payouts::ReasonBody { reason: "户名不符".into() };
+            write_tx(conn, |t| payouts::record_failed(t, &cast.admin, &id, body, c).map(|_| ()))
+        } else {
+            cancelled += 1;
+            let body = payouts::ReasonBody { reason: "核对".into() };
+            write_tx(conn, |t| payouts::cancel(t, &cast.admin, &id, body, c).map(|_| ()))
+        };
+        result.unwrap_or_else(|e| panic!("settlement {id}: {}", e.to_problem().detail));
+    }
+    let run = write_tx(conn, |t| runs::queue(t, "scheduled", c.now - Duration::days(1), None, c.now)).unwrap();
+    runs::perform(conn, &run.id, false, c.now).unwrap();
+    (failed, cancelled)
 }
 
 fn user(conn: &mut DbConn, org: &OrgRow, email: &str, role: Role, now: NaiveDateTime) -> Actor {
@@ -117,6 +159,17 @@ fn set_up(conn: &mut DbConn, now: NaiveDateTime) -> Cast {
         orgs.push(org);
     }
     let c = ctx(now, CountOn::Paid);
+    dongxi::settlement::fees::set(conn, &admin, "tea", dongxi::settlement::fees::FeeBody { rate_bp: 300 }, now)
+        .unwrap();
+    for org_id in producers.keys() {
+        let body = dongxi::settlement::bank::BankAccountBody {
+            account_name: "合作社".into(),
+            bank_name: "农行".into(),
+            account_no: "6228480812345670123".into(),
+            stripe_account_id: None,
+        };
+        write_tx(conn, |t| dongxi::settlement::bank::set(t, &admin, org_id, body, now).map(|_| ())).unwrap();
+    }
     let mut pairings = Vec::new();
     for (donor, recipient, from, to) in [
         (Some("330200"), "522300", "2016-01-01", Some("2022-06-30")),
@@ -366,7 +419,17 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     };
 
     let mut close_at = closes.iter().peekable();
+    // Settlement days: every Monday 02:00 Beijing (Sunday 18:00 UTC), from the first week on.
+    let mut settle_at = Utc.with_ymd_and_hms(2021, 1, 10, 18, 0, 0).unwrap().naive_utc();
+    let (mut settled_days, mut payouts_failed, mut settlements_cancelled) = (0, 0, 0);
     for ((now, i), step) in timeline {
+        while settle_at <= now {
+            let (failed, cancelled) = settlement_day(conn, &cast, &mut rng, &ctx(settle_at, count_on));
+            payouts_failed += failed;
+            settlements_cancelled += cancelled;
+            settled_days += 1;
+            settle_at += Duration::days(7);
+        }
         while let Some((when, year)) = close_at.peek() {
             if *when > now {
                 break;
@@ -496,9 +559,35 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     let v = dongxi::accounting::verify::verify(conn, count_on, chrono_tz::Asia::Shanghai).unwrap();
     assert!(v.drift.is_empty(), "seed {seed}: {:?}", &v.drift[..v.drift.len().min(10)]);
     assert!(v.entries > lifecycles, "{} entries", v.entries);
+
+    // 5. `settlement verify` finds nothing: every payable from a sub-order and counted once, each
+    // settlement the sum of its lines, payouts matching, and per producer paid + scheduled + due =
+    // what its sub-orders brought less refunds and fees.
+    let s = dongxi::settlement::verify::verify(conn, ctx(end, count_on).settle_on).unwrap();
+    assert!(s.drift.is_empty(), "seed {seed}: {:?}", &s.drift[..s.drift.len().min(10)]);
+    assert!(s.settlements > 50 && payouts_failed > 0 && settlements_cancelled > 0, "seed {seed}: {s:?}");
+    let deductions: i64 = dongxi::db::schema::payables::table
+        .filter(dongxi::db::schema::payables::kind.eq("refund"))
+        .filter(dongxi::db::schema::payables::settlement_id.is_not_null())
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert!(deductions > 0, "seed {seed}: some refunds came after their sub-orders were settled");
+    for (org_id, producer) in &cast.producers {
+        let c = ctx(end, count_on);
+        let b = dongxi::settlement::view::balance(conn, producer, org_id, 1, &c).unwrap();
+        let owed: i64 = dongxi::db::schema::payables::table
+            .filter(dongxi::db::schema::payables::producer_id.eq(org_id))
+            .select(dongxi::db::schema::payables::net_fen)
+            .load::<i64>(conn)
+            .unwrap()
+            .into_iter()
+            .sum();
+        assert_eq!(b.paid_fen + b.scheduled_fen + b.due_fen + b.pending_fen, owed, "seed {seed}: {org_id}: {b:?}");
+    }
     eprintln!(
-        "{} {:?}: {lifecycles} lifecycles, {} entries, {refunds} refunds, {cancelled} cancelled, seed {seed}",
-        app.backend, count_on, v.entries
+        "{} {:?}: {lifecycles} lifecycles, {} entries, {refunds} refunds, {cancelled} cancelled; {} payables in {} settlements over {settled_days} settlement days ({payouts_failed} payouts failed, {settlements_cancelled} cancelled, {deductions} refunds deducted after settlement); seed {seed}",
+        app.backend, count_on, v.entries, s.payables, s.settlements
     );
 }
 

@@ -224,6 +224,11 @@ impl Card {
             .await
     }
 
+    /// Delivers `event` signed now with the webhook secret, as Stripe would.
+    pub async fn deliver_signed(&self, event: &Value) -> crate::helpers::TestResponse {
+        self.deliver(event, &self.secret, Utc::now().timestamp()).await
+    }
+
     pub async fn ledger_net(&self, order: &str) -> (i64, i64) {
         let order = order.to_owned();
         self.app

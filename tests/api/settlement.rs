@@ -302,3 +302,251 @@ backend_tests! {
         assert!(mails[1]["text"].as_str().unwrap().contains("•••• 0987") && !mails[1]["text"].as_str().unwrap().contains("9876543210987"), "{}", mails[1]["text"]);
     }
 }
+
+/// A producer with a Stripe connected account is paid by a transfer as soon as it is settled.
+/// The Stripe-compatible server here has no transfers: the payout fails with that reason, the
+/// settlement is scheduled again and the bank pays it. A transfer Stripe reverses (a signed
+/// `transfer.reversed`) reopens a paid settlement.
+async fn stripe_payouts(postgres: bool) {
+    let Some(t) = crate::payments::card_app(postgres).await else { return };
+    let (app, w) = (&t.app, &t.w);
+    let mut bank = bank_body();
+    bank["stripe_account_id"] = json!("acct_1PuAnTea");
+    app.put_json(&format!("/api/v1/organizations/{}/bank-account", w.tea_org), &w.tea_producer, bank)
+        .await
+        .assert_status(200);
+    let (_, tea, _) = bought(app, w, 10, 0).await;
+    accept(app, &w.school, &tea).await;
+    let cutoff = app.clock.now().to_rfc3339();
+    app.post("/api/v1/settlements/runs")
+        .token(&w.admin)
+        .json(json!({"cutoff": cutoff}))
+        .send()
+        .await
+        .assert_status(202);
+    dongxi::worker::run_due(&app.state, |t| t == "settlement.run").await;
+    let s = settlements(app, &w.tea_producer, "").await[0].clone();
+    let id = s["id"].as_str().unwrap().to_owned();
+    assert_eq!(s["status"], "paying", "the transfer is queued with the settlement: {s}");
+    assert!(crate::helpers::run_stripe_jobs(&app.state).await >= 1);
+    let detail = app.get(&format!("/api/v1/settlements/{id}")).token(&w.admin).send().await.json();
+    assert_eq!(detail["status"], "scheduled", "{detail}");
+    let payout = &detail["payouts"][0];
+    assert_eq!((payout["method"].as_str(), payout["status"].as_str()), (Some("stripe"), Some("failed")));
+    assert!(payout["failure_reason"].as_str().unwrap().contains("no transfers"), "{payout}");
+    let paid = app
+        .post(&format!("/api/v1/settlements/{id}/paid"))
+        .token(&w.admin)
+        .json(json!({"reference": "ABC-2", "paid_at": app.clock.now().to_rfc3339()}))
+        .send()
+        .await;
+    paid.assert_status(200);
+    assert_eq!(paid.json()["payouts"].as_array().unwrap().len(), 2, "the failed transfer and the bank's payout");
+
+    // Had a transfer gone through and come back: the record of one (the local server cannot make
+    // one), then Stripe's signed reversal of it.
+    let (_, tea2, _) = bought(app, w, 10, 0).await;
+    accept(app, &w.school, &tea2).await;
+    let cutoff = app.clock.now().to_rfc3339();
+    app.post("/api/v1/settlements/runs")
+        .token(&w.admin)
+        .json(json!({"cutoff": cutoff}))
+        .send()
+        .await
+        .assert_status(202);
+    dongxi::worker::run_due(&app.state, |t| t == "settlement.run").await;
+    let second = settlements(app, &w.admin, "status=paying").await[0]["id"].as_str().unwrap().to_owned();
+    let (s2, now) = (second.clone(), app.clock.now_naive());
+    app.db(move |c| {
+        use diesel::prelude::*;
+        use dongxi::db::schema::{payouts, settlements};
+        diesel::update(payouts::table.filter(payouts::settlement_id.eq(&s2)))
+            .set((payouts::status.eq("paid"), payouts::external_id.eq("tr_1PuAnTea"), payouts::completed_at.eq(now)))
+            .execute(c)
+            .unwrap();
+        diesel::update(settlements::table.find(&s2)).set(settlements::status.eq("paid")).execute(c).unwrap();
+    })
+    .await;
+    let event = json!({"id": "evt_transfer_reversed_1", "type": "transfer.reversed", "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {"id": "tr_1PuAnTea", "object": "transfer", "amount": 153_260, "reversed": true}}});
+    t.deliver_signed(&event).await.assert_status(200);
+    let reopened = app.get(&format!("/api/v1/settlements/{second}")).token(&w.admin).send().await.json();
+    assert_eq!(reopened["status"], "scheduled", "{reopened}");
+    assert!(reopened["payouts"][0]["failure_reason"].as_str().unwrap().contains("reversed"));
+    t.deliver_signed(&event).await.assert_status(200);
+    verify_clean(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_payouts_sqlite() {
+    stripe_payouts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_payouts_postgres() {
+    stripe_payouts(true).await;
+}
+
+/// `producers` producers, each owed `each` accepted sub-orders (written straight into the
+/// tables, then owed through `settlement::payables::owe`, as an acceptance does).
+async fn many_owed(app: &TestApp, producers: usize, each: usize) {
+    let now = app.clock.now_naive();
+    let at = now - Duration::days(3);
+    app.db(move |c| {
+        use diesel::prelude::*;
+        use dongxi::db::schema::{orders, sub_orders};
+        use dongxi::identity::service::{NewUser, create_org_unchecked, create_user_unchecked};
+        use dongxi::identity::types::{Email, OrgKind, Password, Role};
+        use dongxi::orders::model::{OrderRow, SubOrderRow};
+        dongxi::regions::model::set_assisted_mark(c, "522300", true).unwrap();
+        let buyer = create_org_unchecked(c, "惠州市第三中学", OrgKind::Agency, "441302", None, now).unwrap();
+        let user = NewUser {
+            email: Email::parse("third@test.dongxi.cn").unwrap(),
+            name: "采购员".into(),
+            password: Password::parse("correct-horse-battery").unwrap(),
+            role: Role::Admin,
+        };
+        let user = create_user_unchecked(c, &buyer.id, &user, now).unwrap();
+        let ctx = dongxi::ctx::Ctx::new(
+            now,
+            chrono_tz::Asia::Shanghai,
+            dongxi::config::CountOn::Paid,
+            dongxi::config::SettleOn::Accepted,
+        );
+        for p in 0..producers {
+            let producer =
+                create_org_unchecked(c, &format!("普安县第{p}合作社"), OrgKind::Producer, "522323", None, now).unwrap();
+            for k in 0..each {
+                let total = 10_000 + (p * 37 + k * 11) as i64;
+                let order = OrderRow {
+                    id: dongxi::ids::new_id("ord"),
+                    buyer_org_id: buyer.id.clone(),
+                    buyer_org_path: buyer.path.clone(),
+                    buyer_region_code: "441302".into(),
+                    buyer_user_id: user.id.clone(),
+                    group_buy_id: None,
+                    status: "completed".into(),
+                    total_fen: total,
+                    paid_fen: total,
+                    refunded_fen: 0,
+                    delivery_address: "惠州".into(),
+                    delivery_contact: "王".into(),
+                    delivery_phone: "0752".into(),
+                    note: None,
+                    created_at: at,
+                    updated_at: at,
+                    paid_at: Some(at),
+                    closed_at: Some(at),
+                    pledge_id: None,
+                };
+                let sub = SubOrderRow {
+                    id: dongxi::ids::new_id("sub"),
+                    order_id: order.id.clone(),
+                    producer_id: producer.id.clone(),
+                    producer_path: producer.path.clone(),
+                    status: "accepted".into(),
+                    total_fen: total,
+                    refunded_fen: 0,
+                    carrier: None,
+                    tracking_no: None,
+                    invoice_no: None,
+                    acceptance_note: None,
+                    shipped_at: Some(at),
+                    accepted_at: Some(at),
+                    created_at: at,
+                    updated_at: at,
+                };
+                diesel::insert_into(orders::table).values(&order).execute(c).unwrap();
+                diesel::insert_into(sub_orders::table).values(&sub).execute(c).unwrap();
+                let owed = dongxi::settlement::payables::Owed {
+                    order_id: &order.id,
+                    sub_order_id: &sub.id,
+                    producer_id: &producer.id,
+                    amount: dongxi::money::Fen(total),
+                    due_at: at,
+                };
+                dongxi::settlement::payables::owe(c, &owed, &ctx).unwrap();
+            }
+        }
+    })
+    .await;
+}
+
+async fn settled_once(app: &TestApp, producers: i64, payables: i64) {
+    let n = |sql: &str| crate::helpers::scalar(app, sql.to_owned());
+    assert_eq!(n("SELECT COUNT(*) AS n FROM payables WHERE settlement_id IS NULL").await, 0, "every payable settled");
+    assert_eq!(n("SELECT COUNT(*) AS n FROM payables").await, payables);
+    assert_eq!(n("SELECT COUNT(*) AS n FROM settlements").await, producers, "one settlement per producer");
+    assert_eq!(
+        n("SELECT CAST(SUM(line_count) AS BIGINT) AS n FROM settlements").await,
+        payables,
+        "each payable in one settlement's lines"
+    );
+    verify_clean(app).await;
+}
+
+/// Two workers perform the same run at once (PostgreSQL, two threads, two connections): each
+/// payable joins exactly one settlement, and every producer has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_settle_each_payable_once() {
+    let Some(app) = TestApp::postgres().await else { return };
+    many_owed(&app, 60, 5).await;
+    let now = app.clock.now_naive();
+    let run = app.db(move |c| dongxi::settlement::runs::queue(c, "manual", now, None, now).unwrap().id).await;
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, run) = (app.state.db.clone(), run.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut conn = db.get().unwrap();
+                dongxi::settlement::runs::perform(&mut conn, &run, false, now).unwrap()
+            })
+        })
+        .collect();
+    let mut made = 0;
+    for racer in racers {
+        made += racer.await.unwrap().settlements;
+    }
+    assert_eq!(made, 60, "the two workers made 60 settlements between them, none twice");
+    settled_once(&app, 60, 300).await;
+}
+
+/// A worker process killed (SIGKILL) in the middle of a run: the outbox row comes back to a
+/// second worker once its lease runs out, which settles the rest; nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_loses_and_doubles_nothing() {
+    use crate::scale_out::{Process, eventually};
+    let Some(admin_url) =
+        crate::helpers::service_env("DONGXI_TEST_DATABASE_URL", "the settlement crash test (PostgreSQL)")
+    else {
+        return;
+    };
+    let app = TestApp::postgres_at(&admin_url, &[]).await;
+    app.clock.set(chrono::Utc::now());
+    many_owed(&app, 400, 2).await;
+    let now = app.clock.now_naive();
+    app.db(move |c| dongxi::settlement::runs::queue(c, "manual", now, None, now).unwrap()).await;
+    let url = app.state.config.database_url.clone();
+    let data = tempfile::tempdir().unwrap();
+    let lease = [("DONGXI_OUTBOX_LEASE_SECS", "2"), ("RUST_LOG", "info")];
+    let first = Process::start_with("worker-first", &["worker"], &url, data.path(), "127.0.0.1:0", &lease);
+    let settled = || crate::helpers::scalar(&app, "SELECT COUNT(*) AS n FROM settlements".to_owned());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while settled().await < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    std::process::Command::new("kill").args(["-9", &first.child.id().to_string()]).status().unwrap();
+    let before = settled().await;
+    assert!((1..400).contains(&before), "the kill came mid-run ({before} of 400 settled)");
+    let second = Process::start_with("worker-second", &["worker"], &url, data.path(), "127.0.0.1:0", &lease);
+    eventually("the second worker finishing the run", &[&first, &second], || async {
+        crate::helpers::scalar(
+            &app,
+            "SELECT COUNT(*) AS n FROM settlement_runs WHERE finished_at IS NOT NULL".to_owned(),
+        )
+        .await
+            == 1
+    })
+    .await;
+    eprintln!("settlement crash: killed after {before} of 400 settlements; the second worker made the rest");
+    settled_once(&app, 400, 800).await;
+}
