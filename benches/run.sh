@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark in one run: start-up and memory, import, search (in-process, PostgreSQL ILIKE
 # and pg_trgm in the same run, HTTP with wrk), orders (HTTP with wrk against pgbench running the
-# same transaction), reports over the ledger (against plain GROUP BY), group purchases and mail.
+# same transaction), reports over the ledger (against plain GROUP BY), group purchases, mail and
+# a settlement run (100,000 payables of 10,000 producers in the full run).
 # The data generators are seeded, so two runs measure the same data.
 #
 #   benches/run.sh --quick      small data, under 5 minutes once built (CI runs this)
@@ -54,6 +55,7 @@ if [ "$quick" = 1 ]; then
     "reports|cargo bench --quiet --bench reports -- --entries 100000 --runs 5"
     "group-buys|cargo bench --quiet --bench group_buys -- --pledgers 100 --clients 8"
     "mail|cargo bench --quiet --bench mail -- --orders 50"
+    "settlement|cargo bench --quiet --bench settlement -- --payables 10000 --producers 1000"
   )
 else
   mode="full"
@@ -66,6 +68,7 @@ else
     "reports|cargo bench --quiet --bench reports -- --entries 10000000 --runs 30"
     "group-buys|cargo bench --quiet --bench group_buys"
     "mail|cargo bench --quiet --bench mail"
+    "settlement|cargo bench --quiet --bench settlement"
   )
 fi
 

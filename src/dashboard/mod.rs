@@ -2,12 +2,14 @@
 //! elsewhere), signed in through a form with a session cookie. Every figure on them comes from
 //! the report functions behind `/api/v1/reports/*`.
 //!
-//! Imports: the core, identity, regions, catalog, accounting and notify (formatting).
+//! Imports: the core, identity, regions, catalog, accounting, settlement (time to money) and
+//! notify (formatting).
 //! Imported by: the app alone.
 
 mod charts;
 mod download;
 mod login;
+mod money;
 mod order;
 mod page;
 mod query;

@@ -379,6 +379,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
             "status_label": progress.status.label(),
         },
         "cumulative_chart": cumulative_chart(&progress, ctx)?,
+        "time_to_money": super::money::section(conn, actor, &scope, year, ctx.zone)?,
         "places": breakdown_section(conn, actor, &places, link_to)?,
         "categories": breakdown_section(conn, actor, &categories, |_| None)?,
         "laggards": laggard_rows,

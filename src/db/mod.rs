@@ -268,19 +268,27 @@ pub fn write_tx<T, F>(conn: &mut DbConn, f: F) -> AppResult<T>
 where
     F: FnOnce(&mut DbConn) -> AppResult<T>,
 {
-    if matches!(conn, DbConn::Sqlite(_)) {
+    // The outermost write takes this process's SQLite writer lock; one inside it already holds it.
+    if matches!(conn, DbConn::Sqlite(_)) && !in_transaction(conn)? {
         return with_sqlite_writer(|| transaction(conn, f));
     }
     transaction(conn, f)
+}
+
+fn in_transaction(conn: &mut DbConn) -> AppResult<bool> {
+    Ok(<DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some())
 }
 
 fn transaction<T, F>(conn: &mut DbConn, f: F) -> AppResult<T>
 where
     F: FnOnce(&mut DbConn) -> AppResult<T>,
 {
+    // Inside a transaction already (work that commits piecewise, called from one that holds it
+    // all, such as the demo seed), a savepoint: `BEGIN IMMEDIATE` is for the outermost only.
+    let nested = in_transaction(conn)?;
     match conn {
-        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
-        DbConn::Postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
+        DbConn::Sqlite(inner) if !nested => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {

@@ -1,11 +1,13 @@
 //! Demo data from the seed notices (../shared/seeds): the east–west pairings' places, offices,
 //! buyers and producers (here), their goods (`catalog`), pairings, targets and filings
-//! (`accounting`), a year of their orders (`orders`) and group purchases (`group_buys`).
+//! (`accounting`), a year of their orders (`orders`) and group purchases (`group_buys`), and
+//! that year settled and paid to the producers (`settlement`).
 
 mod accounting;
 mod catalog;
 mod group_buys;
 mod orders;
+mod settlement;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -324,6 +326,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
         accounting::seed_before_orders(conn, &created, config)?;
         orders::seed_orders(conn, &created, config, now)?;
         group_buys::seed_group_buys(conn, &created, config, now)?;
+        settlement::seed_2021(conn, &created, config)?;
         accounting::close_2021(conn, &created, config)?;
         // The demo's past is not news: nobody is mailed about 2021.
         diesel::update(

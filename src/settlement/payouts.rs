@@ -232,6 +232,7 @@ pub struct BatchLine {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = PaymentBatchView)]
 pub struct BatchView {
     pub id: String,
     pub lines: Vec<BatchLine>,
@@ -356,6 +357,7 @@ pub struct PaidBody {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SettlementReasonBody)]
 pub struct ReasonBody {
     pub reason: String,
 }

@@ -6,7 +6,7 @@
 //! live per settlement and match it; and per producer, paid + scheduled + due = what its
 //! sub-orders brought less refunds and fees.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::prelude::*;
 
@@ -177,9 +177,10 @@ pub fn verify(conn: &mut DbConn, settle_on: SettleOn) -> AppResult<Verification>
             out.drift.push(format!("settlement {}: a payout's amount differs from it", st.id));
         }
     }
+    let settlement_ids: HashSet<&str> = settlements.iter().map(|st| st.id.as_str()).collect();
     for x in &payables {
         if let Some(sid) = &x.settlement_id
-            && !settlements.iter().any(|st| &st.id == sid)
+            && !settlement_ids.contains(sid.as_str())
         {
             out.drift.push(format!("payable {} names settlement {sid}, which does not exist", x.id));
         }

@@ -105,6 +105,7 @@ fn settlement_view(r: SettlementRow, names: &std::collections::HashMap<String, S
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SettlementLineView)]
 pub struct LineView {
     pub payable_id: String,
     /// `sale` (a sub-order owed) or `refund` (a deduction).

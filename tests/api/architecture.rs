@@ -455,3 +455,47 @@ fn the_reader_sees_imports_aliases_and_circles() {
     assert_eq!(rank(&m("orders::routes")), Some(155));
     assert_eq!(rank(&m("search::engine")), Some(30));
 }
+
+/// The OpenAPI components of every `ToSchema` type with the name it is published under: its own,
+/// or `#[schema(as = …)]`.
+fn schema_names(src: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (module, path) in modules_of(src) {
+        let text = std::fs::read_to_string(&path).expect("source readable");
+        let mut derived = false;
+        let mut alias: Option<String> = None;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                derived = true;
+                alias = None;
+            } else if derived && line.starts_with("#[schema(as = ") {
+                alias = line.trim_start_matches("#[schema(as = ").split(')').next().map(str::to_owned);
+            } else if derived && !line.starts_with("#[") && !line.starts_with("///") {
+                let words: Vec<&str> = line.split(|c: char| !c.is_alphanumeric() && c != '_').collect();
+                if let Some(at) = words.iter().position(|w| *w == "struct" || *w == "enum") {
+                    let own = words.get(at + 1).copied().unwrap_or_default().to_owned();
+                    out.entry(alias.take().unwrap_or(own.clone()))
+                        .or_default()
+                        .push(format!("{}::{own}", name(&module)));
+                }
+                derived = false;
+            }
+        }
+    }
+    out
+}
+
+/// utoipa keys components by name: a second type of the same name silently replaces the first,
+/// and the published document then describes one route's body with another's fields.
+#[test]
+fn every_schema_has_its_own_name() {
+    let names = schema_names(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(names.len() > 80, "only {} schemas read: the reader is broken", names.len());
+    assert!(names.contains_key("SettlementLineView") && names.contains_key("LineView"), "aliases not read");
+    let twice: Vec<String> = names
+        .iter()
+        .filter(|(_, types)| types.len() > 1)
+        .map(|(n, types)| format!("{n}: {}", types.join(", ")))
+        .collect();
+    assert!(twice.is_empty(), "schema names used by more than one type:\n{}", twice.join("\n"));
+}

@@ -1,6 +1,8 @@
 use dongxi::demo::{DEMO_PASSWORD, DemoSeed};
 use serde_json::json;
 
+use serde_json::Value;
+
 use crate::backend_tests;
 use crate::helpers::{TestApp, count_rows};
 
@@ -74,5 +76,45 @@ backend_tests! {
         assert_eq!((winter["total_qty"].as_i64(), winter["qty_to_succeed"].as_i64()), (Some(180), Some(20)));
         assert_eq!(winter["headline"], "还差 20 袋成团，当前 65 元/袋");
         assert_eq!(winter["my_pledge"]["quantity"], 120, "the canteen's school has pledged");
+
+        // 2021 is settled and paid, and settlement verify finds nothing; 普安茶源's July refund of a
+        // June sub-order came after that sub-order was settled, so a later statement deducts it.
+        let on = app.state.config.settle.on;
+        let settled = app.db(move |c| dongxi::settlement::verify::verify(c, on).unwrap()).await;
+        assert!(settled.drift.is_empty(), "{:?}", settled.drift);
+        assert!(settled.settlements > 100, "{settled:?}");
+        let tea = login(&app, "tea.puan@demo.dongxi.cn").await;
+        let statements = app.get("/api/v1/settlements?status=paid&limit=200").token(&tea).send().await.json();
+        let statements = statements["items"].as_array().unwrap();
+        assert!(statements.len() > 10, "{}", statements.len());
+        let deducting: Vec<&Value> = statements.iter().filter(|s| s["deducted_fen"].as_i64().unwrap() > 0).collect();
+        assert!(!deducting.is_empty(), "a statement with a deduction");
+        let detail = app.get(&format!("/api/v1/settlements/{}", deducting[0]["id"].as_str().unwrap())).token(&tea).send().await.json();
+        assert!(detail["lines"].as_array().unwrap().iter().any(|l| l["kind"] == "refund"), "{detail}");
+        let csv = app.get(&format!("/api/v1/settlements/{}/statement.csv", deducting[0]["id"].as_str().unwrap())).token(&tea).send().await.text();
+        assert!(csv.contains("退款扣减"), "{csv}");
+        let me = app.get("/api/v1/me").token(&tea).send().await.json();
+        let balance = app.get(&format!("/api/v1/organizations/{}/balance", me["organization"]["id"].as_str().unwrap())).token(&tea).send().await.json();
+        assert!(balance["paid_fen"].as_i64().unwrap() > 0, "{balance}");
+        let timing = app.get("/api/v1/reports/time-to-money?year=2021&by=county").token(&qxn).send().await.json();
+        assert!(timing["overall"]["paid"].as_u64().unwrap() > 100 && timing["overall"]["median_days"].as_f64().unwrap() < 9.0, "{timing}");
+
+        // The dashboard shows the same time to money beside progress, with a row per county.
+        let mut board = crate::dashboard::Visitor::new(&app);
+        board.log_in("qxn@demo.dongxi.cn", DEMO_PASSWORD).await.assert_status(303);
+        let page = board.get("/dashboard?year=2021&scope=recipient%3A522300").await;
+        page.assert_status(200);
+        let html = page.text();
+        let prefecture = app.get("/api/v1/reports/time-to-money?year=2021&by=county&region=522300").token(&qxn).send().await.json();
+        let median = prefecture["overall"]["median_days"].as_f64().unwrap();
+        assert_eq!(crate::dashboard::attr(&html, "ttm-median", "data-days").parse::<f64>().unwrap(), median);
+        assert!(html.contains("id=\"time-to-money\""), "the table by county");
+        for row in prefecture["rows"].as_array().unwrap().iter().take(15) {
+            assert!(html.contains(&format!("<td>{}</td>", row["name"].as_str().unwrap())), "{row}");
+        }
+        let mut canteen_board = crate::dashboard::Visitor::new(&app);
+        canteen_board.log_in("canteen.hz@demo.dongxi.cn", DEMO_PASSWORD).await.assert_status(303);
+        let agency_page = canteen_board.get("/dashboard?year=2021").await.text();
+        assert!(!agency_page.contains("ttm-median"), "a buyer's scope has no producers waiting");
     }
 }
