@@ -6,8 +6,9 @@
 //! writes them: gross = net, fee basis one line at 0 bp), due two days ago. Then, through the
 //! real code, one settlement run queued and performed by one worker (a transaction per
 //! producer under its lock), while a second connection keeps updating random orders and their
-//! sub-orders as buyers and producers do: their latency before the run and during it, measured
-//! in the same process, shows the run holds nothing of theirs. Then `settlement verify` over
+//! sub-orders as buyers and producers do (their latency before the run and during it, measured
+//! in the same process) and a third samples `pg_locks` for any lock of the run's connection on
+//! orders or sub-orders: the run holds nothing of theirs. Then `settlement verify` over
 //! the whole lot must find no drift.
 
 use std::sync::Arc;
@@ -113,6 +114,35 @@ fn order_writer(url: String, orders: usize, stop: Arc<AtomicBool>) -> std::threa
     })
 }
 
+/// Samples, every few milliseconds until told to stop, the locks the run's connection (`pid`)
+/// holds on orders and sub-orders (any lock on the tables, so any row it read, wrote or locked).
+/// Returns (samples, samples that found one).
+fn lock_sampler(url: String, pid: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, usize)> {
+    std::thread::spawn(move || {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Held {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = dongxi::db::establish(&url).expect("sampler connection");
+        let (mut samples, mut found) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            let held: Held = diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                 WHERE l.pid = $1 AND c.relname IN ('orders', 'sub_orders')",
+            )
+            .bind::<diesel::sql_types::Integer, _>(pid)
+            .get_result(&mut conn)
+            .expect("pg_locks");
+            samples += 1;
+            found += usize::from(held.n > 0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (samples, found)
+    })
+}
+
 fn latency(label: &str, t: &[f64]) {
     println!(
         "| {label} | {} | {:.2} | {:.2} | {:.2} |",
@@ -121,6 +151,16 @@ fn latency(label: &str, t: &[f64]) {
         percentile(t, 0.99),
         t.last().copied().unwrap_or(0.0)
     );
+}
+
+fn backend_pid(conn: &mut DbConn) -> i32 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result::<Pid>(conn).expect("pid").pid
 }
 
 fn main() {
@@ -156,14 +196,18 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let before = before.join().expect("writer");
 
+    let pid = backend_pid(&mut conn);
     let stop = Arc::new(AtomicBool::new(false));
     let during = order_writer(url.clone(), n, stop.clone());
+    let sampler = lock_sampler(url.clone(), pid, stop.clone());
     let run = runs::queue(&mut conn, "manual", now - chrono::Duration::days(1), None, now).expect("queue");
     let t = Instant::now();
     let done = runs::perform(&mut conn, &run.id, false, now).expect("perform");
     let run_s = t.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let during = during.join().expect("writer");
+    let (samples, holding) = sampler.join().expect("sampler");
+    assert_eq!(holding, 0, "the run took a lock on orders or sub-orders");
     assert_eq!(done.payables, n, "every payable settled");
     assert_eq!(done.settlements, producers, "one settlement per producer");
     let again = runs::perform(&mut conn, &run.id, false, now).expect("perform again");
@@ -193,6 +237,9 @@ fn main() {
     latency("before the run (3 s)", &before);
     latency("during the run", &during);
     println!();
+    println!(
+        "locks of the run's connection on orders or sub_orders: found in {holding} of {samples} samples of pg_locks"
+    );
     println!("ratio of p99 during / before: {:.2}", percentile(&during, 0.99) / percentile(&before, 0.99).max(1e-9));
 
     drop(conn);
