@@ -306,8 +306,13 @@ pub fn batch(conn: &mut DbConn, actor: &Actor, body: BatchBody, ctx: &Ctx) -> Ap
             amount_fen: payout.amount_fen,
         });
     }
-    if lines.is_empty() && body.settlement_ids.is_some() {
-        return Err(AppError::conflict("no_bank_details", "none of these settlements' producers has bank details"));
+    // A batch of nothing would answer with the id of a batch that does not exist.
+    if lines.is_empty() && skipped.is_empty() {
+        return Err(AppError::conflict("nothing_to_batch", "no settlement is scheduled for payment"));
+    }
+    if lines.is_empty() {
+        return Err(AppError::conflict("no_bank_details", "none of these settlements' producers has bank details")
+            .with("skipped_settlement_ids", skipped));
     }
     Ok(BatchView {
         total_fen: lines.iter().map(|l| l.amount_fen).sum(),

@@ -9,11 +9,14 @@ use utoipa_axum::routes;
 
 use super::bank::{self, BankAccountBody, BankAccountView, BankEventView};
 use super::fees::{self, FeeBody, FeeView};
+use super::model::SettlementRow;
 use super::payouts::{self, BatchBody, BatchView, PaidBody, ReasonBody};
 use super::runs::{self, RunBody, RunView};
 use super::time_to_money::{self, TimeToMoneyQuery, TimeToMoneyView};
 use super::view::{self, BalanceView, SettlementDetail, SettlementListQuery, SettlementView};
 use crate::accounting::export::{self, Cell, FileFormat, Table};
+use crate::ctx::Ctx;
+use crate::db::DbConn;
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -156,7 +159,7 @@ async fn statement_xlsx(
 /// (or, when named, refused).
 #[utoipa::path(post, path = "/settlements/batches", tag = "settlement", security(("bearer" = [])), request_body = BatchBody,
     responses((status = 201, body = BatchView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "invalid_state (a named settlement is not scheduled), no_bank_details", body = Problem),
+        (status = 409, description = "invalid_state (a named settlement is not scheduled), nothing_to_batch (none is scheduled), no_bank_details (none of their producers has bank details; `skipped_settlement_ids` names them)", body = Problem),
         (status = 422, body = Problem)))]
 async fn create_batch(
     State(state): State<AppState>,
@@ -230,16 +233,7 @@ async fn record_paid(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PaidBody>,
 ) -> AppResult<Json<SettlementDetail>> {
-    let ctx = state.ctx();
-    Ok(Json(
-        state
-            .db
-            .write(move |c| {
-                payouts::record_paid(c, &actor, &id, body, &ctx)?;
-                view::get(c, &actor, &id)
-            })
-            .await?,
-    ))
+    act_then_show(state, actor, id, move |c, actor, id, ctx| payouts::record_paid(c, actor, id, body, ctx)).await
 }
 
 /// Records that a settlement's bank transfer failed or came back (platform finance): the payout
@@ -254,16 +248,7 @@ async fn record_failed(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> AppResult<Json<SettlementDetail>> {
-    let ctx = state.ctx();
-    Ok(Json(
-        state
-            .db
-            .write(move |c| {
-                payouts::record_failed(c, &actor, &id, body, &ctx)?;
-                view::get(c, &actor, &id)
-            })
-            .await?,
-    ))
+    act_then_show(state, actor, id, move |c, actor, id, ctx| payouts::record_failed(c, actor, id, body, ctx)).await
 }
 
 /// Cancels a scheduled settlement (platform finance): its payables go back to the next run.
@@ -277,12 +262,20 @@ async fn cancel_settlement(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> AppResult<Json<SettlementDetail>> {
+    act_then_show(state, actor, id, move |c, actor, id, ctx| payouts::cancel(c, actor, id, body, ctx)).await
+}
+
+/// Finance acts on a settlement, then the answer is the settlement as it now stands.
+async fn act_then_show<F>(state: AppState, actor: Actor, id: String, act: F) -> AppResult<Json<SettlementDetail>>
+where
+    F: FnOnce(&mut DbConn, &Actor, &str, &Ctx) -> AppResult<SettlementRow> + Send + 'static,
+{
     let ctx = state.ctx();
     Ok(Json(
         state
             .db
             .write(move |c| {
-                payouts::cancel(c, &actor, &id, body, &ctx)?;
+                act(c, &actor, &id, &ctx)?;
                 view::get(c, &actor, &id)
             })
             .await?,

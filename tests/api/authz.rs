@@ -136,7 +136,7 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/settlements/{id}", "/api/v1/settlements/{settlement}", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
     row("GET", "/api/v1/settlements/{id}/statement.csv", "/api/v1/settlements/{settlement}/statement.csv", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
     row("GET", "/api/v1/settlements/{id}/statement.xlsx", "/api/v1/settlements/{settlement}/statement.xlsx", "", "401 404 404 404 200 200 200 404 404 404 200 200 404 200"),
-    row("POST", "/api/v1/settlements/batches", "/api/v1/settlements/batches", "{}", "401 403 403 403 403 403 403 403 403 403 403 403 403 201"),
+    row("POST", "/api/v1/settlements/batches", "/api/v1/settlements/batches", "{}", "401 403 403 403 403 403 403 403 403 403 403 403 403 409"),
     row("GET", "/api/v1/settlements/batches/{id}/file", "/api/v1/settlements/batches/{batch}/file", "", "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
     row("POST", "/api/v1/settlements/{id}/paid", "/api/v1/settlements/{settlement}/paid", r#"{"reference": "ABC-1", "paid_at": "2026-11-23T08:00:00Z"}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),
     row("POST", "/api/v1/settlements/{id}/failed", "/api/v1/settlements/{settlement}/failed", r#"{"reason": "户名不符"}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 200"),

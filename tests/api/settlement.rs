@@ -180,11 +180,12 @@ backend_tests! {
         xlsx.assert_status(200);
         assert!(xlsx.body.starts_with(b"PK"), "an xlsx is a zip");
 
-        // Paying by bank: no bank details yet, so a batch of everything takes nothing.
+        // Paying by bank: no bank details yet, so a batch of everything has nothing to take,
+        // says whose details are missing, and moves nothing.
         let empty = app.post("/api/v1/settlements/batches").token(&w.admin).json(json!({})).send().await;
-        empty.assert_status(201);
-        assert_eq!(empty.json()["lines"], json!([]));
+        empty.assert_problem(409, "no_bank_details");
         assert_eq!(empty.json()["skipped_settlement_ids"].as_array().unwrap().len(), 3);
+        assert_eq!(settlements(&app, &w.admin, "status=scheduled").await.len(), 3, "nothing moved");
         app.put_json(&format!("/api/v1/organizations/{}/bank-account", w.tea_org), &w.tea_producer, bank_body()).await.assert_status(200);
         let batch = app.post("/api/v1/settlements/batches").token(&w.admin).json(json!({"settlement_ids": [s1_id, s3_id]})).send().await;
         batch.assert_status(201);
