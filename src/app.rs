@@ -101,6 +101,7 @@ fn pages(openapi: &utoipa::openapi::OpenApi) -> RouteTable {
             get(notify::routes::unsubscribe_page).post(notify::routes::unsubscribe),
         )
         .merge(crate::dashboard::routes())
+        .merge(crate::workplace::routes())
 }
 
 /// Every (method, path template) the router serves: the OpenAPI document's operations (generated

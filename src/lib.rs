@@ -30,3 +30,4 @@ pub mod state;
 pub mod telemetry;
 pub mod validate;
 pub mod worker;
+pub mod workplace;

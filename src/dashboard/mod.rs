@@ -4,7 +4,7 @@
 //!
 //! Imports: the core, identity, regions, catalog, accounting, settlement (time to money) and
 //! notify (formatting).
-//! Imported by: the app alone.
+//! Imported by: the app, and the workplaces (its sign-in, session and page rendering).
 
 mod charts;
 mod download;
@@ -13,9 +13,9 @@ mod money;
 mod order;
 mod page;
 mod query;
-mod session;
+pub mod session;
 mod view;
-mod web;
+pub mod web;
 
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Redirect};

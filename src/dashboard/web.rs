@@ -17,6 +17,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("order.html", include_str!("templates/order.html")),
     ("error.html", include_str!("templates/error.html")),
+    // The workplaces' pages share this layout, sign-in and headers (their handlers live there).
+    ("producer_header.html", include_str!("../workplace/templates/producer_header.html")),
+    ("producer_home.html", include_str!("../workplace/templates/producer_home.html")),
+    ("producer_orders.html", include_str!("../workplace/templates/producer_orders.html")),
+    ("producer_sub_order.html", include_str!("../workplace/templates/producer_sub_order.html")),
+    ("packing.html", include_str!("../workplace/templates/packing.html")),
 ];
 
 /// Nothing but this site: no script at all, styles and images from here (charts are inline SVG).

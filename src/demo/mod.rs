@@ -360,6 +360,7 @@ pub fn banner(url: &str) -> String {
     out.push_str(&format!(
         "\nDashboard: {url}/dashboard?year=2021 (sign in with qxn@demo.dongxi.cn or huizhou@demo.dongxi.cn)\n"
     ));
+    out.push_str(&format!("Producer workplace: {url}/producer (sign in with tea.puan@demo.dongxi.cn)\n"));
     out.push_str(&format!(
         "\nTry: curl -s {url}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"email\":\"qxn@demo.dongxi.cn\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"
     ));

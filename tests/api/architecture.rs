@@ -44,6 +44,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("groupbuy", 170),
     ("notify", 180),
     ("dashboard", 190),
+    ("workplace", 195),
     // What runs and assembles them.
     ("ops", 200),
     ("worker", 200),

@@ -162,6 +162,12 @@ const MATRIX: &[Row] = &[
     row("GET", "/dashboard", "/dashboard?year=2026", "", "303 200 200 200 200 200 200 403 200 200 200 200 200 200"),
     row("GET", "/dashboard/orders/{id}", "/dashboard/orders/{paid}?year=2026&scope=org:{school_org}", "", "303 404 404 404 200 404 404 403 200 200 404 404 200 200"),
     row("GET", "/dashboard/download", "/dashboard/download?report=progress&format=csv&year=2026&scope=org:{school_org}", "", "303 404 404 404 200 404 404 403 200 200 404 404 200 200"),
+    row("GET", "/producer", "/producer", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
+    row("GET", "/producer/orders", "/producer/orders?status=awaiting_shipment", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
+    row("GET", "/producer/orders/{id}", "/producer/orders/{paid_sub}", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
+    row("POST", "/producer/orders/{id}/ship", "/producer/orders/{paid_sub}/ship", "form:csrf=forged&carrier=%E9%A1%BA%E4%B8%B0&tracking_no=SF1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("GET", "/producer/orders/{id}/packing", "/producer/orders/{paid_sub}/packing", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
+    row("GET", "/producer/settlements/{id}/statement", "/producer/settlements/{settlement}/statement?format=csv", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
     row("GET", "/dashboard/static/dashboard.css", "/dashboard/static/dashboard.css", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
 ];
 

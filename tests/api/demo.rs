@@ -96,6 +96,11 @@ backend_tests! {
         let me = app.get("/api/v1/me").token(&tea).send().await.json();
         let balance = app.get(&format!("/api/v1/organizations/{}/balance", me["organization"]["id"].as_str().unwrap())).token(&tea).send().await.json();
         assert!(balance["paid_fen"].as_i64().unwrap() > 0, "{balance}");
+        let mut workplace = crate::dashboard::Visitor::new(&app);
+        workplace.log_in("tea.puan@demo.dongxi.cn", DEMO_PASSWORD).await.assert_status(303);
+        let home = workplace.get("/producer").await;
+        home.assert_status(200);
+        assert_eq!(crate::dashboard::attr(&home.text(), "balance", "data-paid-fen"), balance["paid_fen"].to_string(), "the workplace's money is the API's");
         let timing = app.get("/api/v1/reports/time-to-money?year=2021&by=county").token(&qxn).send().await.json();
         assert!(timing["overall"]["paid"].as_u64().unwrap() > 100 && timing["overall"]["median_days"].as_f64().unwrap() < 9.0, "{timing}");
 

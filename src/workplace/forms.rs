@@ -1,0 +1,56 @@
+//! What every workplace page and form shares: who may open it, the form's guard, and a refused
+//! action's field errors, shown beside the fields they concern.
+
+use std::collections::BTreeMap;
+
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::dashboard::session::{self, WebActor};
+use crate::error::{AppError, AppResult};
+use crate::identity::types::OrgKind;
+
+/// The workplace is its organisation kind's own: anyone else is refused with a readable page.
+pub fn require_kind(who: &WebActor, kind: OrgKind, place: &str) -> AppResult<()> {
+    if who.actor.org_kind == kind {
+        return Ok(());
+    }
+    Err(AppError::forbidden(format!(
+        "{place} is for {} organisations; your organisation is another kind",
+        kind.as_str()
+    )))
+}
+
+/// A signed-in form must carry its page's token and come from this site.
+pub fn check_form(headers: &HeaderMap, who: &WebActor, posted: &str) -> AppResult<()> {
+    if !session::same(posted, &session::form_token(&who.token)) || !session::same_origin(headers) {
+        return Err(AppError::forbidden_code(
+            "csrf_failed",
+            "the form's token is missing or stale; open the page again and resubmit",
+        ));
+    }
+    Ok(())
+}
+
+/// The page's common context: the form token and the signed-in user.
+pub fn base(who: &WebActor) -> Value {
+    json!({
+        "form_token": session::form_token(&who.token),
+        "user_name": who.actor.name,
+        "org_name": who.actor.org.name,
+    })
+}
+
+/// A refusal a form can show beside its fields: `(message per field, the message for the rest)`.
+/// Anything else (a state that moved on, not found, forbidden, a fault) is shown as the error page.
+pub fn field_errors(err: &AppError) -> Option<(BTreeMap<String, String>, String)> {
+    let problem = err.to_problem();
+    if problem.status != 422 {
+        return None;
+    }
+    let mut fields = BTreeMap::new();
+    for e in &problem.errors {
+        fields.entry(e.field.clone()).or_insert_with(|| e.message.clone());
+    }
+    Some((fields, problem.detail))
+}

@@ -1,0 +1,27 @@
+//! Workplaces for the users who do not call a JSON API: server-rendered Chinese pages in the
+//! dashboard's style and under its sign-in (no script, nothing from elsewhere, phone and print
+//! styles), every figure and action through the same services as `/api/v1`. So far the
+//! producer's (`/producer`): what to ship, shipping with the carrier, tracking and invoice
+//! numbers, a packing list that prints on one page, and its money (balance and statements).
+//!
+//! Imports: the core, identity, orders (sub-orders and shipping), settlement (balance,
+//! statements), notify (formatting) and the dashboard's pages and session.
+//! Imported by: the app alone.
+
+mod forms;
+mod producer;
+
+use axum::http::Method;
+use axum::routing::{get, post};
+
+use crate::http::routes::RouteTable;
+
+pub fn routes() -> RouteTable {
+    RouteTable::default()
+        .route("/producer", &[Method::GET], get(producer::home))
+        .route("/producer/orders", &[Method::GET], get(producer::orders))
+        .route("/producer/orders/{id}", &[Method::GET], get(producer::sub_order))
+        .route("/producer/orders/{id}/ship", &[Method::POST], post(producer::ship))
+        .route("/producer/orders/{id}/packing", &[Method::GET], get(producer::packing))
+        .route("/producer/settlements/{id}/statement", &[Method::GET], get(producer::statement))
+}

@@ -1,0 +1,317 @@
+//! The producer's workplace: `/producer` (what waits to be shipped, the money), the sub-orders
+//! by state, one sub-order with its ship form and its packing list, and statements.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::forms::{base, check_form, field_errors, require_kind};
+use crate::accounting::export;
+use crate::dashboard::session::WebActor;
+use crate::dashboard::web;
+use crate::error::{AppError, AppResult};
+use crate::http::pagination::Paged;
+use crate::identity::types::OrgKind;
+use crate::notify::yuan;
+use crate::orders::listing::{self, SubOrderListQuery};
+use crate::orders::types::{ShipBody, Shipment};
+use crate::orders::view::SubOrderDetail;
+use crate::orders::{lifecycle, state::SubOrderStatus};
+use crate::settlement::view::{self as settlement, SettlementListQuery};
+use crate::state::AppState;
+
+const PLACE: &str = "the producer workplace";
+
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "pending_payment" => "待付款",
+        "awaiting_shipment" => "待发货",
+        "shipped" => "已发货",
+        "accepted" => "已验收",
+        "cancelled" => "已取消",
+        "refunded" => "已退款",
+        _ => "—",
+    }
+}
+
+fn settlement_label(status: &str) -> &'static str {
+    match status {
+        "scheduled" => "待付款",
+        "paying" => "付款中",
+        "paid" => "已到账",
+        "cancelled" => "已取消",
+        _ => "—",
+    }
+}
+
+fn time(at: Option<DateTime<Utc>>, zone: chrono_tz::Tz) -> String {
+    at.map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+}
+
+/// A sub-order as the pages show it.
+fn sub_order_json(d: &SubOrderDetail, zone: chrono_tz::Tz) -> Value {
+    let s = &d.sub_order;
+    let status = s.status.as_str();
+    json!({
+        "id": s.id,
+        "order_id": s.order_id,
+        "status": status,
+        "status_label": status_label(status),
+        "can_ship": status == "awaiting_shipment",
+        "buyer": d.buyer_org_name,
+        "total": yuan(s.total_fen),
+        "refunded": if s.refunded_fen > 0 { yuan(s.refunded_fen) } else { String::new() },
+        "carrier": s.carrier, "tracking_no": s.tracking_no, "invoice_no": s.invoice_no,
+        "acceptance_note": s.acceptance_note,
+        "created_at": time(Some(s.created_at), zone),
+        "shipped_at": time(s.shipped_at, zone),
+        "accepted_at": time(s.accepted_at, zone),
+        "rating": s.rating.as_ref().map(|r| json!({"stars": "★".repeat(r.stars.clamp(0, 5) as usize), "comment": r.comment})),
+        "delivery": d.delivery,
+        "note": d.note,
+        "quantity": d.lines.iter().map(|l| l.quantity).sum::<i64>(),
+        "lines": d.lines.iter().map(|l| json!({
+            "product": l.product_name, "spec": l.spec, "unit": l.unit, "quantity": l.quantity,
+            "unit_price": yuan(l.unit_price_fen), "subtotal": yuan(l.subtotal_fen), "certificate_no": l.certificate_no,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn html(name: &str, status: StatusCode, context: &Value) -> AppResult<Response> {
+    Ok(web::page(status, web::render(name, context)?))
+}
+
+/// `GET /producer`: what waits to be shipped, and the money (balance, latest statements).
+pub async fn home(State(state): State<AppState>, headers: HeaderMap, who: WebActor) -> Response {
+    let result = async {
+        require_kind(&who, OrgKind::Producer, PLACE)?;
+        let (ctx, zone, delay) = (state.ctx(), state.config.timezone, state.config.settle.delay_days);
+        let actor = who.actor.clone();
+        let (waiting, balance, statements) = state
+            .db
+            .read(move |c| {
+                let q = SubOrderListQuery { status: Some("awaiting_shipment".into()), limit: Some(10), ..Default::default() };
+                let page = q.page()?;
+                let waiting = listing::list_sub_orders(c, &actor, q, &page, &ctx)?;
+                let balance = settlement::balance(c, &actor, &actor.org.id, delay, &ctx)?;
+                let q = SettlementListQuery { limit: Some(10), ..Default::default() };
+                let page = q.page()?;
+                let statements = settlement::list(c, &actor, q, &page)?;
+                Ok((waiting, balance, statements))
+            })
+            .await?;
+        let mut context = base(&who);
+        context["waiting"] = waiting.items.iter().map(|d| sub_order_json(d, zone)).collect::<Vec<_>>().into();
+        context["more_waiting"] = waiting.next_cursor.is_some().into();
+        context["balance"] = json!({
+            "pending": yuan(balance.pending_fen), "due": yuan(balance.due_fen),
+            "scheduled": yuan(balance.scheduled_fen), "paid": yuan(balance.paid_fen),
+            "paid_fen": balance.paid_fen,
+            "deducted": yuan(balance.deducted_fen), "fees": yuan(balance.fees_fen),
+        });
+        context["statements"] = statements
+            .items
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "status_label": settlement_label(&s.status), "amount": yuan(s.amount_fen),
+                    "deducted": if s.deducted_fen > 0 { yuan(s.deducted_fen) } else { String::new() },
+                    "lines": s.line_count, "created_at": time(Some(s.created_at), zone), "paid_at": time(s.paid_at, zone),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+        html("producer_home.html", StatusCode::OK, &context)
+    }
+    .await;
+    web::respond(&headers, result)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OrdersQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /producer/orders?status=&cursor=`: the sub-orders by state, newest first.
+pub async fn orders(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        require_kind(&who, OrgKind::Producer, PLACE)?;
+        let q: OrdersQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+            .map_err(|e| AppError::bad_request("malformed_query", format!("the query is not readable: {e}")))?;
+        let status = q.status.filter(|s| !s.is_empty());
+        let (ctx, zone) = (state.ctx(), state.config.timezone);
+        let actor = who.actor.clone();
+        let list_q = SubOrderListQuery { status: status.clone(), limit: Some(50), cursor: q.cursor, ..Default::default() };
+        let page = list_q.page()?;
+        let found = state.db.read(move |c| listing::list_sub_orders(c, &actor, list_q, &page, &ctx)).await?;
+        let mut context = base(&who);
+        let tabs: Vec<Value> = std::iter::once(("", "全部"))
+            .chain(SubOrderStatus::ALL.iter().map(|s| (*s, status_label(s))))
+            .map(|(value, label)| json!({"value": value, "label": label, "selected": status.as_deref().unwrap_or("") == value}))
+            .collect();
+        context["tabs"] = tabs.into();
+        context["status"] = status.clone().unwrap_or_default().into();
+        context["status_label"] = status.as_deref().map(status_label).unwrap_or("全部").into();
+        context["items"] = found.items.iter().map(|d| sub_order_json(d, zone)).collect::<Vec<_>>().into();
+        context["next"] = found
+            .next_cursor
+            .map(|c| format!("/producer/orders?status={}&cursor={c}", status.unwrap_or_default()))
+            .into();
+        html("producer_orders.html", StatusCode::OK, &context)
+    }
+    .await;
+    web::respond(&headers, result)
+}
+
+/// The sub-order's page, with the ship form as posted and its errors when there are any.
+fn sub_order_page(
+    who: &WebActor,
+    d: &SubOrderDetail,
+    zone: chrono_tz::Tz,
+    form: Option<(&ShipForm, Value)>,
+) -> AppResult<Response> {
+    let mut context = base(who);
+    context["s"] = sub_order_json(d, zone);
+    let status = match form {
+        Some((posted, errors)) => {
+            context["form"] =
+                json!({"carrier": posted.carrier, "tracking_no": posted.tracking_no, "invoice_no": posted.invoice_no});
+            context["errors"] = errors;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        None => StatusCode::OK,
+    };
+    html("producer_sub_order.html", status, &context)
+}
+
+/// One of the producer's sub-orders (another's is not found, as in the API).
+async fn own_sub_order(state: &AppState, who: &WebActor, id: String) -> AppResult<SubOrderDetail> {
+    require_kind(who, OrgKind::Producer, PLACE)?;
+    let actor = who.actor.clone();
+    state.db.read(move |c| listing::get_sub_order(c, &actor, &id)).await
+}
+
+/// `GET /producer/orders/{id}`.
+pub async fn sub_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let detail = own_sub_order(&state, &who, id).await?;
+        sub_order_page(&who, &detail, state.config.timezone, None)
+    }
+    .await;
+    web::respond(&headers, result)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShipForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    carrier: String,
+    #[serde(default)]
+    tracking_no: String,
+    #[serde(default)]
+    invoice_no: String,
+}
+
+/// `POST /producer/orders/{id}/ship`: the same shipping as `POST /api/v1/sub-orders/{id}/ship`.
+/// Refused input is shown beside its fields, with what was typed, and changes nothing.
+pub async fn ship(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = async {
+        require_kind(&who, OrgKind::Producer, PLACE)?;
+        let form: ShipForm = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| AppError::bad_request("malformed_form", format!("the form is not readable: {e}")))?;
+        check_form(&headers, &who, &form.csrf)?;
+        let ship_body = ShipBody {
+            carrier: form.carrier.clone(),
+            tracking_no: form.tracking_no.clone(),
+            invoice_no: Some(form.invoice_no.clone()),
+        };
+        let (ctx, actor) = (state.ctx(), who.actor.clone());
+        let sub_id = id.clone();
+        let shipped = state
+            .db
+            .write(move |c| {
+                let shipment = Shipment::try_from(ship_body)?;
+                lifecycle::ship(c, &actor, &sub_id, shipment, &ctx)
+            })
+            .await;
+        match shipped {
+            Ok(_) => Ok(Redirect::to(&format!("/producer/orders/{id}")).into_response()),
+            Err(e) => {
+                let Some((fields, detail)) = field_errors(&e) else { return Err(e) };
+                let detail_row = own_sub_order(&state, &who, id).await?;
+                let errors = json!({"fields": fields, "detail": detail});
+                sub_order_page(&who, &detail_row, state.config.timezone, Some((&form, errors)))
+            }
+        }
+    }
+    .await;
+    web::respond(&headers, result)
+}
+
+/// `GET /producer/orders/{id}/packing`: the packing list (装箱单), one printed page.
+pub async fn packing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let detail = own_sub_order(&state, &who, id).await?;
+        let mut context = base(&who);
+        context["s"] = sub_order_json(&detail, state.config.timezone);
+        html("packing.html", StatusCode::OK, &context)
+    }
+    .await;
+    web::respond(&headers, result)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StatementQuery {
+    format: Option<String>,
+}
+
+/// `GET /producer/settlements/{id}/statement?format=csv|xlsx`: the statement (对账单), as the API gives it.
+pub async fn statement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        require_kind(&who, OrgKind::Producer, PLACE)?;
+        let q: StatementQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+        let format = match export::parse_format(Some(q.format.as_deref().unwrap_or("csv")))? {
+            export::FileFormat::Json => {
+                return Err(AppError::invalid_field("validation_failed", "format", "must be csv or xlsx"));
+            }
+            f => f,
+        };
+        let (zone, actor) = (state.config.timezone, who.actor.clone());
+        let table = state.db.read(move |c| settlement::statement(c, &actor, &id, zone)).await?;
+        export::download(&table, format)
+    }
+    .await;
+    web::respond(&headers, result)
+}

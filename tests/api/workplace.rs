@@ -1,0 +1,135 @@
+//! The producer workplace (`/producer`): what waits to be shipped, shipping by form with every
+//! error beside its field, the packing list, the money, and who may open it.
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::dashboard::{Visitor, attr, location};
+use crate::helpers::{TestApp, TestResponse};
+use crate::orders::{World, place, world};
+
+fn sub_of(order: &Value, producer: &str) -> String {
+    let subs = order["sub_orders"].as_array().unwrap();
+    subs.iter().find(|s| s["producer_id"] == producer).unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// A browser signed in with `token` as its session (the cookie the login form would set).
+fn browser<'a>(app: &'a TestApp, token: &str) -> Visitor<'a> {
+    let mut v = Visitor::new(app);
+    v.extra.push(("cookie".into(), format!("{}={token}", dongxi::dashboard::SESSION_COOKIE)));
+    v
+}
+
+/// A paid order of 12 tins of tea and 4 bags of mushrooms from the school; returns it.
+async fn paid_order(app: &TestApp, w: &World) -> Value {
+    let order = place(app, &w.school, &[(&w.tea, 12), (&w.fungi, 4)]).await;
+    app.post(&format!("/api/v1/orders/{}/payments/offline", order["id"].as_str().unwrap()))
+        .token(&w.admin)
+        .json(json!({"amount_fen": order["total_fen"], "reference": "ICBC-1", "paid_at": app.clock.now().to_rfc3339()}))
+        .send()
+        .await
+        .assert_status(201);
+    order
+}
+
+fn html(r: &TestResponse, status: u16) -> String {
+    r.assert_status(status);
+    let text = r.text();
+    assert!(text.starts_with("<!DOCTYPE html>"), "a page: {text}");
+    text
+}
+
+backend_tests! {
+    async fn a_producer_ships_from_its_workplace(app: TestApp) {
+        let w = world(&app).await;
+        let order = paid_order(&app, &w).await;
+        let sub = sub_of(&order, &w.tea_org);
+        let mut tea = browser(&app, &w.tea_producer);
+
+        // The home page lists it as waiting, with the money so far (nothing paid yet).
+        let home = html(&tea.get("/producer").await, 200);
+        assert!(home.contains(&format!("/producer/orders/{sub}")), "{home}");
+        assert_eq!(attr(&home, "balance", "data-paid-fen"), "0");
+        let fungi_sub = sub_of(&order, &w.fungi_org);
+        assert!(!home.contains(&fungi_sub), "another producer's sub-order is not listed");
+        let waiting = html(&tea.get("/producer/orders?status=awaiting_shipment").await, 200);
+        assert!(waiting.contains(&sub) && waiting.contains("惠州市第一中学"), "{waiting}");
+        let shipped_tab = html(&tea.get("/producer/orders?status=shipped").await, 200);
+        assert!(!shipped_tab.contains(&sub), "not shipped yet");
+
+        // The sub-order's page and its packing list: lines, address, certificate.
+        let page = html(&tea.get(&format!("/producer/orders/{sub}")).await, 200);
+        assert!(page.contains("普安红茶 明前特级") && page.contains("广东省惠州市惠城区麦地路 1 号 食堂"), "{page}");
+        let packing = html(&tea.get(&format!("/producer/orders/{sub}/packing")).await, 200);
+        assert!(packing.contains("装箱单") && packing.contains("12 罐"), "{packing}");
+        let token = attr(&page, "ship-csrf", "value");
+
+        // A bad tracking number: shown beside its field, with what was typed, and nothing shipped.
+        let ship = format!("/producer/orders/{sub}/ship");
+        let refused = tea.post(&ship, &[("csrf", &token), ("carrier", "顺丰速运"), ("tracking_no", "SF 12#"), ("invoice_no", "")]).await;
+        let refused = html(&refused, 422);
+        assert!(refused.contains("id=\"error-tracking_no\""), "{refused}");
+        assert!(!refused.contains("id=\"error-carrier\""), "the carrier was fine");
+        assert!(refused.contains("value=\"顺丰速运\""), "the form keeps what was typed");
+        let api = app.get(&format!("/api/v1/sub-orders/{sub}")).token(&w.tea_producer).send().await.json();
+        assert_eq!(api["status"], "awaiting_shipment", "nothing changed");
+
+        // A forged token is refused before anything is read.
+        let forged = tea.post(&ship, &[("csrf", "forged"), ("carrier", "顺丰速运"), ("tracking_no", "SF1")]).await;
+        assert!(html(&forged, 403).contains("csrf_failed"));
+
+        // Shipping: the same as the API's (status, numbers, the buyer told), then back to the page.
+        let done = tea.post(&ship, &[("csrf", &token), ("carrier", "顺丰速运"), ("tracking_no", "SF1234567890"), ("invoice_no", "44031234")]).await;
+        done.assert_status(303);
+        assert_eq!(location(&done), format!("/producer/orders/{sub}"));
+        let api = app.get(&format!("/api/v1/sub-orders/{sub}")).token(&w.school).send().await.json();
+        assert_eq!((api["status"].as_str(), api["tracking_no"].as_str(), api["invoice_no"].as_str()), (Some("shipped"), Some("SF1234567890"), Some("44031234")));
+        let page = html(&tea.get(&format!("/producer/orders/{sub}")).await, 200);
+        assert_eq!(attr(&page, "status", "data-status"), "shipped");
+        assert!(!page.contains("ship-csrf"), "no ship form once shipped");
+        let again = tea.post(&ship, &[("csrf", &token), ("carrier", "顺丰速运"), ("tracking_no", "SF1")]).await;
+        assert!(html(&again, 409).contains("invalid_state"), "shipped once");
+
+        // Accepted by the school and settled: the home page shows the money and the statement.
+        app.post(&format!("/api/v1/sub-orders/{sub}/accept")).token(&w.school).json(json!({"note": "验收合格"})).send().await.assert_status(200);
+        let page = html(&tea.get(&format!("/producer/orders/{sub}")).await, 200);
+        assert!(page.contains("验收合格"), "{page}");
+        let run = app.post("/api/v1/settlements/runs").token(&w.admin).json(json!({"cutoff": app.clock.now().to_rfc3339()})).send().await;
+        run.assert_status(202);
+        dongxi::worker::run_due(&app.state, |t| t == "settlement.run").await;
+        let settlements = app.get("/api/v1/settlements").token(&w.tea_producer).send().await.json();
+        let settlement = settlements["items"][0].clone();
+        let home = html(&tea.get("/producer").await, 200);
+        let id = settlement["id"].as_str().unwrap();
+        assert!(home.contains(&format!("/producer/settlements/{id}/statement?format=xlsx")), "{home}");
+        let balance = app.get(&format!("/api/v1/organizations/{}/balance", w.tea_org)).token(&w.tea_producer).send().await.json();
+        assert!(home.contains(&format!("¥{}", dongxi::notify::yuan(balance["scheduled_fen"].as_i64().unwrap()))), "{home}");
+        let csv = tea.get(&format!("/producer/settlements/{id}/statement?format=csv")).await;
+        csv.assert_status(200);
+        let api_csv = app.get(&format!("/api/v1/settlements/{id}/statement.csv")).token(&w.tea_producer).send().await;
+        assert_eq!(csv.text(), api_csv.text(), "the same statement as the API's");
+        tea.get(&format!("/producer/settlements/{id}/statement?format=pdf")).await.assert_status(422);
+    }
+
+    async fn only_producers_open_the_producer_workplace(app: TestApp) {
+        let w = world(&app).await;
+        let order = paid_order(&app, &w).await;
+        let sub = sub_of(&order, &w.tea_org);
+        // An agency, a coordinator and finance get a readable refusal; another producer does not
+        // learn the sub-order exists.
+        for token in [&w.school, &w.qxn, &w.admin] {
+            let page = html(&browser(&app, token).get("/producer").await, 403);
+            assert!(page.contains("无权查看"), "{page}");
+        }
+        let mut fungi = browser(&app, &w.fungi_producer);
+        html(&fungi.get(&format!("/producer/orders/{sub}")).await, 404);
+        html(&fungi.get(&format!("/producer/orders/{sub}/packing")).await, 404);
+        // Signed out: to the login form, coming back here afterwards.
+        let anonymous = Visitor::new(&app).get("/producer/orders").await;
+        anonymous.assert_status(303);
+        assert!(location(&anonymous).starts_with("/login?next=%2Fproducer%2Forders"), "{}", location(&anonymous));
+        // A bad status filter is a readable error, not an empty list.
+        let bad = html(&browser(&app, &w.tea_producer).get("/producer/orders?status=lost").await, 422);
+        assert!(bad.contains("status"), "{bad}");
+    }
+}
