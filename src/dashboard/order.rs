@@ -22,17 +22,8 @@ use crate::error::AppError;
 use crate::http::pagination::PageRequest;
 use crate::identity::model::org_names;
 use crate::notify::yuan;
+use crate::orders::state::order_label;
 use crate::state::AppState;
-
-fn status_label(status: &str) -> &'static str {
-    match status {
-        "pending_payment" => "待付款",
-        "paid" => "已付款",
-        "completed" => "已完成",
-        "cancelled" => "已取消",
-        _ => "—",
-    }
-}
 
 pub async fn order(
     State(state): State<AppState>,
@@ -82,7 +73,7 @@ pub async fn order(
                 let as_of_field = sel.as_of.map(|t| query::field_value(t, ctx.zone));
                 Ok::<_, AppError>(json!({
                     "order_id": order_id,
-                    "status": status.as_deref().map(status_label).unwrap_or("—"),
+                    "status": status.as_deref().map(order_label).unwrap_or("—"),
                     "buyer": name(&first.buyer_org_id),
                     "scope_name": progress::scope_name(c, &scope)?,
                     "year": sel.year,

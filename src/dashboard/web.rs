@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("producer_orders.html", include_str!("../workplace/templates/producer_orders.html")),
     ("producer_sub_order.html", include_str!("../workplace/templates/producer_sub_order.html")),
     ("packing.html", include_str!("../workplace/templates/packing.html")),
+    ("agency_header.html", include_str!("../workplace/templates/agency_header.html")),
+    ("agency_home.html", include_str!("../workplace/templates/agency_home.html")),
+    ("agency_orders.html", include_str!("../workplace/templates/agency_orders.html")),
+    ("agency_order.html", include_str!("../workplace/templates/agency_order.html")),
 ];
 
 /// Nothing but this site: no script at all, styles and images from here (charts are inline SVG).

@@ -362,6 +362,9 @@ pub fn banner(url: &str) -> String {
     ));
     out.push_str(&format!("Producer workplace: {url}/producer (sign in with tea.puan@demo.dongxi.cn)\n"));
     out.push_str(&format!(
+        "Agency workplace: {url}/agency (sign in with school.hz@demo.dongxi.cn or canteen.hz@demo.dongxi.cn)\n"
+    ));
+    out.push_str(&format!(
         "\nTry: curl -s {url}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"email\":\"qxn@demo.dongxi.cn\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"
     ));
     out

@@ -95,6 +95,30 @@ impl OrderStatus {
     }
 }
 
+/// An order's status as the pages show it (an unknown one as a dash).
+pub fn order_label(status: &str) -> &'static str {
+    match status {
+        "pending_payment" => "待付款",
+        "paid" => "已付款",
+        "completed" => "已完成",
+        "cancelled" => "已取消",
+        _ => "—",
+    }
+}
+
+/// A sub-order's status as the pages show it.
+pub fn sub_order_label(status: &str) -> &'static str {
+    match status {
+        "pending_payment" => "待付款",
+        "awaiting_shipment" => "待发货",
+        "shipped" => "已发货",
+        "accepted" => "已验收",
+        "cancelled" => "已取消",
+        "refunded" => "已退款",
+        _ => "—",
+    }
+}
+
 impl SubOrderStatus {
     pub const ALL: [&'static str; 6] =
         ["pending_payment", "awaiting_shipment", "shipped", "accepted", "cancelled", "refunded"];

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::dashboard::session::{self, WebActor};
+use crate::dashboard::web;
 use crate::error::{AppError, AppResult};
 use crate::identity::types::OrgKind;
 
@@ -19,6 +22,12 @@ pub fn require_kind(who: &WebActor, kind: OrgKind, place: &str) -> AppResult<()>
         "{place} is for {} organisations; your organisation is another kind",
         kind.as_str()
     )))
+}
+
+/// A posted form, or 400 `malformed_form`.
+pub fn read_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| AppError::bad_request("malformed_form", format!("the form is not readable: {e}")))
 }
 
 /// A signed-in form must carry its page's token and come from this site.
@@ -53,4 +62,40 @@ pub fn field_errors(err: &AppError) -> Option<(BTreeMap<String, String>, String)
         fields.entry(e.field.clone()).or_insert_with(|| e.message.clone());
     }
     Some((fields, problem.detail))
+}
+
+pub fn html(name: &str, status: StatusCode, context: &Value) -> AppResult<Response> {
+    Ok(web::page(status, web::render(name, context)?))
+}
+
+/// A list page's query: a status (empty: all) and the cursor of the page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+}
+
+pub fn list_query(raw: Option<&str>) -> AppResult<ListQuery> {
+    let q: ListQuery = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| AppError::bad_request("malformed_query", format!("the query is not readable: {e}")))?;
+    Ok(ListQuery { status: q.status.filter(|s| !s.is_empty()), cursor: q.cursor })
+}
+
+/// A list page's status tabs, the chosen status's label and the next page's link.
+pub fn list_context(
+    context: &mut Value,
+    path: &str,
+    statuses: &[&'static str],
+    label: fn(&str) -> &'static str,
+    status: Option<&str>,
+    next_cursor: Option<String>,
+) {
+    let chosen = status.unwrap_or("");
+    let tabs: Vec<Value> = std::iter::once(("", "全部"))
+        .chain(statuses.iter().map(|s| (*s, label(s))))
+        .map(|(value, label)| json!({"value": value, "label": label, "selected": chosen == value}))
+        .collect();
+    context["tabs"] = tabs.into();
+    context["status_label"] = status.map(label).unwrap_or("全部").into();
+    context["next"] = next_cursor.map(|c| format!("{path}?status={chosen}&cursor={c}")).into();
 }

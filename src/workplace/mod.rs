@@ -2,12 +2,16 @@
 //! dashboard's style and under its sign-in (no script, nothing from elsewhere, phone and print
 //! styles), every figure and action through the same services as `/api/v1`. So far the
 //! producer's (`/producer`): what to ship, shipping with the carrier, tracking and invoice
-//! numbers, a packing list that prints on one page, and its money (balance and statements).
+//! numbers, a packing list that prints on one page, and its money (balance and statements); and
+//! the agency's (`/agency`) for following orders: paying, accepting (验收) and rating, and the
+//! unit's own progress.
 //!
-//! Imports: the core, identity, orders (sub-orders and shipping), settlement (balance,
-//! statements), notify (formatting) and the dashboard's pages and session.
+//! Imports: the core, identity, accounting (progress, filings), orders (sub-orders, shipping,
+//! acceptance), settlement (balance, statements), notify (formatting) and the dashboard's pages
+//! and session.
 //! Imported by: the app alone.
 
+mod agency;
 mod forms;
 mod producer;
 
@@ -18,6 +22,11 @@ use crate::http::routes::RouteTable;
 
 pub fn routes() -> RouteTable {
     RouteTable::default()
+        .route("/agency", &[Method::GET], get(agency::home))
+        .route("/agency/orders", &[Method::GET], get(agency::orders))
+        .route("/agency/orders/{id}", &[Method::GET], get(agency::order))
+        .route("/agency/sub-orders/{id}/accept", &[Method::POST], post(agency::accept))
+        .route("/agency/sub-orders/{id}/rating", &[Method::POST], post(agency::rate))
         .route("/producer", &[Method::GET], get(producer::home))
         .route("/producer/orders", &[Method::GET], get(producer::orders))
         .route("/producer/orders/{id}", &[Method::GET], get(producer::sub_order))

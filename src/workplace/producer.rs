@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{base, check_form, field_errors, require_kind};
+use super::forms::{base, check_form, field_errors, html, list_context, list_query, read_form, require_kind};
 use crate::accounting::export;
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
@@ -16,26 +16,15 @@ use crate::error::{AppError, AppResult};
 use crate::http::pagination::Paged;
 use crate::identity::types::OrgKind;
 use crate::notify::yuan;
+use crate::orders::lifecycle;
 use crate::orders::listing::{self, SubOrderListQuery};
+use crate::orders::state::{SubOrderStatus, sub_order_label};
 use crate::orders::types::{ShipBody, Shipment};
 use crate::orders::view::SubOrderDetail;
-use crate::orders::{lifecycle, state::SubOrderStatus};
 use crate::settlement::view::{self as settlement, SettlementListQuery};
 use crate::state::AppState;
 
 const PLACE: &str = "the producer workplace";
-
-fn status_label(status: &str) -> &'static str {
-    match status {
-        "pending_payment" => "待付款",
-        "awaiting_shipment" => "待发货",
-        "shipped" => "已发货",
-        "accepted" => "已验收",
-        "cancelled" => "已取消",
-        "refunded" => "已退款",
-        _ => "—",
-    }
-}
 
 fn settlement_label(status: &str) -> &'static str {
     match status {
@@ -47,7 +36,7 @@ fn settlement_label(status: &str) -> &'static str {
     }
 }
 
-fn time(at: Option<DateTime<Utc>>, zone: chrono_tz::Tz) -> String {
+pub(super) fn time(at: Option<DateTime<Utc>>, zone: chrono_tz::Tz) -> String {
     at.map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
 }
 
@@ -59,7 +48,7 @@ fn sub_order_json(d: &SubOrderDetail, zone: chrono_tz::Tz) -> Value {
         "id": s.id,
         "order_id": s.order_id,
         "status": status,
-        "status_label": status_label(status),
+        "status_label": sub_order_label(status),
         "can_ship": status == "awaiting_shipment",
         "buyer": d.buyer_org_name,
         "total": yuan(s.total_fen),
@@ -78,10 +67,6 @@ fn sub_order_json(d: &SubOrderDetail, zone: chrono_tz::Tz) -> Value {
             "unit_price": yuan(l.unit_price_fen), "subtotal": yuan(l.subtotal_fen), "certificate_no": l.certificate_no,
         })).collect::<Vec<_>>(),
     })
-}
-
-fn html(name: &str, status: StatusCode, context: &Value) -> AppResult<Response> {
-    Ok(web::page(status, web::render(name, context)?))
 }
 
 /// `GET /producer`: what waits to be shipped, and the money (balance, latest statements).
@@ -130,12 +115,6 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, who: WebAct
     web::respond(&headers, result)
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct OrdersQuery {
-    status: Option<String>,
-    cursor: Option<String>,
-}
-
 /// `GET /producer/orders?status=&cursor=`: the sub-orders by state, newest first.
 pub async fn orders(
     State(state): State<AppState>,
@@ -145,27 +124,23 @@ pub async fn orders(
 ) -> Response {
     let result = async {
         require_kind(&who, OrgKind::Producer, PLACE)?;
-        let q: OrdersQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-            .map_err(|e| AppError::bad_request("malformed_query", format!("the query is not readable: {e}")))?;
-        let status = q.status.filter(|s| !s.is_empty());
-        let (ctx, zone) = (state.ctx(), state.config.timezone);
-        let actor = who.actor.clone();
-        let list_q = SubOrderListQuery { status: status.clone(), limit: Some(50), cursor: q.cursor, ..Default::default() };
+        let q = list_query(raw.as_deref())?;
+        let (ctx, zone, actor) = (state.ctx(), state.config.timezone, who.actor.clone());
+        let list_q =
+            SubOrderListQuery { status: q.status.clone(), limit: Some(50), cursor: q.cursor, ..Default::default() };
         let page = list_q.page()?;
         let found = state.db.read(move |c| listing::list_sub_orders(c, &actor, list_q, &page, &ctx)).await?;
         let mut context = base(&who);
-        let tabs: Vec<Value> = std::iter::once(("", "全部"))
-            .chain(SubOrderStatus::ALL.iter().map(|s| (*s, status_label(s))))
-            .map(|(value, label)| json!({"value": value, "label": label, "selected": status.as_deref().unwrap_or("") == value}))
-            .collect();
-        context["tabs"] = tabs.into();
-        context["status"] = status.clone().unwrap_or_default().into();
-        context["status_label"] = status.as_deref().map(status_label).unwrap_or("全部").into();
         context["items"] = found.items.iter().map(|d| sub_order_json(d, zone)).collect::<Vec<_>>().into();
-        context["next"] = found
-            .next_cursor
-            .map(|c| format!("/producer/orders?status={}&cursor={c}", status.unwrap_or_default()))
-            .into();
+        let status = q.status.as_deref();
+        list_context(
+            &mut context,
+            "/producer/orders",
+            &SubOrderStatus::ALL,
+            sub_order_label,
+            status,
+            found.next_cursor,
+        );
         html("producer_orders.html", StatusCode::OK, &context)
     }
     .await;
@@ -238,8 +213,7 @@ pub async fn ship(
 ) -> Response {
     let result = async {
         require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form: ShipForm = serde_urlencoded::from_bytes(&body)
-            .map_err(|e| AppError::bad_request("malformed_form", format!("the form is not readable: {e}")))?;
+        let form: ShipForm = read_form(&body)?;
         check_form(&headers, &who, &form.csrf)?;
         let ship_body = ShipBody {
             carrier: form.carrier.clone(),

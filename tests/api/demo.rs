@@ -101,6 +101,14 @@ backend_tests! {
         let home = workplace.get("/producer").await;
         home.assert_status(200);
         assert_eq!(crate::dashboard::attr(&home.text(), "balance", "data-paid-fen"), balance["paid_fen"].to_string(), "the workplace's money is the API's");
+        let mut school = crate::dashboard::Visitor::new(&app);
+        school.log_in("school.hz@demo.dongxi.cn", DEMO_PASSWORD).await.assert_status(303);
+        let agency_home = school.get("/agency").await;
+        agency_home.assert_status(200);
+        assert!(agency_home.text().contains("id=\"progress\""), "the school's administrator sees its progress");
+        let orders = school.get("/agency/orders?status=completed").await;
+        orders.assert_status(200);
+        assert!(orders.text().contains("data-status=\"completed\""), "the school's 2021 orders are listed");
         let timing = app.get("/api/v1/reports/time-to-money?year=2021&by=county").token(&qxn).send().await.json();
         assert!(timing["overall"]["paid"].as_u64().unwrap() > 100 && timing["overall"]["median_days"].as_f64().unwrap() < 9.0, "{timing}");
 

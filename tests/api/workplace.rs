@@ -1,5 +1,6 @@
-//! The producer workplace (`/producer`): what waits to be shipped, shipping by form with every
-//! error beside its field, the packing list, the money, and who may open it.
+//! The workplaces: the producer's (`/producer`: what waits to be shipped, shipping by form with
+//! every error beside its field, the packing list, the money) and the agency's (`/agency`:
+//! paying, accepting and rating, its own progress), and who may open them.
 
 use serde_json::{Value, json};
 
@@ -131,5 +132,69 @@ backend_tests! {
         // A bad status filter is a readable error, not an empty list.
         let bad = html(&browser(&app, &w.tea_producer).get("/producer/orders?status=lost").await, 422);
         assert!(bad.contains("status"), "{bad}");
+    }
+
+    async fn an_agency_accepts_and_rates_from_its_workplace(app: TestApp) {
+        let w = world(&app).await;
+        let order = place(&app, &w.school, &[(&w.tea, 12), (&w.fungi, 4)]).await;
+        let order_id = order["id"].as_str().unwrap().to_owned();
+        let sub = sub_of(&order, &w.tea_org);
+        let mut school = browser(&app, &w.school);
+
+        // Unpaid: the home page lists it, and the order says how to pay offline.
+        let home = html(&school.get("/agency").await, 200);
+        assert!(home.contains(&format!("/agency/orders/{order_id}")), "{home}");
+        assert!(home.contains("id=\"progress\""), "an administrator sees the unit's progress");
+        let page = html(&school.get(&format!("/agency/orders/{order_id}")).await, 200);
+        assert!(page.contains("id=\"pay-offline\"") && page.contains(&order_id), "{page}");
+
+        // Paid and shipped by the producer: an accept form for that parcel only.
+        app.post(&format!("/api/v1/orders/{order_id}/payments/offline"))
+            .token(&w.admin)
+            .json(json!({"amount_fen": order["total_fen"], "reference": "ICBC-1", "paid_at": app.clock.now().to_rfc3339()}))
+            .send()
+            .await
+            .assert_status(201);
+        app.post(&format!("/api/v1/sub-orders/{sub}/ship"))
+            .token(&w.tea_producer)
+            .json(json!({"carrier": "顺丰速运", "tracking_no": "SF1", "invoice_no": "44031234"}))
+            .send()
+            .await
+            .assert_status(200);
+        let page = html(&school.get(&format!("/agency/orders/{order_id}")).await, 200);
+        assert!(page.contains(&format!("id=\"accept-{sub}\"")), "{page}");
+        let fungi_sub = sub_of(&order, &w.fungi_org);
+        assert!(!page.contains(&format!("id=\"accept-{fungi_sub}\"")), "not shipped yet");
+        let token = crate::dashboard::attr(&page, "logout-token", "value");
+
+        // A note too long: beside its field, with what was typed; nothing accepted.
+        let long = "验".repeat(501);
+        let refused = school.post(&format!("/agency/sub-orders/{sub}/accept"), &[("csrf", &token), ("note", &long)]).await;
+        let refused = html(&refused, 422);
+        assert!(refused.contains("id=\"error-note\""), "{refused}");
+        let api = app.get(&format!("/api/v1/sub-orders/{sub}")).token(&w.school).send().await.json();
+        assert_eq!(api["status"], "shipped", "nothing changed");
+
+        // Accepting and rating: the API's own, then back to the order.
+        let done = school.post(&format!("/agency/sub-orders/{sub}/accept"), &[("csrf", &token), ("note", "数量质量无误")]).await;
+        done.assert_status(303);
+        assert_eq!(location(&done), format!("/agency/orders/{order_id}"));
+        let api = app.get(&format!("/api/v1/sub-orders/{sub}")).token(&w.school).send().await.json();
+        assert_eq!((api["status"].as_str(), api["acceptance_note"].as_str()), (Some("accepted"), Some("数量质量无误")));
+        let unrated = school.post(&format!("/agency/sub-orders/{sub}/rating"), &[("csrf", &token), ("stars", ""), ("comment", "好茶")]).await;
+        let unrated = html(&unrated, 422);
+        assert!(unrated.contains("id=\"error-stars\"") && unrated.contains("value=\"好茶\""), "{unrated}");
+        let rated = school.post(&format!("/agency/sub-orders/{sub}/rating"), &[("csrf", &token), ("stars", "5"), ("comment", "好茶")]).await;
+        rated.assert_status(303);
+        let page = html(&school.get(&format!("/agency/orders/{order_id}")).await, 200);
+        assert!(page.contains("★★★★★") && !page.contains(&format!("id=\"rate-{sub}\"")), "{page}");
+        let twice = school.post(&format!("/agency/sub-orders/{sub}/rating"), &[("csrf", &token), ("stars", "4")]).await;
+        twice.assert_status(409);
+
+        // Another unit's orders are not found; a producer is refused the agency pages.
+        html(&browser(&app, &w.stranger).get(&format!("/agency/orders/{order_id}")).await, 404);
+        html(&browser(&app, &w.tea_producer).get("/agency").await, 403);
+        let forged = school.post(&format!("/agency/sub-orders/{fungi_sub}/accept"), &[("csrf", "forged")]).await;
+        assert!(html(&forged, 403).contains("csrf_failed"));
     }
 }
