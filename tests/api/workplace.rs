@@ -198,3 +198,123 @@ backend_tests! {
         assert!(html(&forged, 403).contains("csrf_failed"));
     }
 }
+
+/// The main path in a real Chromium: the producer ships from its workplace (a bad tracking
+/// number first, shown beside its field, then the right one); the school's administrator signs
+/// in through the form, accepts the parcel with a note and rates it. Screenshots of each
+/// workplace on a desktop and a phone are kept as artifacts; nothing is wider than a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_ships_accepts_and_rates() {
+    let Some(binary) =
+        crate::helpers::service_env("DONGXI_TEST_CHROMIUM", "the workplace browser test (Debian's chromium)")
+    else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let w = world(&app).await;
+    let order = paid_order(&app, &w).await;
+    let (order_id, sub) = (order["id"].as_str().unwrap().to_owned(), sub_of(&order, &w.tea_org));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let (producer_token, script_base, script_sub, script_order) =
+        (w.tea_producer.clone(), base.clone(), sub.clone(), order_id.clone());
+    let shots = tokio::task::spawn_blocking(move || {
+        let (base, sub, order_id) = (script_base, script_sub, script_order);
+        let mut chrome = crate::browser::Chromium::launch(&binary);
+        chrome.open_page();
+        let submit = |chrome: &mut crate::browser::Chromium, form: &str| {
+            chrome.forget("Page.loadEventFired");
+            chrome.eval(&format!("document.querySelector('{form} button[type=submit]').click()"));
+            chrome.wait_for("Page.loadEventFired");
+        };
+        let phone_shot = |chrome: &mut crate::browser::Chromium, url: &str| {
+            chrome.call(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+            );
+            chrome.navigate(url);
+            let widths = chrome.eval("[document.documentElement.scrollWidth, window.innerWidth].join(' ')");
+            let widths: Vec<i64> = widths.as_str().unwrap().split(' ').map(|w| w.parse().unwrap()).collect();
+            assert!(widths[0] <= widths[1], "{url} is wider than a phone: {widths:?}");
+            let shot = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+            chrome.call("Emulation.clearDeviceMetricsOverride", json!({}));
+            shot
+        };
+
+        // The producer (its session as the login form leaves it).
+        chrome.call(
+            "Network.setCookie",
+            json!({"name": dongxi::dashboard::SESSION_COOKIE, "value": producer_token, "url": base}),
+        );
+        chrome.navigate(&format!("{base}/producer"));
+        assert_eq!(chrome.eval("location.pathname"), json!("/producer"));
+        chrome.navigate(&format!("{base}/producer/orders/{sub}"));
+        chrome.eval("document.querySelector('input[name=carrier]').value = '顺丰速运'");
+        chrome.eval("document.querySelector('input[name=tracking_no]').value = 'SF 12#'");
+        submit(&mut chrome, "#ship");
+        let error = chrome.eval("(document.querySelector('#error-tracking_no') || {}).innerText || ''");
+        assert!(!error.as_str().unwrap().is_empty(), "the error beside the tracking number");
+        assert_eq!(
+            chrome.eval("document.querySelector('input[name=carrier]').value"),
+            json!("顺丰速运"),
+            "kept as typed"
+        );
+        chrome.eval("document.querySelector('input[name=tracking_no]').value = 'SF1234567890'");
+        chrome.eval("document.querySelector('input[name=invoice_no]').value = '44031234'");
+        submit(&mut chrome, "#ship");
+        assert_eq!(chrome.eval("document.querySelector('#status').dataset.status"), json!("shipped"));
+        let producer = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+        let producer_phone = phone_shot(&mut chrome, &format!("{base}/producer"));
+
+        // The school's administrator, through the login form.
+        chrome.call("Network.clearBrowserCookies", json!({}));
+        chrome.navigate(&format!("{base}/agency"));
+        assert_eq!(chrome.eval("location.pathname"), json!("/login"));
+        chrome.eval("document.querySelector('#email').value = 'school@test.dongxi.cn'");
+        chrome.eval(&format!("document.querySelector('#password').value = '{}'", crate::helpers::PASSWORD));
+        submit(&mut chrome, "form");
+        assert_eq!(chrome.eval("location.pathname"), json!("/agency"), "back where the visit began");
+        chrome.navigate(&format!("{base}/agency/orders/{order_id}"));
+        chrome.eval(&format!("document.querySelector('#accept-{sub} input[name=note]').value = '数量质量无误'"));
+        submit(&mut chrome, &format!("#accept-{sub}"));
+        assert_eq!(chrome.eval(&format!("document.querySelector('#sub-{sub}').dataset.status")), json!("accepted"));
+        chrome.eval(&format!("document.querySelector('#rate-{sub} select[name=stars]').value = '5'"));
+        submit(&mut chrome, &format!("#rate-{sub}"));
+        let rated = chrome.eval(&format!("document.querySelector('#sub-{sub}').innerText"));
+        assert!(rated.as_str().unwrap().contains("★★★★★"), "{rated}");
+        let agency = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+        let agency_phone = phone_shot(&mut chrome, &format!("{base}/agency/orders/{order_id}"));
+        let requests: Vec<String> = chrome
+            .seen("Network.requestWillBeSent")
+            .iter()
+            .map(|e| e["request"]["url"].as_str().unwrap_or("").to_owned())
+            .collect();
+        for url in &requests {
+            assert!(
+                url.starts_with(&base) || url.starts_with("data:") || url == "about:blank",
+                "a request off the site: {url}"
+            );
+        }
+        [producer, producer_phone, agency, agency_phone]
+    })
+    .await
+    .unwrap();
+
+    let api = app.get(&format!("/api/v1/sub-orders/{sub}")).token(&w.school).send().await.json();
+    assert_eq!((api["status"].as_str(), api["tracking_no"].as_str()), (Some("accepted"), Some("SF1234567890")));
+    assert_eq!((api["acceptance_note"].as_str(), api["rating"]["stars"].as_i64()), (Some("数量质量无误"), Some(5)));
+    use base64::Engine;
+    let dir = std::env::var("DONGXI_ARTIFACT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (shot, name) in shots.iter().zip(["producer.png", "producer-phone.png", "agency.png", "agency-phone.png"]) {
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of a real page ({} bytes)", png.len());
+        std::fs::write(dir.join(name), &png).unwrap();
+        eprintln!("workplace screenshot: {}", dir.join(name).display());
+    }
+}
