@@ -132,31 +132,45 @@ impl AppError {
     }
 
     pub fn to_problem(&self) -> Problem {
-        use diesel::result::{DatabaseErrorKind, Error as D};
         match self {
             AppError::Problem(p) => (**p).clone(),
-            AppError::Database(D::NotFound) => Problem::new(StatusCode::NOT_FOUND, "not_found", "not found"),
-            AppError::Database(D::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                Problem::new(StatusCode::CONFLICT, "conflict", "the request conflicts with data that already exists")
-            }
-            AppError::Database(D::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
-                let mut p =
-                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "concurrent update; retry the request");
-                p.retry_after_secs = Some(1);
-                p
-            }
-            AppError::Database(D::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ))
-            | AppError::Unavailable(_) => database_unavailable(),
-            AppError::Database(D::DatabaseError(_, info)) if connection_lost(info.message()) => database_unavailable(),
-            AppError::Database(_) | AppError::Unexpected(_) => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "an unexpected error occurred; it has been logged",
-            ),
+            AppError::Database(e) => database_problem(e),
+            AppError::Unavailable(_) => database_unavailable(),
+            AppError::Unexpected(_) => internal_error(),
         }
+    }
+}
+
+fn internal_error() -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an unexpected error occurred; it has been logged",
+    )
+}
+
+fn database_problem(e: &diesel::result::Error) -> Problem {
+    use diesel::result::{DatabaseErrorKind, Error as D};
+    match e {
+        D::NotFound => Problem::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+        D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            Problem::new(StatusCode::CONFLICT, "conflict", "the request conflicts with data that already exists")
+        }
+        D::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+            let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "concurrent update; retry the request");
+            p.retry_after_secs = Some(1);
+            p
+        }
+        D::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+            database_unavailable()
+        }
+        D::DatabaseError(_, info) if connection_lost(info.message()) => database_unavailable(),
+        // A transaction manager breaks when its connection is lost mid-transaction (the rollback
+        // could not be sent): the pool drops that connection and the next one works.
+        D::BrokenTransactionManager => database_unavailable(),
+        // A commit that failed, then a rollback that failed too: the commit's error says why.
+        D::RollbackErrorOnCommit { commit_error, .. } => database_problem(commit_error),
+        _ => internal_error(),
     }
 }
 
@@ -273,5 +287,30 @@ pub fn document_problems(openapi: &mut utoipa::openapi::OpenApi) {
                 )
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::Error as D;
+
+    #[test]
+    fn a_connection_lost_mid_transaction_is_unavailable_not_a_bug() {
+        let code = |e: D| AppError::Database(e).to_problem().code;
+        assert_eq!(code(D::BrokenTransactionManager), "database_unavailable");
+        let closed = || {
+            D::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, Box::new("server closed".to_owned()))
+        };
+        let failed_commit =
+            D::RollbackErrorOnCommit { rollback_error: Box::new(closed()), commit_error: Box::new(closed()) };
+        assert_eq!(code(failed_commit), "database_unavailable", "the commit's cause decides");
+        let odd_commit = D::RollbackErrorOnCommit {
+            rollback_error: Box::new(closed()),
+            commit_error: Box::new(D::QueryBuilderError("bad".into())),
+        };
+        assert_eq!(code(odd_commit), "internal_error");
+        assert_eq!(code(D::NotFound), "not_found");
+        assert_eq!(code(D::AlreadyInTransaction), "internal_error");
     }
 }

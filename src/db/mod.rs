@@ -296,7 +296,11 @@ where
             Ok(value)
         }
         Err(err) => {
-            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            // A rollback that fails too (the connection was lost: that is usually why `f` failed)
+            // leaves the connection marked broken for the pool to drop; `f`'s error says why.
+            if let Err(rollback) = <DbConn as Connection>::TransactionManager::rollback_transaction(conn) {
+                tracing::warn!(error = %rollback, cause = %err, "rollback failed");
+            }
             Err(err)
         }
     }
