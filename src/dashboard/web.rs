@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("agency_home.html", include_str!("../workplace/templates/agency_home.html")),
     ("agency_orders.html", include_str!("../workplace/templates/agency_orders.html")),
     ("agency_order.html", include_str!("../workplace/templates/agency_order.html")),
+    ("agency_goods.html", include_str!("../workplace/templates/agency_goods.html")),
 ];
 
 /// Nothing but this site: no script at all, styles and images from here (charts are inline SVG).

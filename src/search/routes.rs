@@ -37,7 +37,8 @@ pub struct SearchParams {
     pub offset: Option<i64>,
 }
 
-fn parse(p: SearchParams) -> AppResult<SearchQuery> {
+/// The search's parameters checked into a query (422 `validation_failed` naming each field).
+pub fn parse_search(p: SearchParams) -> AppResult<SearchQuery> {
     let mut v = Violations::new();
     let q = p.q.unwrap_or_default();
     v.check(q.chars().count() <= 200, "q", "must have at most 200 characters");
@@ -110,7 +111,7 @@ async fn search_products(
     State(state): State<AppState>,
     crate::http::extract::ApiQuery(params): crate::http::extract::ApiQuery<SearchParams>,
 ) -> AppResult<Json<SearchResults>> {
-    let query = parse(params)?;
+    let query = parse_search(params)?;
     if let Some(origin) = query.origin.clone()
         && !known_region(&state, origin).await?
     {

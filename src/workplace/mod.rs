@@ -3,16 +3,19 @@
 //! styles), every figure and action through the same services as `/api/v1`. So far the
 //! producer's (`/producer`): what to ship, shipping with the carrier, tracking and invoice
 //! numbers, a packing list that prints on one page, and its money (balance and statements); and
-//! the agency's (`/agency`) for following orders: paying, accepting (验收) and rating, and the
-//! unit's own progress.
+//! the agency's (`/agency`) for finding goods (the API's search, with certificates and the price
+//! against its category), following orders (paying, accepting (验收), rating) and the unit's own
+//! progress.
 //!
-//! Imports: the core, identity, accounting (progress, filings), orders (sub-orders, shipping,
+//! Imports: the core, identity, regions, catalog (certificates, price checks), search,
+//! accounting (progress, filings), orders (sub-orders, shipping,
 //! acceptance), settlement (balance, statements), notify (formatting) and the dashboard's pages
 //! and session.
 //! Imported by: the app alone.
 
 mod agency;
 mod forms;
+mod goods;
 mod producer;
 
 use axum::http::Method;
@@ -23,6 +26,7 @@ use crate::http::routes::RouteTable;
 pub fn routes() -> RouteTable {
     RouteTable::default()
         .route("/agency", &[Method::GET], get(agency::home))
+        .route("/agency/goods", &[Method::GET], get(goods::goods))
         .route("/agency/orders", &[Method::GET], get(agency::orders))
         .route("/agency/orders/{id}", &[Method::GET], get(agency::order))
         .route("/agency/sub-orders/{id}/accept", &[Method::POST], post(agency::accept))

@@ -163,6 +163,7 @@ const MATRIX: &[Row] = &[
     row("GET", "/dashboard/orders/{id}", "/dashboard/orders/{paid}?year=2026&scope=org:{school_org}", "", "303 404 404 404 200 404 404 403 200 200 404 404 200 200"),
     row("GET", "/dashboard/download", "/dashboard/download?report=progress&format=csv&year=2026&scope=org:{school_org}", "", "303 404 404 404 200 404 404 403 200 200 404 404 200 200"),
     row("GET", "/agency", "/agency", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
+    row("GET", "/agency/goods", "/agency/goods?q=%E7%BA%A2%E8%8C%B6", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("GET", "/agency/orders", "/agency/orders?status=paid", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("GET", "/agency/orders/{id}", "/agency/orders/{paid}", "", "303 404 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("POST", "/agency/sub-orders/{id}/accept", "/agency/sub-orders/{shipped_sub}/accept", "form:csrf=forged&note=ok", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),

@@ -112,6 +112,33 @@ backend_tests! {
         tea.get(&format!("/producer/settlements/{id}/statement?format=pdf")).await.assert_status(422);
     }
 
+    async fn an_agency_finds_goods_as_the_api_does(app: TestApp) {
+        let w = world(&app).await;
+        app.index_now().await;
+        let mut school = browser(&app, &w.school);
+        // Pinyin finds the mushrooms, with the API's hits, the certificate and the tiers.
+        let page = html(&school.get("/agency/goods?q=xianggu").await, 200);
+        let api = app.get("/api/v1/search/products?q=xianggu&limit=20").send().await.json();
+        assert_eq!(attr(&page, "total", "data-total"), api["total"].to_string());
+        assert!(api["total"].as_u64().unwrap() >= 1, "{api}");
+        for hit in api["hits"].as_array().unwrap() {
+            assert!(page.contains(&format!("data-product=\"{}\"", hit["id"].as_str().unwrap())), "{hit}");
+        }
+        assert!(page.contains(&format!("data-product=\"{}\"", w.fungi)) && page.contains("20袋起 ¥62.00"), "{page}");
+        assert!(page.contains("已认证") && page.contains("有效至 2027-12-31"), "{page}");
+        // Filters: the price in yuan, a category, in stock; tea is not a mushroom.
+        let tea = html(&school.get("/agency/goods?q=&category=tea&price_min=100&price_max=200&in_stock=1").await, 200);
+        assert!(tea.contains(&format!("data-product=\"{}\"", w.tea)) && !tea.contains(&format!("data-product=\"{}\"", w.fungi)), "{tea}");
+        let cheap = html(&school.get("/agency/goods?category=tea&price_max=100").await, 200);
+        assert_eq!(attr(&cheap, "total", "data-total"), "0", "¥168 is over ¥100");
+        // A bad price is shown beside its field, with what was typed.
+        let bad = html(&school.get("/agency/goods?q=茶&price_min=十元&price_max=5").await, 422);
+        assert!(bad.contains("id=\"error-price_min\"") && bad.contains("value=\"十元\""), "{bad}");
+        let inverted = html(&school.get("/agency/goods?price_min=50&price_max=5").await, 422);
+        assert!(inverted.contains("id=\"error-price_max\""), "{inverted}");
+        html(&browser(&app, &w.tea_producer).get("/agency/goods").await, 403);
+    }
+
     async fn only_producers_open_the_producer_workplace(app: TestApp) {
         let w = world(&app).await;
         let order = paid_order(&app, &w).await;
