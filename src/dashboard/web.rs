@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("producer_orders.html", include_str!("../workplace/templates/producer_orders.html")),
     ("producer_sub_order.html", include_str!("../workplace/templates/producer_sub_order.html")),
     ("packing.html", include_str!("../workplace/templates/packing.html")),
+    ("producer_products.html", include_str!("../workplace/templates/producer_products.html")),
     ("agency_header.html", include_str!("../workplace/templates/agency_header.html")),
     ("agency_home.html", include_str!("../workplace/templates/agency_home.html")),
     ("agency_orders.html", include_str!("../workplace/templates/agency_orders.html")),

@@ -17,6 +17,7 @@ mod agency;
 mod forms;
 mod goods;
 mod producer;
+mod products;
 
 use axum::http::Method;
 use axum::routing::{get, post};
@@ -36,5 +37,8 @@ pub fn routes() -> RouteTable {
         .route("/producer/orders/{id}", &[Method::GET], get(producer::sub_order))
         .route("/producer/orders/{id}/ship", &[Method::POST], post(producer::ship))
         .route("/producer/orders/{id}/packing", &[Method::GET], get(producer::packing))
+        .route("/producer/products", &[Method::GET], get(products::products))
+        .route("/producer/products/{id}/publish", &[Method::POST], post(products::publish))
+        .route("/producer/products/{id}/unpublish", &[Method::POST], post(products::unpublish))
         .route("/producer/settlements/{id}/statement", &[Method::GET], get(producer::statement))
 }

@@ -173,6 +173,9 @@ const MATRIX: &[Row] = &[
     row("GET", "/producer/orders/{id}", "/producer/orders/{paid_sub}", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
     row("POST", "/producer/orders/{id}/ship", "/producer/orders/{paid_sub}/ship", "form:csrf=forged&carrier=%E9%A1%BA%E4%B8%B0&tracking_no=SF1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer/orders/{id}/packing", "/producer/orders/{paid_sub}/packing", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
+    row("GET", "/producer/products", "/producer/products", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
+    row("POST", "/producer/products/{id}/publish", "/producer/products/{tea}/publish", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/producer/products/{id}/unpublish", "/producer/products/{tea}/unpublish", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer/settlements/{id}/statement", "/producer/settlements/{settlement}/statement?format=csv", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
     row("GET", "/dashboard/static/dashboard.css", "/dashboard/static/dashboard.css", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
 ];

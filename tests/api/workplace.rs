@@ -139,6 +139,41 @@ backend_tests! {
         html(&browser(&app, &w.tea_producer).get("/agency/goods").await, 403);
     }
 
+    async fn a_producer_puts_its_products_on_sale_and_off(app: TestApp) {
+        let w = world(&app).await;
+        let mut tea = browser(&app, &w.tea_producer);
+        let page = html(&tea.get("/producer/products").await, 200);
+        assert!(page.contains(&format!("data-product=\"{}\"", w.tea)), "{page}");
+        assert!(!page.contains(&format!("data-product=\"{}\"", w.fungi)), "another producer's product");
+        assert!(page.contains("已认证") && page.contains("10罐起 ¥158.00"), "{page}");
+        assert!(page.contains(&format!("id=\"unpublish-{}\"", w.tea)), "a listed product can be taken off sale");
+        let csrf = crate::dashboard::attr(&page, "logout-token", "value");
+        // Off sale: the API's unpublish, then the search no longer finds it.
+        let off = tea.post(&format!("/producer/products/{}/unpublish", w.tea), &[("csrf", &csrf)]).await;
+        off.assert_status(303);
+        let api = app.get(&format!("/api/v1/products/{}", w.tea)).token(&w.tea_producer).send().await.json();
+        assert_eq!(api["status"], "unlisted");
+        let unlisted = html(&tea.get("/producer/products?status=unlisted").await, 200);
+        assert!(unlisted.contains(&format!("id=\"publish-{}\"", w.tea)), "{unlisted}");
+        // Twice: as in the API, it stays off sale; a forged token is refused first.
+        tea.post(&format!("/producer/products/{}/unpublish", w.tea), &[("csrf", &csrf)]).await.assert_status(303);
+        let api = app.get(&format!("/api/v1/products/{}", w.tea)).token(&w.tea_producer).send().await.json();
+        assert_eq!(api["status"], "unlisted");
+        let forged = tea.post(&format!("/producer/products/{}/publish", w.tea), &[("csrf", "forged")]).await;
+        html(&forged, 403);
+        let on = tea.post(&format!("/producer/products/{}/publish", w.tea), &[("csrf", &csrf)]).await;
+        on.assert_status(303);
+        let api = app.get(&format!("/api/v1/products/{}", w.tea)).token(&w.tea_producer).send().await.json();
+        assert_eq!(api["status"], "listed");
+        // Another producer may not take it off sale (it is on sale for all to see: 403, as in the API).
+        let mut fungi = browser(&app, &w.fungi_producer);
+        let fungi_page = html(&fungi.get("/producer/products").await, 200);
+        let fungi_csrf = crate::dashboard::attr(&fungi_page, "logout-token", "value");
+        html(&fungi.post(&format!("/producer/products/{}/unpublish", w.tea), &[("csrf", &fungi_csrf)]).await, 403);
+        let api = app.get(&format!("/api/v1/products/{}", w.tea)).token(&w.tea_producer).send().await.json();
+        assert_eq!(api["status"], "listed", "nothing changed");
+    }
+
     async fn only_producers_open_the_producer_workplace(app: TestApp) {
         let w = world(&app).await;
         let order = paid_order(&app, &w).await;
