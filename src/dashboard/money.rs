@@ -73,9 +73,6 @@ pub fn section(
             (overall, rows, "供应商")
         }
     };
-    if overall.payables == 0 {
-        return Ok(Some(json!({ "overall": spread_json(&overall), "rows": [], "by_label": by_label })));
-    }
     let rows: Vec<Value> = rows
         .iter()
         .take(ROWS_SHOWN)

@@ -10,8 +10,9 @@ use chrono::Datelike;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{base, check_form, field_errors, html, list_context, list_query, read_form, require_kind};
-use super::producer::time;
+use super::forms::{
+    base, check_form, field_errors, html, list_context, list_query, rating, read_form, require_kind, time,
+};
 use crate::accounting::filings;
 use crate::accounting::progress;
 use crate::accounting::scope::{self, ScopeKind};
@@ -53,7 +54,7 @@ fn order_json(o: &OrderView, zone: chrono_tz::Tz) -> Value {
                 "acceptance_note": s.acceptance_note,
                 "can_accept": st == "shipped",
                 "can_rate": st == "accepted" && s.rating.is_none(),
-                "rating": s.rating.as_ref().map(|r| json!({"stars": "★".repeat(r.stars.clamp(0, 5) as usize), "comment": r.comment})),
+                "rating": s.rating.as_ref().map(rating),
                 "lines": o.lines.iter().filter(|l| l.sub_order_id == s.id).map(|l| json!({
                     "product": l.product_name, "spec": l.spec, "unit": l.unit, "quantity": l.quantity,
                     "unit_price": yuan(l.unit_price_fen), "subtotal": yuan(l.subtotal_fen),

@@ -75,10 +75,25 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// A page's query string, or 400 `malformed_query`.
+pub fn read_query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> AppResult<T> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| AppError::bad_request("malformed_query", format!("the query is not readable: {e}")))
+}
+
 pub fn list_query(raw: Option<&str>) -> AppResult<ListQuery> {
-    let q: ListQuery = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| AppError::bad_request("malformed_query", format!("the query is not readable: {e}")))?;
+    let q: ListQuery = read_query(raw)?;
     Ok(ListQuery { status: q.status.filter(|s| !s.is_empty()), cursor: q.cursor })
+}
+
+/// A moment as the pages show it, in the deployment's zone; nothing for none.
+pub fn time(at: Option<chrono::DateTime<chrono::Utc>>, zone: chrono_tz::Tz) -> String {
+    at.map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+}
+
+/// A sub-order's rating as stars and its comment.
+pub fn rating(r: &crate::orders::view::RatingView) -> Value {
+    json!({"stars": "★".repeat(r.stars.clamp(0, 5) as usize), "comment": r.comment})
 }
 
 /// A list page's status tabs, the chosen status's label and the next page's link.

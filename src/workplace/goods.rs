@@ -9,11 +9,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{base, html, require_kind};
+use super::forms::{base, html, read_query, require_kind};
 use crate::catalog::{categories, service as catalog};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
-use crate::error::{AppError, AppResult, Violations};
+use crate::error::{AppResult, Violations};
 use crate::identity::Actor;
 use crate::identity::types::OrgKind;
 use crate::notify::yuan;
@@ -124,8 +124,7 @@ pub async fn goods(
 ) -> Response {
     let result = async {
         require_kind(&who, OrgKind::Agency, "the agency workplace")?;
-        let form: GoodsForm = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-            .map_err(|e| AppError::bad_request("malformed_query", format!("the query is not readable: {e}")))?;
+        let form: GoodsForm = read_query(raw.as_deref())?;
         let mut context = base(&who);
         context["form"] = json!({
             "q": form.q, "category": form.category, "origin": form.origin, "price_min": form.price_min,

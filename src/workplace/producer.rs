@@ -4,11 +4,12 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{base, check_form, field_errors, html, list_context, list_query, read_form, require_kind};
+use super::forms::{
+    base, check_form, field_errors, html, list_context, list_query, rating, read_form, read_query, require_kind, time,
+};
 use crate::accounting::export;
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
@@ -36,10 +37,6 @@ fn settlement_label(status: &str) -> &'static str {
     }
 }
 
-pub(super) fn time(at: Option<DateTime<Utc>>, zone: chrono_tz::Tz) -> String {
-    at.map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
-}
-
 /// A sub-order as the pages show it.
 fn sub_order_json(d: &SubOrderDetail, zone: chrono_tz::Tz) -> Value {
     let s = &d.sub_order;
@@ -58,7 +55,7 @@ fn sub_order_json(d: &SubOrderDetail, zone: chrono_tz::Tz) -> Value {
         "created_at": time(Some(s.created_at), zone),
         "shipped_at": time(s.shipped_at, zone),
         "accepted_at": time(s.accepted_at, zone),
-        "rating": s.rating.as_ref().map(|r| json!({"stars": "★".repeat(r.stars.clamp(0, 5) as usize), "comment": r.comment})),
+        "rating": s.rating.as_ref().map(rating),
         "delivery": d.delivery,
         "note": d.note,
         "quantity": d.lines.iter().map(|l| l.quantity).sum::<i64>(),
@@ -275,7 +272,7 @@ pub async fn statement(
 ) -> Response {
     let result = async {
         require_kind(&who, OrgKind::Producer, PLACE)?;
-        let q: StatementQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+        let q: StatementQuery = read_query(raw.as_deref())?;
         let format = match export::parse_format(Some(q.format.as_deref().unwrap_or("csv")))? {
             export::FileFormat::Json => {
                 return Err(AppError::invalid_field("validation_failed", "format", "must be csv or xlsx"));
