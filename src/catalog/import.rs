@@ -54,10 +54,16 @@ pub struct Table {
 
 /// Reads a CSV (UTF-8, with or without BOM) or the first sheet of an XLSX file.
 pub fn read_table(path: &Path) -> anyhow::Result<Table> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    read_table_bytes(ext, std::fs::read(path)?)
+}
+
+/// [`read_table`] of a file's bytes, its type named by its extension (`csv`, `xlsx` …): what an
+/// upload gives.
+pub fn read_table_bytes(ext: &str, bytes: Vec<u8>) -> anyhow::Result<Table> {
+    match ext.to_ascii_lowercase().as_str() {
         "csv" => {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes.as_slice());
             let headers =
                 reader.headers()?.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_owned()).collect();
             let mut rows = Vec::new();
@@ -67,8 +73,8 @@ pub fn read_table(path: &Path) -> anyhow::Result<Table> {
             Ok(Table { headers, rows })
         }
         "xlsx" | "xls" | "xlsm" | "ods" => {
-            use calamine::{Data, Reader, open_workbook_auto};
-            let mut workbook = open_workbook_auto(path)?;
+            use calamine::{Data, Reader, open_workbook_auto_from_rs};
+            let mut workbook = open_workbook_auto_from_rs(std::io::Cursor::new(bytes))?;
             let sheet =
                 workbook.sheet_names().first().cloned().ok_or_else(|| anyhow::anyhow!("the workbook has no sheet"))?;
             let range = workbook.worksheet_range(&sheet)?;

@@ -28,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("agency_home.html", include_str!("../workplace/templates/agency_home.html")),
     ("agency_orders.html", include_str!("../workplace/templates/agency_orders.html")),
     ("agency_order.html", include_str!("../workplace/templates/agency_order.html")),
+    ("agency_sheets.html", include_str!("../workplace/templates/agency_sheets.html")),
+    ("agency_sheet.html", include_str!("../workplace/templates/agency_sheet.html")),
+    ("agency_cart.html", include_str!("../workplace/templates/agency_cart.html")),
+    ("sheet_upload.html", include_str!("../workplace/templates/sheet_upload.html")),
     ("agency_goods.html", include_str!("../workplace/templates/agency_goods.html")),
 ];
 

@@ -761,8 +761,37 @@ diesel::joinable!(payables -> settlements (settlement_id));
 diesel::joinable!(payouts -> settlements (settlement_id));
 diesel::joinable!(settlements -> organizations (producer_id));
 
+diesel::table! {
+    cart_lines (user_id, product_id) {
+        user_id -> Text,
+        product_id -> Text,
+        quantity -> BigInt,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_sheets (id) {
+        id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        file_name -> Text,
+        /// JSON: the rows as read, `[{"row", "product", "quantity", "address", "contact", "phone"}]`.
+        rows -> Text,
+        line_count -> BigInt,
+        created_at -> Timestamp,
+        placed_at -> Nullable<Timestamp>,
+        /// JSON array of the orders the sheet placed.
+        order_ids -> Text,
+    }
+}
+
+diesel::joinable!(cart_lines -> products (product_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_meta,
+    cart_lines,
+    order_sheets,
     regions,
     organizations,
     users,

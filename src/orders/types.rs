@@ -42,7 +42,7 @@ pub struct NewOrder {
     pub note: Option<String>,
 }
 
-fn phone_ok(phone: &str) -> bool {
+pub fn phone_ok(phone: &str) -> bool {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     (5..=20).contains(&phone.len())
         && digits >= 5

@@ -14,10 +14,13 @@
 //! Imported by: the app alone.
 
 mod agency;
+mod cart;
 mod forms;
 mod goods;
+mod ordering;
 mod producer;
 mod products;
+pub mod sheet;
 
 use axum::http::Method;
 use axum::routing::{get, post};
@@ -28,6 +31,13 @@ pub fn routes() -> RouteTable {
     RouteTable::default()
         .route("/agency", &[Method::GET], get(agency::home))
         .route("/agency/goods", &[Method::GET], get(goods::goods))
+        .route("/agency/cart", &[Method::GET, Method::POST], get(cart::cart).post(cart::add))
+        .route("/agency/cart/lines/{product_id}", &[Method::POST], post(cart::update))
+        .route("/agency/cart/place", &[Method::POST], post(cart::place))
+        .route("/agency/sheets", &[Method::GET, Method::POST], get(ordering::sheets).post(ordering::upload))
+        .route("/agency/sheets/{id}", &[Method::GET], get(ordering::preview))
+        .route("/agency/sheets/{id}/place", &[Method::POST], post(ordering::place))
+        .route("/agency/sheet-template", &[Method::GET], get(ordering::template))
         .route("/agency/orders", &[Method::GET], get(agency::orders))
         .route("/agency/orders/{id}", &[Method::GET], get(agency::order))
         .route("/agency/sub-orders/{id}/accept", &[Method::POST], post(agency::accept))

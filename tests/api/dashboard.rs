@@ -60,6 +60,27 @@ impl<'a> Visitor<'a> {
         self.keep(&r);
         r
     }
+    /// Posts a multipart form as a browser's file upload does: `fields`, then the file.
+    pub async fn upload(&mut self, path: &str, fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> TestResponse {
+        let boundary = "----dongxi-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend(file);
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let kind = format!("multipart/form-data; boundary={boundary}");
+        let r = self.with_headers(self.app.post(path)).raw(&kind, body).send().await;
+        self.keep(&r);
+        r
+    }
     /// Loads the login form and posts it.
     pub async fn log_in(&mut self, email: &str, password: &str) -> TestResponse {
         let form = self.get("/login").await;

@@ -26,3 +26,4 @@ mod search;
 mod settlement;
 mod worker;
 mod workplace;
+mod workplace_bulk;

@@ -1,0 +1,2 @@
+DROP TABLE order_sheets;
+DROP TABLE cart_lines;
