@@ -56,6 +56,7 @@ if [ "$quick" = 1 ]; then
     "group-buys|cargo bench --quiet --bench group_buys -- --pledgers 100 --clients 8"
     "mail|cargo bench --quiet --bench mail -- --orders 50"
     "settlement|cargo bench --quiet --bench settlement -- --payables 10000 --producers 1000"
+    "sheet|cargo bench --quiet --bench sheet -- --lines 2000 --runs 5"
   )
 else
   mode="full"
@@ -69,6 +70,7 @@ else
     "group-buys|cargo bench --quiet --bench group_buys"
     "mail|cargo bench --quiet --bench mail"
     "settlement|cargo bench --quiet --bench settlement"
+    "sheet|cargo bench --quiet --bench sheet -- --lines 2000 --runs 10"
   )
 fi
 

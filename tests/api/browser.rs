@@ -187,6 +187,15 @@ impl Chromium {
         self.wait_for("Page.loadEventFired");
     }
 
+    /// Chooses `path` in the file input `selector`, as a user picking the file would.
+    pub fn set_file(&mut self, selector: &str, path: &str) {
+        let found =
+            self.call("Runtime.evaluate", json!({"expression": format!("document.querySelector('{selector}')")}));
+        let object =
+            found["result"]["objectId"].as_str().unwrap_or_else(|| panic!("no {selector}: {found}")).to_owned();
+        self.call("DOM.setFileInputFiles", json!({"files": [path], "objectId": object}));
+    }
+
     /// Evaluates an expression in the page and returns its value.
     pub fn eval(&mut self, expression: &str) -> Value {
         let r = self.call("Runtime.evaluate", json!({"expression": expression, "returnByValue": true}));

@@ -261,9 +261,11 @@ backend_tests! {
     }
 }
 
-/// The main path in a real Chromium: the producer ships from its workplace (a bad tracking
+/// The main path in a real Chromium: the school's administrator signs in through the form, finds
+/// the tea, uploads an order sheet with one bad line, sees it marked, uploads the fixed sheet and
+/// places it; once it is paid the producer ships from its workplace (a bad tracking
 /// number first, shown beside its field, then the right one); the school's administrator signs
-/// in through the form, accepts the parcel with a note and rates it. Screenshots of each
+/// in again, accepts the parcel with a note and rates it. Screenshots of each
 /// workplace on a desktop and a phone are kept as artifacts; nothing is wider than a phone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_ships_accepts_and_rates() {
@@ -274,17 +276,26 @@ async fn chromium_ships_accepts_and_rates() {
     };
     let app = TestApp::sqlite().await;
     let w = world(&app).await;
-    let order = paid_order(&app, &w).await;
-    let (order_id, sub) = (order["id"].as_str().unwrap().to_owned(), sub_of(&order, &w.tea_org));
+    app.index_now().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = app.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let sheets = tempfile::tempdir().unwrap();
+    let (bad, good) = (sheets.path().join("订货单.csv"), sheets.path().join("订货单-改.csv"));
+    let line = format!("{},12,广东省惠州市惠城区 惠州市第一中学食堂,王老师,0752-2280001", w.tea);
+    let heading = "商品编码或名称,数量,收货地址,收货人,联系电话";
+    std::fs::write(&bad, format!("{heading}\n{line}\nprd_nosuchthing,3,广东省惠州市惠城区 惠州市第一中学食堂,,\n"))
+        .unwrap();
+    std::fs::write(&good, format!("{heading}\n{line}\n")).unwrap();
 
-    let (producer_token, script_base, script_sub, script_order) =
-        (w.tea_producer.clone(), base.clone(), sub.clone(), order_id.clone());
-    let shots = tokio::task::spawn_blocking(move || {
-        let (base, sub, order_id) = (script_base, script_sub, script_order);
+    let (producer_token, script_base, admin, school, tea) =
+        (w.tea_producer.clone(), base.clone(), w.admin.clone(), w.school.clone(), w.tea.clone());
+    let (bad, good) = (bad.display().to_string(), good.display().to_string());
+    let runtime = tokio::runtime::Handle::current();
+    let paid_at = app.clock.now().to_rfc3339();
+    let (order_id, shots) = tokio::task::spawn_blocking(move || {
+        let base = script_base;
         let mut chrome = crate::browser::Chromium::launch(&binary);
         chrome.open_page();
         let submit = |chrome: &mut crate::browser::Chromium, form: &str| {
@@ -305,6 +316,58 @@ async fn chromium_ships_accepts_and_rates() {
             chrome.call("Emulation.clearDeviceMetricsOverride", json!({}));
             shot
         };
+        let log_in = |chrome: &mut crate::browser::Chromium| {
+            chrome.call("Network.clearBrowserCookies", json!({}));
+            chrome.navigate(&format!("{base}/agency"));
+            assert_eq!(chrome.eval("location.pathname"), json!("/login"));
+            chrome.eval("document.querySelector('#email').value = 'school@test.dongxi.cn'");
+            chrome.eval(&format!("document.querySelector('#password').value = '{}'", crate::helpers::PASSWORD));
+            submit(chrome, "form");
+            assert_eq!(chrome.eval("location.pathname"), json!("/agency"), "back where the visit began");
+        };
+
+        // The school's administrator signs in through the form, finds the tea, and orders it by
+        // a sheet with one bad line: the preview marks it, the fixed sheet is placed.
+        log_in(&mut chrome);
+        chrome.navigate(&format!("{base}/agency/goods?q=%E7%BA%A2%E8%8C%B6"));
+        assert_eq!(
+            chrome.eval(&format!("!!document.querySelector('[data-product=\"{tea}\"]')")),
+            json!(true),
+            "the search finds the tea"
+        );
+        chrome.navigate(&format!("{base}/agency/sheets"));
+        chrome.set_file("#upload input[type=file]", &bad);
+        submit(&mut chrome, "#upload");
+        assert_eq!(chrome.eval("document.querySelector('#summary').dataset.bad"), json!("1"));
+        let marked = chrome.eval("document.querySelector('#line-3 .field-error').innerText");
+        assert!(marked.as_str().unwrap().contains("prd_nosuchthing"), "the bad line says why: {marked}");
+        assert_eq!(chrome.eval("!!document.querySelector('#place')"), json!(false), "nothing to place yet");
+        let sheet = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+        chrome.set_file("#upload input[type=file]", &good);
+        submit(&mut chrome, "#upload");
+        assert_eq!(chrome.eval("document.querySelector('#summary').dataset.bad"), json!("0"));
+        submit(&mut chrome, "#place");
+        let href = chrome.eval("document.querySelector('#placed a[href^=\"/agency/orders/\"]').getAttribute('href')");
+        let order_id = href.as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+
+        // The platform's finance records the transfer; the order's tea sub-order is the producer's.
+        let client = reqwest::Client::new();
+        let sub = runtime.block_on(async {
+            let order =
+                client.get(format!("{base}/api/v1/orders/{order_id}")).bearer_auth(&school).send().await.unwrap();
+            let order: Value = serde_json::from_str(&order.text().await.unwrap()).unwrap();
+            let payment = json!({"amount_fen": order["total_fen"], "reference": "ICBC-1", "paid_at": paid_at});
+            let paid = client
+                .post(format!("{base}/api/v1/orders/{order_id}/payments/offline"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body(payment.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(paid.status().as_u16(), 201);
+            order["sub_orders"][0]["id"].as_str().unwrap().to_owned()
+        });
 
         // The producer (its session as the login form leaves it).
         chrome.call(
@@ -331,14 +394,8 @@ async fn chromium_ships_accepts_and_rates() {
         let producer = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
         let producer_phone = phone_shot(&mut chrome, &format!("{base}/producer"));
 
-        // The school's administrator, through the login form.
-        chrome.call("Network.clearBrowserCookies", json!({}));
-        chrome.navigate(&format!("{base}/agency"));
-        assert_eq!(chrome.eval("location.pathname"), json!("/login"));
-        chrome.eval("document.querySelector('#email').value = 'school@test.dongxi.cn'");
-        chrome.eval(&format!("document.querySelector('#password').value = '{}'", crate::helpers::PASSWORD));
-        submit(&mut chrome, "form");
-        assert_eq!(chrome.eval("location.pathname"), json!("/agency"), "back where the visit began");
+        // The school's administrator again, through the login form.
+        log_in(&mut chrome);
         chrome.navigate(&format!("{base}/agency/orders/{order_id}"));
         chrome.eval(&format!("document.querySelector('#accept-{sub} input[name=note]').value = '数量质量无误'"));
         submit(&mut chrome, &format!("#accept-{sub}"));
@@ -360,10 +417,11 @@ async fn chromium_ships_accepts_and_rates() {
                 "a request off the site: {url}"
             );
         }
-        [producer, producer_phone, agency, agency_phone]
+        (order_id, [producer, producer_phone, agency, agency_phone, sheet])
     })
     .await
     .unwrap();
+    let sub = sub_of(&app.get(&format!("/api/v1/orders/{order_id}")).token(&w.school).send().await.json(), &w.tea_org);
 
     let api = app.get(&format!("/api/v1/sub-orders/{sub}")).token(&w.school).send().await.json();
     assert_eq!((api["status"].as_str(), api["tracking_no"].as_str()), (Some("accepted"), Some("SF1234567890")));
@@ -373,7 +431,9 @@ async fn chromium_ships_accepts_and_rates() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
     std::fs::create_dir_all(&dir).unwrap();
-    for (shot, name) in shots.iter().zip(["producer.png", "producer-phone.png", "agency.png", "agency-phone.png"]) {
+    for (shot, name) in
+        shots.iter().zip(["producer.png", "producer-phone.png", "agency.png", "agency-phone.png", "agency-sheet.png"])
+    {
         let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of a real page ({} bytes)", png.len());
         std::fs::write(dir.join(name), &png).unwrap();
