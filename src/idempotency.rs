@@ -72,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 }
 
 /// What identifies "the same request": method, path and the JSON body (keys in sorted order).
-fn fingerprint(method: &str, path: &str, body: &Value) -> String {
+pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update(b" ");

@@ -21,6 +21,8 @@ use crate::http::pagination::PageRequest;
 use crate::identity::Actor;
 use crate::money::Fen;
 
+pub const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
     Json,
@@ -141,18 +143,28 @@ pub fn xlsx(table: &Table) -> AppResult<Vec<u8>> {
 pub fn download(table: &Table, format: FileFormat) -> AppResult<Response> {
     let (body, content_type, ext) = match format {
         FileFormat::Csv => (csv(table)?, "text/csv; charset=utf-8", "csv"),
-        FileFormat::Xlsx => (xlsx(table)?, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+        FileFormat::Xlsx => (xlsx(table)?, XLSX_TYPE, "xlsx"),
         FileFormat::Json => return Err(AppError::Unexpected(anyhow::anyhow!("json is not a download"))),
     };
-    let ascii = format!("{}.{ext}", table.file_stem);
-    let encoded: String = table
-        .title
+    attachment(body, content_type, &table.file_stem, &table.title, ext)
+}
+
+/// A file as a download named `{stem}.{ext}` (ASCII) and `{title}.{ext}` for clients that read
+/// RFC 5987 names (Chinese titles).
+pub fn attachment(
+    body: Vec<u8>,
+    content_type: &'static str,
+    stem: &str,
+    title: &str,
+    ext: &str,
+) -> AppResult<Response> {
+    let encoded: String = title
         .bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
         })
         .collect();
-    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}.{ext}");
+    let disposition = format!("attachment; filename=\"{stem}.{ext}\"; filename*=UTF-8''{encoded}.{ext}");
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -359,14 +359,7 @@ pub async fn place(
             return cart_page(&state, &who, StatusCode::UNPROCESSABLE_ENTITY, refused).await;
         }
         // The same request is the same key with the same delivery; the cart is read inside.
-        let fingerprint = {
-            use sha2::{Digest, Sha256};
-            let body = serde_json::to_string(&form).unwrap_or_default();
-            Sha256::digest(format!("POST /agency/cart/place\n{body}").as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let fingerprint = idempotency::fingerprint("POST", "/agency/cart/place", &json!(form));
         let (ctx, actor) = (state.ctx(), who.actor.clone());
         let org = actor.org.id.clone();
         let done = state

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::forms::{base, check_form, html, read_form, read_query, require_kind, time};
 use super::sheet::{self, HEADINGS, MAX_SHEET_BYTES, MAX_SHEET_LINES, SheetRecord};
+use crate::accounting::export::{self, FileFormat};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
 use crate::error::{AppError, AppResult};
@@ -276,10 +277,12 @@ pub async fn template(
     let result = async {
         require_kind(&who, OrgKind::Agency, PLACE)?;
         let q: TemplateQuery = read_query(raw.as_deref())?;
-        let format = q.format.unwrap_or_else(|| "xlsx".into());
-        if !matches!(format.as_str(), "xlsx" | "csv") {
-            return Err(AppError::invalid_field("validation_failed", "format", "must be xlsx or csv"));
-        }
+        let format = match export::parse_format(Some(q.format.as_deref().unwrap_or("xlsx")))? {
+            FileFormat::Json => {
+                return Err(AppError::invalid_field("validation_failed", "format", "must be xlsx or csv"));
+            }
+            other => other,
+        };
         let today = state.now().1;
         let examples: Vec<(String, String)> = state
             .db
@@ -314,7 +317,7 @@ pub async fn template(
                 "0752-2801234".into(),
             ]);
         }
-        let (bytes, kind, name) = if format == "csv" {
+        let (bytes, kind, ext) = if format == FileFormat::Csv {
             let mut w = csv::Writer::from_writer(Vec::from("\u{feff}".as_bytes()));
             let write = |w: &mut csv::Writer<Vec<u8>>, r: &[String]| {
                 w.write_record(r).map_err(|e| AppError::Unexpected(anyhow::anyhow!("template csv: {e}")))
@@ -324,23 +327,11 @@ pub async fn template(
                 write(&mut w, r)?;
             }
             let bytes = w.into_inner().map_err(|e| AppError::Unexpected(anyhow::anyhow!("template csv: {e}")))?;
-            (bytes, "text/csv; charset=utf-8", "dongxi-order-sheet.csv")
+            (bytes, "text/csv; charset=utf-8", "csv")
         } else {
-            (
-                xlsx_template(&rows)?,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "dongxi-order-sheet.xlsx",
-            )
+            (xlsx_template(&rows)?, export::XLSX_TYPE, "xlsx")
         };
-        let mut response = (StatusCode::OK, bytes).into_response();
-        let h = response.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-        let disposition =
-            format!("attachment; filename=\"{name}\"; filename*=UTF-8''%E8%AE%A2%E8%B4%A7%E5%8D%95.{format}");
-        if let Ok(v) = HeaderValue::from_str(&disposition) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        Ok(response)
+        export::attachment(bytes, kind, "dongxi-order-sheet", "订货单", ext)
     }
     .await;
     web::respond(&headers, result)

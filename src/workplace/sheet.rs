@@ -192,6 +192,13 @@ fn resolve(conn: &mut DbConn, rows: &[SheetRow]) -> AppResult<Resolved> {
     Ok((by_id, by_name))
 }
 
+/// Lines with the same address, contact and phone are one delivery, so one order.
+type DeliveryKey = (String, String, String);
+
+fn delivery_of(r: &SheetRow) -> DeliveryKey {
+    (r.address.clone(), r.contact.clone(), r.phone.clone())
+}
+
 fn char_len_ok(s: &str, max: usize) -> bool {
     !s.is_empty() && s.chars().count() <= max
 }
@@ -277,11 +284,11 @@ pub fn check(conn: &mut DbConn, rows: &[SheetRow], today: chrono::NaiveDate) -> 
         }
     }
     // Deliveries in the order they first appear; per delivery, each product's total.
-    let mut deliveries: Vec<(String, String, String)> = Vec::new();
-    let mut per_delivery: HashMap<(String, String, String), BTreeMap<String, i64>> = HashMap::new();
+    let mut deliveries: Vec<DeliveryKey> = Vec::new();
+    let mut per_delivery: HashMap<DeliveryKey, BTreeMap<String, i64>> = HashMap::new();
     for l in lines.iter().filter(|l| l.quantity > 0) {
         let Some(id) = &l.product_id else { continue };
-        let key = (l.typed.address.clone(), l.typed.contact.clone(), l.typed.phone.clone());
+        let key = delivery_of(&l.typed);
         if !per_delivery.contains_key(&key) {
             deliveries.push(key.clone());
         }
@@ -294,8 +301,7 @@ pub fn check(conn: &mut DbConn, rows: &[SheetRow], today: chrono::NaiveDate) -> 
             prices.insert((d, id.clone()), unit_price(p.price_fen, &p.tiers()?, *qty));
         }
     }
-    let delivery_no: HashMap<&(String, String, String), usize> =
-        deliveries.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let delivery_no: HashMap<&DeliveryKey, usize> = deliveries.iter().enumerate().map(|(i, k)| (k, i)).collect();
     for l in &mut lines {
         let Some(id) = l.product_id.clone() else { continue };
         let p = &chosen[&id];
@@ -303,7 +309,7 @@ pub fn check(conn: &mut DbConn, rows: &[SheetRow], today: chrono::NaiveDate) -> 
         if l.quantity == 0 {
             continue;
         }
-        let key = (l.typed.address.clone(), l.typed.contact.clone(), l.typed.phone.clone());
+        let key = delivery_of(&l.typed);
         let d = delivery_no[&key];
         let in_order = per_delivery[&key][&id];
         if in_order < p.min_order_qty {
@@ -340,7 +346,7 @@ pub fn check(conn: &mut DbConn, rows: &[SheetRow], today: chrono::NaiveDate) -> 
     }
     for l in &mut lines {
         if l.product_id.is_some() && l.quantity > 0 {
-            let key = (l.typed.address.clone(), l.typed.contact.clone(), l.typed.phone.clone());
+            let key = delivery_of(&l.typed);
             l.order_no = order_of_delivery[delivery_no[&key]];
         }
     }

@@ -203,8 +203,7 @@ backend_tests! {
         assert!(html(&refused, 409).contains("id=\"error-prd_nosuch\""));
 
         // Placing: a bad phone beside its field, then the order, twice with one key: one order.
-        let key = attr(&cart, "place", "id");
-        assert_eq!(key, "place");
+        assert!(cart.contains("id=\"place\""), "a place form under the cart");
         let key = cart.split("name=\"key\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
         let form = |phone: &str| -> Vec<(&'static str, String)> {
             vec![("csrf", csrf.clone()), ("key", key.clone()), ("address", "广东省惠州市惠城区 惠州市第一中学食堂".into()),
