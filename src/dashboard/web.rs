@@ -33,6 +33,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("agency_cart.html", include_str!("../workplace/templates/agency_cart.html")),
     ("sheet_upload.html", include_str!("../workplace/templates/sheet_upload.html")),
     ("agency_goods.html", include_str!("../workplace/templates/agency_goods.html")),
+    ("product_fields.html", include_str!("../workplace/templates/product_fields.html")),
+    ("producer_product_new.html", include_str!("../workplace/templates/producer_product_new.html")),
+    ("producer_product.html", include_str!("../workplace/templates/producer_product.html")),
+    ("agency_group_buys.html", include_str!("../workplace/templates/agency_group_buys.html")),
+    ("agency_group_buy.html", include_str!("../workplace/templates/agency_group_buy.html")),
+    ("trace.html", include_str!("../workplace/templates/trace.html")),
 ];
 
 /// Nothing but this site: no script at all, styles and images from here (charts are inline SVG).

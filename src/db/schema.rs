@@ -363,6 +363,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// A buying unit's request for a refund, granted (through the refund path) or declined by the producer.
+    refund_requests (id) {
+        id -> Text,
+        sub_order_id -> Text,
+        order_id -> Text,
+        buyer_org_id -> Text,
+        producer_id -> Text,
+        amount_fen -> BigInt,
+        reason -> Text,
+        status -> Text,
+        requested_by -> Text,
+        requested_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decline_reason -> Nullable<Text>,
+        refund_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     /// Stripe webhook events, each handled once (the id is Stripe's event id).
     stripe_events (id) {
         id -> Text,
@@ -813,6 +833,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     order_events,
     payments,
     refunds,
+    refund_requests,
     stripe_events,
     ratings,
     idempotency_keys,

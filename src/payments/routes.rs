@@ -5,12 +5,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::refund_requests::{self, RefundDeclineBody, RefundRequestBody, RefundRequestListQuery, RefundRequestView};
 use super::service::{self, OfflinePaymentBody, PaymentRecorded, PaymentView, RefundBody, RefundRecorded, RefundView};
 use super::stripe::{self as stripe_pay, IntentView};
 use super::{cancel, webhook};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::pagination::Paged;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::orders::view::OrderView;
 use crate::state::AppState;
@@ -21,6 +23,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(record_offline))
         .routes(routes!(list_payments))
         .routes(routes!(refund, list_refunds))
+        .routes(routes!(ask_refund))
+        .routes(routes!(list_refund_requests))
+        .routes(routes!(grant_refund_request))
+        .routes(routes!(decline_refund_request))
         .routes(routes!(pay_by_stripe))
         .routes(routes!(stripe_webhook))
 }
@@ -126,6 +132,83 @@ async fn list_refunds(
 ) -> AppResult<Json<RefundList>> {
     let items = state.db.run(move |c| service::refunds_of(c, &actor, &id)).await?;
     Ok(Json(RefundList { items, next_cursor: None }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct RefundRequestList {
+    items: Vec<RefundRequestView>,
+    next_cursor: Option<String>,
+}
+
+/// The buying unit asks for a refund of part or all of a paid sub-order; its producer answers.
+#[utoipa::path(post, path = "/sub-orders/{id}/refund-requests", tag = "payments", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    request_body = RefundRequestBody,
+    responses((status = 201, body = RefundRequestView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "invalid_state (not paid, or already ended), already_requested", body = Problem),
+        (status = 422, description = "refund_exceeds_paid (with refundable_fen), validation_failed, idempotency_key_reused", body = Problem)))]
+async fn ask_refund(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    key: IdempotencyKey,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RefundRequestBody>,
+) -> AppResult<Stored> {
+    let ctx = state.ctx();
+    let fingerprint = key.fingerprint(&body);
+    let org = actor.org.id.clone();
+    idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
+        idempotency::created(&refund_requests::ask(c, &actor, &id, body, &ctx)?)
+    })
+    .await
+}
+
+/// Refund requests: a buying unit's own, a producer's own, all for the platform.
+#[utoipa::path(get, path = "/refund-requests", tag = "payments", security(("bearer" = [])), params(RefundRequestListQuery),
+    responses((status = 200, body = RefundRequestList), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, description = "validation_failed", body = Problem)))]
+async fn list_refund_requests(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(q): ApiQuery<RefundRequestListQuery>,
+) -> AppResult<Json<RefundRequestList>> {
+    let page = q.page()?;
+    let found = state.db.read(move |c| refund_requests::list(c, &actor, q, &page)).await?;
+    Ok(Json(RefundRequestList { items: found.items, next_cursor: found.next_cursor }))
+}
+
+/// The producer (or the platform admin) grants the request: the refund is made for the asked amount.
+#[utoipa::path(post, path = "/refund-requests/{id}/grant", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RefundRequestView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "invalid_state (already decided, or the sub-order ended)", body = Problem),
+        (status = 422, description = "refund_exceeds_paid (refunded meanwhile)", body = Problem)))]
+async fn grant_refund_request(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<RefundRequestView>> {
+    let ctx = state.ctx();
+    let granted = state.db.write(move |c| refund_requests::grant(c, &actor, &id, &ctx)).await?;
+    // A refund of a card payment is `pending` until the worker has made it at Stripe.
+    state.stripe_nudge.notify_one();
+    Ok(Json(granted))
+}
+
+/// The producer (or the platform admin) declines the request, with a reason for the buying unit.
+#[utoipa::path(post, path = "/refund-requests/{id}/decline", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = RefundDeclineBody,
+    responses((status = 200, body = RefundRequestView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "invalid_state (already decided)", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem)))]
+async fn decline_refund_request(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RefundDeclineBody>,
+) -> AppResult<Json<RefundRequestView>> {
+    let ctx = state.ctx();
+    Ok(Json(state.db.write(move |c| refund_requests::decline(c, &actor, &id, body, &ctx)).await?))
 }
 
 /// Starts (or resumes) a card payment through Stripe for the order's amount due (the buying

@@ -11,15 +11,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::{
-    base, check_form, field_errors, html, list_context, list_query, rating, read_form, require_kind, time,
+    Pairs, base, check_form, fen_of, field_errors, html, list_context, list_query, rating, read_form, require_kind,
+    time,
 };
 use crate::accounting::filings;
 use crate::accounting::progress;
 use crate::accounting::scope::{self, ScopeKind};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Violations};
 use crate::http::pagination::Paged;
+use crate::idempotency;
 use crate::identity::types::OrgKind;
 use crate::notify::yuan;
 use crate::orders::lifecycle;
@@ -27,11 +29,12 @@ use crate::orders::listing::{self, OrderListQuery};
 use crate::orders::state::{OrderStatus, order_label, sub_order_label};
 use crate::orders::types::{AcceptBody, RatingBody};
 use crate::orders::view::OrderView;
+use crate::payments::refund_requests::{self, RefundRequestBody, RefundRequestView};
 use crate::state::AppState;
 
 const PLACE: &str = "the agency workplace";
 
-fn order_json(o: &OrderView, zone: chrono_tz::Tz) -> Value {
+fn order_json(o: &OrderView, zone: chrono_tz::Tz, requests: &[RefundRequestView]) -> Value {
     let status = o.status.as_str();
     json!({
         "id": o.id,
@@ -46,6 +49,9 @@ fn order_json(o: &OrderView, zone: chrono_tz::Tz) -> Value {
         "to_accept": o.sub_orders.iter().filter(|s| s.status.as_str() == "shipped").count(),
         "sub_orders": o.sub_orders.iter().map(|s| {
             let st = s.status.as_str();
+            let shown = super::forms::requests_json(requests, &s.id, zone);
+            let open = requests.iter().any(|r| r.sub_order_id == s.id && r.status == "requested");
+            let refundable = s.total_fen - s.refunded_fen;
             json!({
                 "id": s.id, "producer": s.producer_name, "status": st, "status_label": sub_order_label(st),
                 "total": yuan(s.total_fen),
@@ -55,6 +61,9 @@ fn order_json(o: &OrderView, zone: chrono_tz::Tz) -> Value {
                 "can_accept": st == "shipped",
                 "can_rate": st == "accepted" && s.rating.is_none(),
                 "rating": s.rating.as_ref().map(rating),
+                "requests": shown,
+                "can_ask_refund": matches!(st, "awaiting_shipment" | "shipped" | "accepted") && !open && refundable > 0,
+                "refundable": yuan(refundable),
                 "lines": o.lines.iter().filter(|l| l.sub_order_id == s.id).map(|l| json!({
                     "product": l.product_name, "spec": l.spec, "unit": l.unit, "quantity": l.quantity,
                     "unit_price": yuan(l.unit_price_fen), "subtotal": yuan(l.subtotal_fen),
@@ -102,7 +111,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, who: WebAct
             .filter(|o| {
                 o.status.as_str() == "pending_payment" || o.sub_orders.iter().any(|s| s.status.as_str() == "shipped")
             })
-            .map(|o| order_json(o, zone))
+            .map(|o| order_json(o, zone, &[]))
             .collect();
         context["waiting"] = waiting.into();
         context["progress"] = progress
@@ -140,7 +149,7 @@ pub async fn orders(
         let page = list_q.page()?;
         let found = state.db.read(move |c| listing::list(c, &actor, list_q, &page, &ctx)).await?;
         let mut context = base(&who);
-        context["items"] = found.items.iter().map(|o| order_json(o, zone)).collect::<Vec<_>>().into();
+        context["items"] = found.items.iter().map(|o| order_json(o, zone, &[])).collect::<Vec<_>>().into();
         list_context(
             &mut context,
             "/agency/orders",
@@ -158,12 +167,13 @@ pub async fn orders(
 /// The order's page; with a refused form, what was typed and its errors, under that sub-order.
 fn order_page(
     who: &WebActor,
-    o: &OrderView,
+    (o, requests): &(OrderView, Vec<RefundRequestView>),
     zone: chrono_tz::Tz,
     refused: Option<(&str, Value)>,
 ) -> AppResult<Response> {
     let mut context = base(who);
-    context["o"] = order_json(o, zone);
+    context["o"] = order_json(o, zone, requests);
+    context["key"] = crate::ids::new_id("rk").into();
     let status = match refused {
         Some((sub_id, form)) => {
             context["refused"] = json!({"sub_order_id": sub_id, "form": form});
@@ -174,10 +184,11 @@ fn order_page(
     html("agency_order.html", status, &context)
 }
 
-async fn own_order(state: &AppState, who: &WebActor, id: String) -> AppResult<OrderView> {
+/// The unit's order and the refund requests of its sub-orders.
+async fn own_order(state: &AppState, who: &WebActor, id: String) -> AppResult<(OrderView, Vec<RefundRequestView>)> {
     require_kind(who, OrgKind::Agency, PLACE)?;
     let actor = who.actor.clone();
-    state.db.read(move |c| listing::get(c, &actor, &id)).await
+    state.db.read(move |c| Ok((listing::get(c, &actor, &id)?, refund_requests::of_order(c, &actor, &id)?))).await
 }
 
 /// `GET /agency/orders/{id}`.
@@ -289,6 +300,60 @@ pub async fn rate(
                 Ok(listing::get_sub_order(c, &actor, &sub)?.sub_order.order_id)
             })
             .await;
+        after(&state, &who, &id, done, typed).await
+    }
+    .await;
+    web::respond(&headers, result)
+}
+
+/// `POST /agency/sub-orders/{id}/refund-request`: ask the producer for a refund (amount in yuan,
+/// a reason), as `POST /api/v1/sub-orders/{id}/refund-requests`, under the form's idempotency key.
+pub async fn ask_refund(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: WebActor,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = async {
+        require_kind(&who, OrgKind::Agency, PLACE)?;
+        let form = Pairs::read(&body)?;
+        check_form(&headers, &who, form.get("csrf"))?;
+        let typed = json!({"amount": form.get("amount"), "reason": form.get("reason")});
+        let mut v = Violations::new();
+        let amount_fen = fen_of(&mut v, "amount_fen", form.get("amount"));
+        v.check(amount_fen.is_some() || !v.is_empty(), "amount_fen", "请填写退款金额");
+        let key = form.get("key").trim().to_owned();
+        v.check(
+            (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()),
+            "key",
+            "the form is stale: open the order again",
+        );
+        let done = match v.finish("validation_failed") {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let request =
+                    RefundRequestBody { amount_fen: amount_fen.unwrap_or_default(), reason: form.get("reason").into() };
+                let fingerprint =
+                    idempotency::fingerprint("POST", &format!("/agency/sub-orders/{id}/refund-request"), &typed);
+                let (ctx, actor, sub) = (state.ctx(), who.actor.clone(), id.clone());
+                let org = actor.org.id.clone();
+                state
+                    .db
+                    .run(move |c| {
+                        idempotency::run_in(
+                            c,
+                            &org,
+                            Some(&format!("refund-request:{key}")),
+                            &fingerprint,
+                            ctx.now,
+                            |c| idempotency::created(&refund_requests::ask(c, &actor, &sub, request, &ctx)?),
+                        )
+                    })
+                    .await
+                    .map(|stored| stored.body["order_id"].as_str().unwrap_or_default().to_owned())
+            }
+        };
         after(&state, &who, &id, done, typed).await
     }
     .await;

@@ -144,7 +144,7 @@ fn priced(conn: &mut DbConn, actor: &Actor, today: chrono::NaiveDate) -> AppResu
 }
 
 /// The delivery the unit used last, to fill the form.
-fn last_delivery(conn: &mut DbConn, actor: &Actor) -> AppResult<Option<(String, String, String)>> {
+pub(super) fn last_delivery(conn: &mut DbConn, actor: &Actor) -> AppResult<Option<(String, String, String)>> {
     Ok(o::table
         .filter(o::buyer_org_id.eq(&actor.org.id))
         .order((o::created_at.desc(), o::id.desc()))

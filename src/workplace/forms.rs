@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 
 use crate::dashboard::session::{self, WebActor};
 use crate::dashboard::web;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Violations};
 use crate::identity::types::OrgKind;
+use crate::notify::yuan;
+use crate::payments::refund_requests::RefundRequestView;
 
 /// The workplace is its organisation kind's own: anyone else is refused with a readable page.
 pub fn require_kind(who: &WebActor, kind: OrgKind, place: &str) -> AppResult<()> {
@@ -113,4 +115,100 @@ pub fn list_context(
     context["tabs"] = tabs.into();
     context["status_label"] = status.map(label).unwrap_or("全部").into();
     context["next"] = next_cursor.map(|c| format!("{path}?status={chosen}&cursor={c}")).into();
+}
+
+/// Yuan as typed (`158`, `158.5`, `158.50`) to fen; `None` when empty.
+pub fn fen_of(v: &mut Violations, field: &str, typed: &str) -> Option<i64> {
+    let t = typed.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let (int, dec) = t.split_once('.').unwrap_or((t, ""));
+    let ok = !int.is_empty()
+        && int.len() <= 9
+        && int.chars().all(|c| c.is_ascii_digit())
+        && dec.len() <= 2
+        && dec.chars().all(|c| c.is_ascii_digit());
+    if !ok {
+        v.add(field, "金额请填写元，如 158 或 158.50");
+        return None;
+    }
+    let int: i64 = int.parse().unwrap_or(0);
+    let dec: i64 = format!("{dec:0<2}").parse().unwrap_or(0);
+    Some(int * 100 + dec)
+}
+
+/// A posted form read as its pairs, for forms whose fields repeat (tier rows, document rows).
+pub struct Pairs(Vec<(String, String)>);
+
+impl Pairs {
+    pub fn read(body: &[u8]) -> AppResult<Pairs> {
+        read_form::<Vec<(String, String)>>(body).map(Pairs)
+    }
+    /// The first value of `name`, or empty.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+    /// Every value of `name`, in the form's order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// A whole number as typed, `None` when empty; a field error when it is not one.
+pub fn int_of(v: &mut Violations, field: &str, typed: &str) -> Option<i64> {
+    let t = typed.trim();
+    if t.is_empty() {
+        return None;
+    }
+    match t.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            v.add(field, "请填写整数");
+            None
+        }
+    }
+}
+
+/// A refused form's errors keyed by the page's field names: the API's `price_fen` is the form's
+/// `price`, and `tiers[1].price_fen` falls under `tiers`, said with its row (第 2 档).
+pub fn form_fields(fields: BTreeMap<String, String>, renames: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (field, message) in fields {
+        let (head, row) = match field.split_once('[') {
+            Some((head, rest)) => (head.to_owned(), rest.split(']').next().and_then(|i| i.parse::<usize>().ok())),
+            None => (field.clone(), None),
+        };
+        let name = renames.iter().find(|(api, _)| *api == head).map_or(head.as_str(), |(_, form)| *form).to_owned();
+        let message = match row {
+            Some(i) => format!("第 {} 行：{message}", i + 1),
+            None => message,
+        };
+        out.entry(name).and_modify(|m: &mut String| m.push_str(&format!("；{message}"))).or_insert(message);
+    }
+    out
+}
+
+fn request_label(status: &str) -> &'static str {
+    match status {
+        "requested" => "待处理",
+        "granted" => "已同意，已退款",
+        "declined" => "未同意",
+        _ => "—",
+    }
+}
+
+/// One sub-order's refund requests as the pages show them, oldest first.
+pub fn requests_json(requests: &[RefundRequestView], sub_id: &str, zone: chrono_tz::Tz) -> Vec<Value> {
+    requests
+        .iter()
+        .filter(|r| r.sub_order_id == sub_id)
+        .map(|r| {
+            json!({
+                "id": r.id, "status": r.status, "status_label": request_label(&r.status), "open": r.status == "requested",
+                "amount": yuan(r.amount_fen), "reason": r.reason, "requested_at": time(Some(r.requested_at), zone),
+                "decided_at": time(r.decided_at, zone), "decline_reason": r.decline_reason,
+            })
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{base, html, read_query, require_kind};
+use super::forms::{base, fen_of, html, read_query, require_kind};
 use crate::catalog::{categories, service as catalog};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
@@ -41,27 +41,6 @@ struct GoodsForm {
     sort: String,
     #[serde(default)]
     offset: String,
-}
-
-/// Yuan as typed (`158`, `158.5`, `158.50`) to fen; `None` when empty.
-fn fen_of(v: &mut Violations, field: &str, typed: &str) -> Option<i64> {
-    let t = typed.trim();
-    if t.is_empty() {
-        return None;
-    }
-    let (int, dec) = t.split_once('.').unwrap_or((t, ""));
-    let ok = !int.is_empty()
-        && int.len() <= 9
-        && int.chars().all(|c| c.is_ascii_digit())
-        && dec.len() <= 2
-        && dec.chars().all(|c| c.is_ascii_digit());
-    if !ok {
-        v.add(field, "金额请填写元，如 158 或 158.50");
-        return None;
-    }
-    let int: i64 = int.parse().unwrap_or(0);
-    let dec: i64 = format!("{dec:0<2}").parse().unwrap_or(0);
-    Some(int * 100 + dec)
 }
 
 fn params(form: &GoodsForm) -> AppResult<SearchParams> {

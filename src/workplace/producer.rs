@@ -22,6 +22,7 @@ use crate::orders::listing::{self, SubOrderListQuery};
 use crate::orders::state::{SubOrderStatus, sub_order_label};
 use crate::orders::types::{ShipBody, Shipment};
 use crate::orders::view::SubOrderDetail;
+use crate::payments::refund_requests::{self, RefundRequestListQuery, RefundRequestView};
 use crate::settlement::view::{self as settlement, SettlementListQuery};
 use crate::state::AppState;
 
@@ -72,7 +73,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, who: WebAct
         require_kind(&who, OrgKind::Producer, PLACE)?;
         let (ctx, zone, delay) = (state.ctx(), state.config.timezone, state.config.settle.delay_days);
         let actor = who.actor.clone();
-        let (waiting, balance, statements) = state
+        let (waiting, balance, statements, refunds) = state
             .db
             .read(move |c| {
                 let q = SubOrderListQuery { status: Some("awaiting_shipment".into()), limit: Some(10), ..Default::default() };
@@ -82,12 +83,24 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, who: WebAct
                 let q = SettlementListQuery { limit: Some(10), ..Default::default() };
                 let page = q.page()?;
                 let statements = settlement::list(c, &actor, q, &page)?;
-                Ok((waiting, balance, statements))
+                let q = RefundRequestListQuery { status: Some("requested".into()), limit: Some(50), ..Default::default() };
+                let page = q.page()?;
+                let refunds = refund_requests::list(c, &actor, q, &page)?;
+                Ok((waiting, balance, statements, refunds))
             })
             .await?;
         let mut context = base(&who);
         context["waiting"] = waiting.items.iter().map(|d| sub_order_json(d, zone)).collect::<Vec<_>>().into();
         context["more_waiting"] = waiting.next_cursor.is_some().into();
+        context["refund_requests"] = refunds
+            .items
+            .iter()
+            .map(|r| {
+                json!({"id": r.id, "sub_order_id": r.sub_order_id, "amount": yuan(r.amount_fen), "reason": r.reason,
+                    "requested_at": time(Some(r.requested_at), zone)})
+            })
+            .collect::<Vec<_>>()
+            .into();
         context["balance"] = json!({
             "pending": yuan(balance.pending_fen), "due": yuan(balance.due_fen),
             "scheduled": yuan(balance.scheduled_fen), "paid": yuan(balance.paid_fen),
@@ -144,32 +157,59 @@ pub async fn orders(
     web::respond(&headers, result)
 }
 
-/// The sub-order's page, with the ship form as posted and its errors when there are any.
+/// The sub-order's page with its refund requests; with a refused ship form or refund decline,
+/// what was typed and its errors (422).
 fn sub_order_page(
     who: &WebActor,
-    d: &SubOrderDetail,
+    (d, requests): &(SubOrderDetail, Vec<RefundRequestView>),
     zone: chrono_tz::Tz,
     form: Option<(&ShipForm, Value)>,
+    refund: Option<Value>,
 ) -> AppResult<Response> {
     let mut context = base(who);
     context["s"] = sub_order_json(d, zone);
-    let status = match form {
-        Some((posted, errors)) => {
-            context["form"] =
-                json!({"carrier": posted.carrier, "tracking_no": posted.tracking_no, "invoice_no": posted.invoice_no});
-            context["errors"] = errors;
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        None => StatusCode::OK,
-    };
+    context["s"]["requests"] = super::forms::requests_json(requests, &d.sub_order.id, zone).into();
+    let mut status = StatusCode::OK;
+    if let Some((posted, errors)) = form {
+        context["form"] =
+            json!({"carrier": posted.carrier, "tracking_no": posted.tracking_no, "invoice_no": posted.invoice_no});
+        context["errors"] = errors;
+        status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    if let Some(refused) = refund {
+        context["refund_refused"] = refused;
+        status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
     html("producer_sub_order.html", status, &context)
 }
 
-/// One of the producer's sub-orders (another's is not found, as in the API).
-async fn own_sub_order(state: &AppState, who: &WebActor, id: String) -> AppResult<SubOrderDetail> {
+/// One of the producer's sub-orders (another's is not found, as in the API) and its refund requests.
+async fn own_sub_order(
+    state: &AppState,
+    who: &WebActor,
+    id: String,
+) -> AppResult<(SubOrderDetail, Vec<RefundRequestView>)> {
     require_kind(who, OrgKind::Producer, PLACE)?;
     let actor = who.actor.clone();
-    state.db.read(move |c| listing::get_sub_order(c, &actor, &id)).await
+    state
+        .db
+        .read(move |c| {
+            let detail = listing::get_sub_order(c, &actor, &id)?;
+            let requests = refund_requests::of_order(c, &actor, &detail.sub_order.order_id)?;
+            Ok((detail, requests))
+        })
+        .await
+}
+
+/// The sub-order's page with a refused refund decline beside its field.
+pub(super) async fn sub_order_view(
+    state: &AppState,
+    who: &WebActor,
+    id: String,
+    refund: Option<Value>,
+) -> AppResult<Response> {
+    let loaded = own_sub_order(state, who, id).await?;
+    sub_order_page(who, &loaded, state.config.timezone, None, refund)
 }
 
 /// `GET /producer/orders/{id}`.
@@ -179,11 +219,7 @@ pub async fn sub_order(
     who: WebActor,
     Path(id): Path<String>,
 ) -> Response {
-    let result = async {
-        let detail = own_sub_order(&state, &who, id).await?;
-        sub_order_page(&who, &detail, state.config.timezone, None)
-    }
-    .await;
+    let result = async { sub_order_view(&state, &who, id, None).await }.await;
     web::respond(&headers, result)
 }
 
@@ -232,7 +268,7 @@ pub async fn ship(
                 let Some((fields, detail)) = field_errors(&e) else { return Err(e) };
                 let detail_row = own_sub_order(&state, &who, id).await?;
                 let errors = json!({"fields": fields, "detail": detail});
-                sub_order_page(&who, &detail_row, state.config.timezone, Some((&form, errors)))
+                sub_order_page(&who, &detail_row, state.config.timezone, Some((&form, errors)), None)
             }
         }
     }
@@ -248,7 +284,7 @@ pub async fn packing(
     Path(id): Path<String>,
 ) -> Response {
     let result = async {
-        let detail = own_sub_order(&state, &who, id).await?;
+        let (detail, _) = own_sub_order(&state, &who, id).await?;
         let mut context = base(&who);
         context["s"] = sub_order_json(&detail, state.config.timezone);
         html("packing.html", StatusCode::OK, &context)

@@ -47,7 +47,7 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn product_json(p: &ProductView, today: chrono::NaiveDate) -> Value {
+pub(super) fn product_json(p: &ProductView, today: chrono::NaiveDate) -> Value {
     let (status, cert) = (name_of(&p.status), name_of(&p.certification.status));
     let expiring = p.certification.valid_until.is_some_and(|d| cert == "certified" && (d - today).num_days() <= 30);
     json!({
@@ -58,7 +58,8 @@ fn product_json(p: &ProductView, today: chrono::NaiveDate) -> Value {
         "certificate_no": p.certification.certificate_no,
         "valid_until": p.certification.valid_until.map(|d| d.to_string()),
         "expiring": expiring,
-        "price": yuan(p.price_fen), "stock": p.stock,
+        "price": yuan(p.price_fen), "stock": p.stock, "min_order_qty": p.min_order_qty,
+        "origin_region_code": p.origin_region_code, "images": p.images,
         "tiers": p.tiers.iter().map(|t| format!("{}{}起 ¥{}", t.min_qty, p.unit, yuan(t.price_fen))).collect::<Vec<_>>(),
         "can_publish": status != "listed" && cert == "certified",
         "can_unpublish": status == "listed",

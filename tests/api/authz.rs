@@ -97,6 +97,10 @@ const MATRIX: &[Row] = &[
     row("POST", "/api/v1/orders/{id}/payments/offline", "/api/v1/orders/{order}/payments/offline", r#"{"amount_fen": 158000, "reference": "ICBC-1", "paid_at": "2026-11-23T08:00:00Z"}"#, "401 403 403 403 403 403 403 403 403 403 403 403 403 201"),
     row("GET", "/api/v1/orders/{id}/payments", "/api/v1/orders/{paid}/payments", "", "401 404 404 404 200 404 200 200 404 200 404 200 200 200"),
     row("POST", "/api/v1/sub-orders/{id}/refunds", "/api/v1/sub-orders/{paid_sub}/refunds", r#"{"amount_fen": 100, "reason": "少发一罐"}"#, "401 404 404 404 403 404 201 403 404 403 404 201 403 201"),
+    row("POST", "/api/v1/sub-orders/{id}/refund-requests", "/api/v1/sub-orders/{shipped_sub}/refund-requests", r#"{"amount_fen": 100, "reason": "少发一罐"}"#, "401 404 404 404 403 404 403 201 404 403 404 403 409 403"),
+    row("GET", "/api/v1/refund-requests", "/api/v1/refund-requests?status=requested", "", "401 200 200 403 200 403 200 200 403 200 403 200 200 200"),
+    row("POST", "/api/v1/refund-requests/{id}/grant", "/api/v1/refund-requests/{refund_request}/grant", "", "401 404 404 404 403 404 200 403 404 404 404 409 403 409"),
+    row("POST", "/api/v1/refund-requests/{id}/decline", "/api/v1/refund-requests/{refund_request}/decline", r#"{"reason": "已按约定数量发货"}"#, "401 404 404 404 403 404 200 403 404 404 404 409 403 409"),
     row("GET", "/api/v1/sub-orders/{id}/refunds", "/api/v1/sub-orders/{paid_sub}/refunds", "", "401 404 404 404 200 404 200 200 404 200 404 200 200 200"),
     row("POST", "/api/v1/orders/{id}/payments/stripe", "/api/v1/orders/{order}/payments/stripe", "", "401 404 404 404 403 404 403 503 404 403 404 403 503 403"),
     row("POST", "/api/v1/webhooks/stripe", "/api/v1/webhooks/stripe", r#"{"id": "evt_1", "type": "payment_intent.succeeded"}"#, "503 503 503 503 503 503 503 503 503 503 503 503 503 503"),
@@ -173,19 +177,33 @@ const MATRIX: &[Row] = &[
     row("GET", "/agency/sheets/{id}", "/agency/sheets/sht_nosuch", "", "303 404 403 403 403 403 403 404 403 404 403 403 404 403"),
     row("POST", "/agency/sheets/{id}/place", "/agency/sheets/sht_nosuch/place", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/agency/sheet-template", "/agency/sheet-template?format=csv", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
+    row("GET", "/agency/group-buys", "/agency/group-buys", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
+    row("GET", "/agency/group-buys/{id}", "/agency/group-buys/{campaign}", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
+    row("POST", "/agency/group-buys/{id}/pledge", "/agency/group-buys/{campaign}/pledge", "form:csrf=forged&key=k&quantity=1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/agency/group-buys/{id}/withdraw", "/agency/group-buys/{campaign}/withdraw", "form:csrf=forged&pledge_id={pledge}", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/agency/orders", "/agency/orders?status=paid", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("GET", "/agency/orders/{id}", "/agency/orders/{paid}", "", "303 404 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("POST", "/agency/sub-orders/{id}/accept", "/agency/sub-orders/{shipped_sub}/accept", "form:csrf=forged&note=ok", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/agency/sub-orders/{id}/rating", "/agency/sub-orders/{accepted_sub}/rating", "form:csrf=forged&stars=5", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/agency/sub-orders/{id}/refund-request", "/agency/sub-orders/{shipped_sub}/refund-request", "form:csrf=forged&amount=1&reason=x&key=k", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer", "/producer", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
     row("GET", "/producer/orders", "/producer/orders?status=awaiting_shipment", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
     row("GET", "/producer/orders/{id}", "/producer/orders/{paid_sub}", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
     row("POST", "/producer/orders/{id}/ship", "/producer/orders/{paid_sub}/ship", "form:csrf=forged&carrier=%E9%A1%BA%E4%B8%B0&tracking_no=SF1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer/orders/{id}/packing", "/producer/orders/{paid_sub}/packing", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
+    row("POST", "/producer/refund-requests/{id}/grant", "/producer/refund-requests/{refund_request}/grant", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/producer/refund-requests/{id}/decline", "/producer/refund-requests/{refund_request}/decline", "form:csrf=forged&reason=x", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer/products", "/producer/products", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
+    row("GET", "/producer/products/new", "/producer/products/new", "", "303 403 200 403 403 403 200 403 403 403 403 200 403 403"),
+    row("POST", "/producer/products/new", "/producer/products/new", "form:csrf=forged&name=x", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("GET", "/producer/products/{id}", "/producer/products/{tea}", "", "303 403 403 403 403 403 200 403 403 403 403 200 403 403"),
+    row("POST", "/producer/products/{id}", "/producer/products/{tea}", "form:csrf=forged&stock=1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/producer/products/{id}/certification", "/producer/products/{tea}/certification", "form:csrf=forged&benefit_mechanism=x", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/producer/products/{id}/batches", "/producer/products/{tea}/batches", "form:csrf=forged&batch_no=x", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/producer/products/{id}/publish", "/producer/products/{tea}/publish", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/producer/products/{id}/unpublish", "/producer/products/{tea}/unpublish", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer/settlements/{id}/statement", "/producer/settlements/{settlement}/statement?format=csv", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
+    row("GET", "/trace/{code}", "/trace/{trace}", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("GET", "/dashboard/static/dashboard.css", "/dashboard/static/dashboard.css", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
 ];
 
@@ -275,6 +293,14 @@ async fn fixture(app: &TestApp) -> Fixture {
     let order = crate::orders::place(app, &w.school, &[(&w.tea, 10)]).await;
     let paid = paid_order(app, &w).await;
     let paid_sub = id(&paid["sub_orders"][0]);
+    let refund_request = app
+        .post(&format!("/api/v1/sub-orders/{paid_sub}/refund-requests"))
+        .token(&w.school)
+        .json(json!({"amount_fen": 1680, "reason": "到货一罐破损"}))
+        .send()
+        .await;
+    refund_request.assert_status(201);
+    let refund_request = id(&refund_request.json());
     let shipped = paid_order(app, &w).await;
     let shipped_sub = id(&shipped["sub_orders"][0]);
     let ship = |sub: String| {
@@ -393,6 +419,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         accepted_sub.clone(),
         draft.clone(),
         cert_request.clone(),
+        refund_request.clone(),
         pledge.clone(),
         target.clone(),
         filing,
@@ -412,6 +439,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         ("order", id(&order)),
         ("paid", id(&paid)),
         ("paid_sub", paid_sub),
+        ("refund_request", refund_request),
         ("shipped_sub", shipped_sub),
         ("accepted_sub", accepted_sub),
         ("pairing", pairing),

@@ -22,7 +22,7 @@ fn campaign_body(product: &str, opens: DateTime<Utc>, closes: DateTime<Utc>) -> 
     })
 }
 
-async fn campaign(app: &TestApp, w: &World, opens_in: Duration, closes_in: Duration) -> Value {
+pub async fn campaign(app: &TestApp, w: &World, opens_in: Duration, closes_in: Duration) -> Value {
     let now = app.clock.now();
     let r = app
         .post("/api/v1/group-buys")

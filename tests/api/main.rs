@@ -27,3 +27,4 @@ mod settlement;
 mod worker;
 mod workplace;
 mod workplace_bulk;
+mod workplace_forms;

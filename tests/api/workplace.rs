@@ -9,7 +9,7 @@ use crate::dashboard::{Visitor, attr, location};
 use crate::helpers::{TestApp, TestResponse};
 use crate::orders::{World, place, world};
 
-fn sub_of(order: &Value, producer: &str) -> String {
+pub fn sub_of(order: &Value, producer: &str) -> String {
     let subs = order["sub_orders"].as_array().unwrap();
     subs.iter().find(|s| s["producer_id"] == producer).unwrap()["id"].as_str().unwrap().to_owned()
 }
@@ -22,7 +22,7 @@ fn browser<'a>(app: &'a TestApp, token: &str) -> Visitor<'a> {
 }
 
 /// A paid order of 12 tins of tea and 4 bags of mushrooms from the school; returns it.
-async fn paid_order(app: &TestApp, w: &World) -> Value {
+pub async fn paid_order(app: &TestApp, w: &World) -> Value {
     let order = place(app, &w.school, &[(&w.tea, 12), (&w.fungi, 4)]).await;
     app.post(&format!("/api/v1/orders/{}/payments/offline", order["id"].as_str().unwrap()))
         .token(&w.admin)
