@@ -209,3 +209,46 @@ pub fn seed_products(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::Na
     }
     Ok(())
 }
+
+/// (producer, product name, batch number, produced on, quantity)
+const BATCHES: &[(&str, &str, &str, (i32, u32, u32), i64)] = &[
+    ("puan_tea", "普安红茶 明前特级", "PA-HC-20210328", (2021, 3, 28), 1200),
+    ("puan_tea", "普安红茶 明前特级", "PA-HC-20210412", (2021, 4, 12), 900),
+    ("puan_tea", "普安红 金芽礼盒", "PA-JY-20210406", (2021, 4, 6), 400),
+    ("ceheng_fungi", "册亨干香菇", "CH-XG-20210515", (2021, 5, 15), 3000),
+];
+
+/// Batches of the spring 2021 harvest, registered through the batch service, so the producer's
+/// product pages show trace codes and the public trace page has something to open.
+pub fn seed_batches(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::NaiveDateTime) -> AppResult<()> {
+    use diesel::prelude::*;
+
+    use crate::catalog::trace::{self, NewBatchBody};
+    use crate::db::schema::{products, users};
+    use crate::identity::actor::actor_for_user;
+
+    for (producer, name, batch_no, (y, m, d), quantity) in BATCHES {
+        let org = orgs
+            .iter()
+            .find(|(k, _)| k == producer)
+            .map(|(_, o)| o)
+            .ok_or_else(|| anyhow::anyhow!("demo org {producer}"))?;
+        let product: String = products::table
+            .filter(products::producer_id.eq(&org.id))
+            .filter(products::name.eq(name))
+            .select(products::id)
+            .first(conn)?;
+        let user: String =
+            users::table.filter(users::org_id.eq(&org.id)).select(users::id).order(users::id.asc()).first(conn)?;
+        let actor = actor_for_user(conn, &user)?.ok_or_else(|| anyhow::anyhow!("demo user {user}"))?;
+        let produced_on = chrono::NaiveDate::from_ymd_opt(*y, *m, *d).ok_or_else(|| anyhow::anyhow!("date"))?;
+        let body = NewBatchBody {
+            batch_no: (*batch_no).into(),
+            produced_on,
+            quantity: *quantity,
+            inspection_report_url: Some(format!("https://docs.dongxi.example/demo/inspection/{batch_no}.pdf")),
+        };
+        trace::create(conn, &actor, &product, body, now, now.date())?;
+    }
+    Ok(())
+}

@@ -323,6 +323,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
             created.push((org.key, row));
         }
         catalog::seed_products(conn, &created, now)?;
+        catalog::seed_batches(conn, &created, now)?;
         accounting::seed_before_orders(conn, &created, config)?;
         orders::seed_orders(conn, &created, config, now)?;
         group_buys::seed_group_buys(conn, &created, config, now)?;
@@ -360,7 +361,9 @@ pub fn banner(url: &str) -> String {
     out.push_str(&format!(
         "\nDashboard: {url}/dashboard?year=2021 (sign in with qxn@demo.dongxi.cn or huizhou@demo.dongxi.cn)\n"
     ));
-    out.push_str(&format!("Producer workplace: {url}/producer (sign in with tea.puan@demo.dongxi.cn)\n"));
+    out.push_str(&format!(
+        "Producer workplace: {url}/producer (sign in with tea.puan@demo.dongxi.cn); its products' batches link to the public trace page {url}/trace/<code>\n"
+    ));
     out.push_str(&format!(
         "Agency workplace: {url}/agency (sign in with school.hz@demo.dongxi.cn or canteen.hz@demo.dongxi.cn)\n"
     ));

@@ -101,6 +101,18 @@ backend_tests! {
         let home = workplace.get("/producer").await;
         home.assert_status(200);
         assert_eq!(crate::dashboard::attr(&home.text(), "balance", "data-paid-fen"), balance["paid_fen"].to_string(), "the workplace's money is the API's");
+        // The spring harvest's batches: each on its product's page, its trace page public.
+        let products = app.get(&format!("/api/v1/products?producer_id={}", me["organization"]["id"].as_str().unwrap())).token(&tea).send().await.json();
+        let black = products["items"].as_array().unwrap().iter().find(|p| p["name"] == "普安红茶 明前特级").unwrap()["id"].as_str().unwrap().to_owned();
+        let batches = app.get(&format!("/api/v1/products/{black}/batches")).token(&tea).send().await.json();
+        let batches = batches["items"].as_array().unwrap();
+        assert_eq!(batches.len(), 2, "{batches:?}");
+        let code = batches[0]["trace_code"].as_str().unwrap();
+        let product_page = workplace.get(&format!("/producer/products/{black}")).await.text();
+        assert!(product_page.contains(&format!("href=\"/trace/{code}\"")), "{product_page}");
+        let trace = app.get(&format!("/trace/{code}")).send().await;
+        trace.assert_status(200);
+        assert!(trace.text().contains("PA-HC-20210328") && trace.text().contains("普安县"), "{}", trace.text());
         let mut school = crate::dashboard::Visitor::new(&app);
         school.log_in("school.hz@demo.dongxi.cn", DEMO_PASSWORD).await.assert_status(303);
         let agency_home = school.get("/agency").await;
