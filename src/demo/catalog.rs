@@ -210,8 +210,10 @@ pub fn seed_products(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::Na
     Ok(())
 }
 
-/// (producer, product name, batch number, produced on, quantity)
-const BATCHES: &[(&str, &str, &str, (i32, u32, u32), i64)] = &[
+/// (producer, product name, batch number, produced on (year, month, day), quantity)
+type DemoBatch = (&'static str, &'static str, &'static str, (i32, u32, u32), i64);
+
+const BATCHES: &[DemoBatch] = &[
     ("puan_tea", "普安红茶 明前特级", "PA-HC-20210328", (2021, 3, 28), 1200),
     ("puan_tea", "普安红茶 明前特级", "PA-HC-20210412", (2021, 4, 12), 900),
     ("puan_tea", "普安红 金芽礼盒", "PA-JY-20210406", (2021, 4, 6), 400),

@@ -171,6 +171,7 @@ async fn openapi_describes_every_route() {
                     "/unpublish",
                     "/cancel",
                     "/approve",
+                    "/grant",
                     "/close",
                     "/payments/stripe",
                     "/authorization",
