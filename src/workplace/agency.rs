@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::{
-    Pairs, base, check_form, fen_of, field_errors, html, list_context, list_query, rating, read_form, require_kind,
+    base, check_form, fen_of, field_errors, html, list_context, list_query, posted, rating, read_form, require_kind,
     time,
 };
 use crate::accounting::filings;
@@ -316,9 +316,7 @@ pub async fn ask_refund(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Agency, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Agency, PLACE, &body)?;
         let typed = json!({"amount": form.get("amount"), "reason": form.get("reason")});
         let mut v = Violations::new();
         let amount_fen = fen_of(&mut v, "amount_fen", form.get("amount"));

@@ -212,3 +212,12 @@ pub fn requests_json(requests: &[RefundRequestView], sub_id: &str, zone: chrono_
         })
         .collect()
 }
+
+/// A posted form of `kind`'s workplace, read as pairs once its sender may post it and its token
+/// and origin are this page's.
+pub fn posted(headers: &HeaderMap, who: &WebActor, kind: OrgKind, place: &str, body: &[u8]) -> AppResult<Pairs> {
+    require_kind(who, kind, place)?;
+    let form = Pairs::read(body)?;
+    check_form(headers, who, form.get("csrf"))?;
+    Ok(form)
+}

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
-use super::forms::{Pairs, base, check_form, html, list_context, read_query, require_kind, time};
+use super::forms::{Pairs, base, html, list_context, posted, read_query, require_kind, time};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
 use crate::error::{AppError, AppResult, Violations};
@@ -201,9 +201,7 @@ pub async fn pledge(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Agency, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Agency, PLACE, &body)?;
         let typed = json!({
             "quantity": form.get("quantity"), "address": form.get("address"),
             "contact_name": form.get("contact_name"), "phone": form.get("phone"), "note": form.get("note"),
@@ -250,9 +248,7 @@ pub async fn withdraw(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Agency, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Agency, PLACE, &body)?;
         let pledge_id = form.get("pledge_id").to_owned();
         let (ctx, actor, round) = (state.ctx(), who.actor.clone(), id.clone());
         state.db.write(move |c| pledges::withdraw(c, &actor, &round, &pledge_id, &ctx)).await?;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
-use super::forms::{Pairs, base, check_form, fen_of, field_errors, form_fields, html, int_of, require_kind};
+use super::forms::{Pairs, base, fen_of, field_errors, form_fields, html, int_of, posted, require_kind};
 use crate::catalog::categories;
 use crate::catalog::service as catalog;
 use crate::catalog::types::{NewProductBody, PatchProductBody, Storage, Tier};
@@ -188,9 +188,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Producer, PLACE, &body)?;
         let (now, today) = state.now();
         let actor = who.actor.clone();
         let done = match body_from(&form) {

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{Pairs, base, check_form, html, read_query, require_kind};
+use super::forms::{Pairs, base, html, posted, read_query, require_kind};
 use super::product_form::{PLACE, body_from, form_context, patch_of, refusal, typed_from, typed_of};
 use super::products::product_json;
 use crate::catalog::certification::{self, Document, NewRequestBody, RequestListQuery};
@@ -171,9 +171,7 @@ pub async fn request_certification(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Producer, PLACE, &body)?;
         let documents = documents_of(&form);
         let request = NewRequestBody { benefit_mechanism: form.get("benefit_mechanism").into(), documents };
         let (now, today) = state.now();
@@ -226,9 +224,7 @@ pub async fn add_batch(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Producer, PLACE, &body)?;
         let (now, today) = state.now();
         let (actor, product_id) = (who.actor.clone(), id.clone());
         let done = match batch_of(&form) {
@@ -269,9 +265,7 @@ pub async fn update(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Producer, PLACE, &body)?;
         let (now, today) = state.now();
         let (actor, product_id) = (who.actor.clone(), id.clone());
         let done = match body_from(&form) {

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use super::forms::{Pairs, check_form, field_errors, require_kind};
+use super::forms::{field_errors, posted};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
 use crate::identity::types::OrgKind;
@@ -25,9 +25,7 @@ pub async fn grant(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        posted(&headers, &who, OrgKind::Producer, PLACE, &body)?;
         let (ctx, actor) = (state.ctx(), who.actor.clone());
         let granted = state.db.write(move |c| refund_requests::grant(c, &actor, &id, &ctx)).await?;
         // A refund of a card payment is made at Stripe by the worker.
@@ -47,9 +45,7 @@ pub async fn decline(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        require_kind(&who, OrgKind::Producer, PLACE)?;
-        let form = Pairs::read(&body)?;
-        check_form(&headers, &who, form.get("csrf"))?;
+        let form = posted(&headers, &who, OrgKind::Producer, PLACE, &body)?;
         let reason = form.get("reason").to_owned();
         let (ctx, actor, request_id) = (state.ctx(), who.actor.clone(), id.clone());
         let body = RefundDeclineBody { reason: reason.clone() };

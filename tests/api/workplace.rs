@@ -264,8 +264,10 @@ backend_tests! {
 /// The main path in a real Chromium: the school's administrator signs in through the form, finds
 /// the tea, uploads an order sheet with one bad line, sees it marked, uploads the fixed sheet and
 /// places it; once it is paid the producer ships from its workplace (a bad tracking
-/// number first, shown beside its field, then the right one); the school's administrator signs
-/// in again, accepts the parcel with a note and rates it. Screenshots of each
+/// number first, shown beside its field, then the right one), after listing a new product by
+/// form (a bad price first), registering its batch and opening the public trace page on a phone;
+/// the school's administrator signs in again, accepts the parcel with a note, rates it, and
+/// pledges into the city's open group purchase. Screenshots of each
 /// workplace on a desktop and a phone are kept as artifacts; nothing is wider than a phone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_ships_accepts_and_rates() {
@@ -277,6 +279,8 @@ async fn chromium_ships_accepts_and_rates() {
     let app = TestApp::sqlite().await;
     let w = world(&app).await;
     app.index_now().await;
+    let round = crate::group_buys::campaign(&app, &w, chrono::Duration::zero(), chrono::Duration::days(3)).await;
+    let round = round["id"].as_str().unwrap().to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = app.router.clone();
@@ -289,8 +293,8 @@ async fn chromium_ships_accepts_and_rates() {
         .unwrap();
     std::fs::write(&good, format!("{heading}\n{line}\n")).unwrap();
 
-    let (producer_token, script_base, admin, school, tea) =
-        (w.tea_producer.clone(), base.clone(), w.admin.clone(), w.school.clone(), w.tea.clone());
+    let (producer_token, script_base, admin, school, tea, round) =
+        (w.tea_producer.clone(), base.clone(), w.admin.clone(), w.school.clone(), w.tea.clone(), round);
     let (bad, good) = (bad.display().to_string(), good.display().to_string());
     let runtime = tokio::runtime::Handle::current();
     let paid_at = app.clock.now().to_rfc3339();
@@ -376,6 +380,37 @@ async fn chromium_ships_accepts_and_rates() {
         );
         chrome.navigate(&format!("{base}/producer"));
         assert_eq!(chrome.eval("location.pathname"), json!("/producer"));
+
+        // It lists a new product by form (a price that is not in yuan first, shown beside its
+        // field with the rest kept as typed), registers a batch, and opens its trace page.
+        chrome.navigate(&format!("{base}/producer/products/new"));
+        let fill = |chrome: &mut crate::browser::Chromium, field: &str, value: &str| {
+            chrome.eval(&format!("document.querySelector('#product-form [name={field}]').value = '{value}'"));
+        };
+        for (field, value) in
+            [("name", "普安白茶 黄金芽"), ("spec", "100g/罐"), ("unit", "罐"), ("price", "12.345"), ("stock", "300")]
+        {
+            fill(&mut chrome, field, value);
+        }
+        submit(&mut chrome, "#product-form");
+        assert_eq!(chrome.eval("!!document.querySelector('#error-price')"), json!(true), "the price's error beside it");
+        assert_eq!(chrome.eval("document.querySelector('#product-form [name=name]').value"), json!("普安白茶 黄金芽"));
+        fill(&mut chrome, "price", "128.50");
+        submit(&mut chrome, "#product-form");
+        let product_path = chrome.eval("location.pathname").as_str().unwrap().to_owned();
+        assert!(product_path.starts_with("/producer/products/prd"), "the new product's page: {product_path}");
+        chrome.eval("document.querySelector('#batch-form [name=batch_no]').value = 'BC-2026-01'");
+        chrome.eval("document.querySelector('#batch-form [name=quantity]').value = '200'");
+        submit(&mut chrome, "#batch-form");
+        let trace = chrome.eval("document.querySelector('#batch-list a[href^=\"/trace/\"]').getAttribute('href')");
+        let trace = trace.as_str().unwrap().to_owned();
+        let product_shot =
+            chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+        let trace_phone = phone_shot(&mut chrome, &format!("{base}{trace}"));
+        assert_eq!(
+            chrome.eval("document.querySelector('#product').innerText.includes('普安白茶 黄金芽')"),
+            json!(true)
+        );
         chrome.navigate(&format!("{base}/producer/orders/{sub}"));
         chrome.eval("document.querySelector('input[name=carrier]').value = '顺丰速运'");
         chrome.eval("document.querySelector('input[name=tracking_no]').value = 'SF 12#'");
@@ -406,6 +441,21 @@ async fn chromium_ships_accepts_and_rates() {
         assert!(rated.as_str().unwrap().contains("★★★★★"), "{rated}");
         let agency = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
         let agency_phone = phone_shot(&mut chrome, &format!("{base}/agency/orders/{order_id}"));
+
+        // It pledges into the city's open round of the tea; its pledge is shown with the price reached.
+        chrome.navigate(&format!("{base}/agency/group-buys"));
+        chrome.navigate(&format!("{base}/agency/group-buys/{round}"));
+        for (field, value) in [
+            ("quantity", "120"),
+            ("address", "广东省惠州市惠城区 惠州市第一中学工会"),
+            ("contact_name", "陈主任"),
+            ("phone", "0752-2801234"),
+        ] {
+            chrome.eval(&format!("document.querySelector('#pledge-form [name={field}]').value = '{value}'"));
+        }
+        submit(&mut chrome, "#pledge-form");
+        assert_eq!(chrome.eval("document.querySelector('#mine').dataset.quantity"), json!("120"));
+        let round_shot = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
         let requests: Vec<String> = chrome
             .seen("Network.requestWillBeSent")
             .iter()
@@ -417,7 +467,7 @@ async fn chromium_ships_accepts_and_rates() {
                 "a request off the site: {url}"
             );
         }
-        (order_id, [producer, producer_phone, agency, agency_phone, sheet])
+        (order_id, [producer, producer_phone, agency, agency_phone, sheet, product_shot, trace_phone, round_shot])
     })
     .await
     .unwrap();
@@ -431,9 +481,16 @@ async fn chromium_ships_accepts_and_rates() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
     std::fs::create_dir_all(&dir).unwrap();
-    for (shot, name) in
-        shots.iter().zip(["producer.png", "producer-phone.png", "agency.png", "agency-phone.png", "agency-sheet.png"])
-    {
+    for (shot, name) in shots.iter().zip([
+        "producer.png",
+        "producer-phone.png",
+        "agency.png",
+        "agency-phone.png",
+        "agency-sheet.png",
+        "producer-product.png",
+        "trace-phone.png",
+        "agency-group-buy.png",
+    ]) {
         let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of a real page ({} bytes)", png.len());
         std::fs::write(dir.join(name), &png).unwrap();
