@@ -306,11 +306,21 @@ where
     }
 }
 
-/// Applies pending schema migrations; returns how many ran.
+/// The session-level advisory lock that migrating processes take on PostgreSQL ("dongxi-mg").
+const MIGRATION_LOCK: i64 = 0x646f_6e67_7869_6d67;
+
+/// Applies pending schema migrations; returns how many ran. On PostgreSQL, processes started
+/// together (several servers and a worker after an upgrade) migrate one at a time: the others
+/// wait for the lock, then find nothing pending, instead of failing on a table the first made.
 pub fn run_migrations(conn: &mut DbConn) -> AppResult<usize> {
     let applied = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(c)?;
+            let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(c)?;
+            applied
+        }
     };
     applied.map_err(|e| AppError::Unexpected(anyhow::anyhow!("migration failed: {e}")))
 }

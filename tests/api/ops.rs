@@ -517,3 +517,32 @@ async fn readiness_follows_the_database_without_a_restart() {
     drop(app);
     drop(pg);
 }
+
+/// Processes started together after an upgrade (two servers and a worker) migrate one fresh
+/// PostgreSQL schema at once: each waits for the migration lock, one applies every migration,
+/// the others find nothing pending; none fails on a table another made.
+#[test]
+fn processes_started_together_migrate_once() {
+    let Some(admin_url) =
+        crate::helpers::service_env("DONGXI_TEST_DATABASE_URL", "the concurrent migration test (PostgreSQL)")
+    else {
+        return;
+    };
+    let (url, _) = crate::helpers::fresh_pg_schema(&admin_url);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let racers: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, start) = (url.clone(), start.clone());
+            std::thread::spawn(move || {
+                let mut conn = dongxi::db::establish(&url).expect("connect");
+                start.wait();
+                dongxi::db::run_migrations(&mut conn).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut applied: Vec<usize> =
+        racers.into_iter().map(|r| r.join().unwrap().expect("each process migrates without failing")).collect();
+    applied.sort_unstable();
+    assert_eq!(applied[..2], [0, 0], "the others found nothing pending: {applied:?}");
+    assert!(applied[2] > 10, "one applied every migration: {applied:?}");
+}
