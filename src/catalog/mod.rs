@@ -8,6 +8,7 @@ pub mod audit;
 pub mod categories;
 pub mod certification;
 pub mod import;
+pub mod labels;
 pub mod model;
 pub mod routes;
 pub mod service;

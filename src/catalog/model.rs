@@ -357,3 +357,20 @@ pub struct BatchRow {
     pub trace_code: String,
     pub created_at: NaiveDateTime,
 }
+
+/// A quality label of a product (see `labels.rs`); kept, marked removed, when taken off.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::db::schema::product_labels)]
+pub struct LabelRow {
+    pub id: String,
+    pub product_id: String,
+    pub kind: String,
+    pub issuer: String,
+    pub certificate_no: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub document_url: Option<String>,
+    pub added_by: String,
+    pub created_at: NaiveDateTime,
+    pub removed_at: Option<NaiveDateTime>,
+}

@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 
 use super::categories::{CATEGORIES, Category};
 use super::certification::{ApproveBody, EventView, NewRequestBody, ReasonBody, RequestListQuery, RequestView};
+use super::labels::{self, LabelView, NewLabelBody};
 use super::service::ProductListQuery;
 use super::trace::{self, BatchView, NewBatchBody, TraceView};
 use super::types::{NewProductBody, PatchProductBody};
@@ -35,6 +36,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reject))
         .routes(routes!(revoke))
         .routes(routes!(create_batch, list_batches))
+        .routes(routes!(add_label, list_labels))
+        .routes(routes!(remove_label))
         .routes(routes!(trace_code))
 }
 
@@ -89,7 +92,16 @@ async fn get_product(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<ProductView>> {
     let (_, today) = state.now();
-    Ok(Json(state.db.run(move |c| service::get(c, actor.as_ref(), &id, today)).await?))
+    Ok(Json(
+        state
+            .db
+            .run(move |c| {
+                let mut view = service::get(c, actor.as_ref(), &id, today)?;
+                view.labels = Some(labels::of_product(c, &view.id, today)?);
+                Ok(view)
+            })
+            .await?,
+    ))
 }
 
 /// Changes a product (its producer). Changing the origin or the specification of a certified product voids the certificate.
@@ -278,6 +290,56 @@ async fn list_batches(
     let page = q.page()?;
     let (_, today) = state.now();
     Ok(Json(state.db.run(move |c| trace::list(c, &actor, &id, &page, today)).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+struct LabelList {
+    items: Vec<LabelView>,
+    next_cursor: Option<String>,
+}
+
+/// Adds a quality label (圳品, 绿色食品, 有机产品, 农产品地理标志) to the product (its producer).
+#[utoipa::path(post, path = "/products/{id}/labels", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = NewLabelBody,
+    responses((status = 201, body = LabelView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "label_exists (one of each kind at a time)", body = Problem),
+        (status = 422, description = "validation_failed (an unknown kind, an end before the start, a bad URL)", body = Problem)))]
+async fn add_label(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<NewLabelBody>,
+) -> AppResult<(StatusCode, Json<LabelView>)> {
+    let (now, today) = state.now();
+    let view = state.db.write(move |c| labels::add(c, &actor, &id, body, now, today)).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The product's quality labels, each with its state today (anyone who may see the product).
+#[utoipa::path(get, path = "/products/{id}/labels", tag = "catalog", params(("id" = String, Path)),
+    responses((status = 200, body = LabelList), (status = 404, body = Problem)))]
+async fn list_labels(
+    State(state): State<AppState>,
+    MaybeAuthenticated(actor): MaybeAuthenticated,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<LabelList>> {
+    let (_, today) = state.now();
+    let items = state.db.read(move |c| labels::list(c, actor.as_ref(), &id, today)).await?;
+    Ok(Json(LabelList { items, next_cursor: None }))
+}
+
+/// Removes a label from the product (its producer); the removal stays in the audit trail.
+#[utoipa::path(delete, path = "/products/{id}/labels/{label_id}", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path), ("label_id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_label(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath((id, label_id)): ApiPath<(String, String)>,
+) -> AppResult<StatusCode> {
+    let (now, today) = state.now();
+    state.db.write(move |c| labels::remove(c, &actor, &id, &label_id, now, today)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a package's QR code opens: product, producer, origin chain, batch and certificate. Public.

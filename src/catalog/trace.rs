@@ -174,6 +174,8 @@ pub struct TraceView {
     pub producer: TraceProducer,
     pub origin: TraceOrigin,
     pub certificate: CertificationView,
+    /// The product's quality labels, each with its state today.
+    pub labels: Vec<super::view::LabelView>,
 }
 
 pub fn trace(conn: &mut DbConn, code: &str, today: NaiveDate) -> AppResult<TraceView> {
@@ -200,7 +202,9 @@ pub fn trace(conn: &mut DbConn, code: &str, today: NaiveDate) -> AppResult<Trace
         certificate_no: product.certificate_no.clone(),
         valid_until: product.cert_valid_until,
     };
+    let labels = super::labels::of_product(conn, &product.id, today)?;
     Ok(TraceView {
+        labels,
         trace_code: batch.trace_code.clone(),
         batch: batch.into(),
         product: TraceProduct {

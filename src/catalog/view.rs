@@ -71,6 +71,9 @@ pub struct ProductView {
     /// Only for the producer and its reviewers, on `GET /products/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_check: Option<PriceCheck>,
+    /// Its quality labels (圳品, 绿色食品, 有机产品, 农产品地理标志), on `GET /products/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<LabelView>>,
 }
 
 /// A certificate past `valid_until` reads as expired (and is treated like a revoked one).
@@ -132,6 +135,7 @@ impl ProductView {
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             price_check: None,
+            labels: None,
         })
     }
 }
@@ -189,5 +193,57 @@ mod tests {
         assert_eq!(median(&[1, 3, 100]), Some(3));
         assert_eq!(median(&[1, 2, 3, 4]), Some(3));
         assert_eq!(median(&[10, 20]), Some(15));
+    }
+}
+
+/// The labels a product may carry: (code, Chinese name).
+pub const KINDS: [(&str, &str); 4] =
+    [("szpin", "圳品"), ("green_food", "绿色食品"), ("organic", "有机产品"), ("geo_indication", "农产品地理标志")];
+
+pub fn kind_name(kind: &str) -> &'static str {
+    KINDS.iter().find(|(code, _)| *code == kind).map_or("", |(_, name)| name)
+}
+
+/// A label as the product, the trace page and the producer show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LabelView {
+    pub id: String,
+    pub product_id: String,
+    pub kind: String,
+    /// 圳品, 绿色食品, 有机产品 or 农产品地理标志.
+    pub kind_name: String,
+    pub issuer: String,
+    pub certificate_no: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub document_url: Option<String>,
+    /// `valid`, `expired` (after `valid_until`) or `not_yet_valid` (before `valid_from`), today.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn status_on(row: &super::model::LabelRow, today: NaiveDate) -> &'static str {
+    if today < row.valid_from {
+        "not_yet_valid"
+    } else if today > row.valid_until {
+        "expired"
+    } else {
+        "valid"
+    }
+}
+
+pub fn label_view(row: super::model::LabelRow, today: NaiveDate) -> LabelView {
+    LabelView {
+        status: status_on(&row, today).to_owned(),
+        kind_name: kind_name(&row.kind).to_owned(),
+        id: row.id,
+        product_id: row.product_id,
+        kind: row.kind,
+        issuer: row.issuer,
+        certificate_no: row.certificate_no,
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+        document_url: row.document_url,
+        created_at: crate::clock::utc(row.created_at),
     }
 }

@@ -383,6 +383,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Quality labels of a product (圳品, 绿色食品, 有机产品, 农产品地理标志).
+    product_labels (id) {
+        id -> Text,
+        product_id -> Text,
+        kind -> Text,
+        issuer -> Text,
+        certificate_no -> Text,
+        valid_from -> Date,
+        valid_until -> Date,
+        document_url -> Nullable<Text>,
+        added_by -> Text,
+        created_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     /// Stripe webhook events, each handled once (the id is Stripe's event id).
     stripe_events (id) {
         id -> Text,
@@ -834,6 +851,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     refunds,
     refund_requests,
+    product_labels,
     stripe_events,
     ratings,
     idempotency_keys,

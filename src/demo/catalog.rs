@@ -210,6 +210,34 @@ pub fn seed_products(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::Na
     Ok(())
 }
 
+/// A demo producer's first user as an actor, and its product of that name.
+fn producer_and_product(
+    conn: &mut DbConn,
+    orgs: &[(&str, OrgRow)],
+    producer: &str,
+    name: &str,
+) -> AppResult<(crate::identity::Actor, String)> {
+    use diesel::prelude::*;
+
+    use crate::db::schema::{products, users};
+    use crate::identity::actor::actor_for_user;
+
+    let org = orgs
+        .iter()
+        .find(|(k, _)| *k == producer)
+        .map(|(_, o)| o)
+        .ok_or_else(|| anyhow::anyhow!("demo org {producer}"))?;
+    let product: String = products::table
+        .filter(products::producer_id.eq(&org.id))
+        .filter(products::name.eq(name))
+        .select(products::id)
+        .first(conn)?;
+    let user: String =
+        users::table.filter(users::org_id.eq(&org.id)).select(users::id).order(users::id.asc()).first(conn)?;
+    let actor = actor_for_user(conn, &user)?.ok_or_else(|| anyhow::anyhow!("demo user {user}"))?;
+    Ok((actor, product))
+}
+
 /// (producer, product name, batch number, produced on (year, month, day), quantity)
 type DemoBatch = (&'static str, &'static str, &'static str, (i32, u32, u32), i64);
 
@@ -223,26 +251,9 @@ const BATCHES: &[DemoBatch] = &[
 /// Batches of the spring 2021 harvest, registered through the batch service, so the producer's
 /// product pages show trace codes and the public trace page has something to open.
 pub fn seed_batches(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::NaiveDateTime) -> AppResult<()> {
-    use diesel::prelude::*;
-
     use crate::catalog::trace::{self, NewBatchBody};
-    use crate::db::schema::{products, users};
-    use crate::identity::actor::actor_for_user;
-
     for (producer, name, batch_no, (y, m, d), quantity) in BATCHES {
-        let org = orgs
-            .iter()
-            .find(|(k, _)| k == producer)
-            .map(|(_, o)| o)
-            .ok_or_else(|| anyhow::anyhow!("demo org {producer}"))?;
-        let product: String = products::table
-            .filter(products::producer_id.eq(&org.id))
-            .filter(products::name.eq(name))
-            .select(products::id)
-            .first(conn)?;
-        let user: String =
-            users::table.filter(users::org_id.eq(&org.id)).select(users::id).order(users::id.asc()).first(conn)?;
-        let actor = actor_for_user(conn, &user)?.ok_or_else(|| anyhow::anyhow!("demo user {user}"))?;
+        let (actor, product) = producer_and_product(conn, orgs, producer, name)?;
         let produced_on = chrono::NaiveDate::from_ymd_opt(*y, *m, *d).ok_or_else(|| anyhow::anyhow!("date"))?;
         let body = NewBatchBody {
             batch_no: (*batch_no).into(),
@@ -251,6 +262,39 @@ pub fn seed_batches(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::Nai
             inspection_report_url: Some(format!("https://docs.dongxi.example/demo/inspection/{batch_no}.pdf")),
         };
         trace::create(conn, &actor, &product, body, now, now.date())?;
+    }
+    Ok(())
+}
+
+/// (producer, product name, kind, issuer, certificate number, valid from, valid until)
+type DemoLabel =
+    (&'static str, &'static str, &'static str, &'static str, &'static str, (i32, u32, u32), (i32, u32, u32));
+
+#[rustfmt::skip]
+const LABELS: &[DemoLabel] = &[
+    ("puan_tea", "普安红茶 明前特级", "geo_indication", "农业农村部", "AGI2019-02-2556", (2019, 8, 1), (2029, 7, 31)),
+    ("puan_tea", "普安红茶 明前特级", "green_food", "中国绿色食品发展中心", "LB-35-20120532004A", (2020, 12, 1), (2023, 11, 30)),
+    ("ceheng_fungi", "册亨干香菇", "green_food", "中国绿色食品发展中心", "LB-18-21031200117A", (2021, 3, 1), (2027, 2, 28)),
+];
+
+/// Quality labels of the notices' goods (普安红's geographical indication, green-food marks),
+/// added through the label service; the tea's green-food mark has lapsed, as one does.
+pub fn seed_labels(conn: &mut DbConn, orgs: &[(&str, OrgRow)], now: chrono::NaiveDateTime) -> AppResult<()> {
+    use crate::catalog::labels::{self, NewLabelBody};
+
+    let date =
+        |(y, m, d): (i32, u32, u32)| chrono::NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| anyhow::anyhow!("date"));
+    for (producer, name, kind, issuer, certificate_no, from, until) in LABELS {
+        let (actor, product) = producer_and_product(conn, orgs, producer, name)?;
+        let body = NewLabelBody {
+            kind: (*kind).into(),
+            issuer: (*issuer).into(),
+            certificate_no: (*certificate_no).into(),
+            valid_from: date(*from)?,
+            valid_until: date(*until)?,
+            document_url: Some(format!("https://docs.dongxi.example/demo/labels/{certificate_no}.pdf")),
+        };
+        labels::add(conn, &actor, &product, body, now, now.date())?;
     }
     Ok(())
 }

@@ -324,6 +324,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
         }
         catalog::seed_products(conn, &created, now)?;
         catalog::seed_batches(conn, &created, now)?;
+        catalog::seed_labels(conn, &created, now)?;
         accounting::seed_before_orders(conn, &created, config)?;
         orders::seed_orders(conn, &created, config, now)?;
         group_buys::seed_group_buys(conn, &created, config, now)?;

@@ -4,7 +4,8 @@
 //! - The producer's (`/producer`): what to ship, shipping with the carrier, tracking and invoice
 //!   numbers, a packing list that prints on one page, refund requests to grant or decline, its
 //!   money (balance and statements); its products, made and edited by form (tiers, stock, photos
-//!   by URL), put on sale or taken off, their certification requests and batches with trace codes.
+//!   by URL), put on sale or taken off, their certification requests, quality labels and batches with
+//!   trace codes.
 //! - The agency's (`/agency`): finding goods (the API's search, with certificates and the price
 //!   against its category), a cart and order sheets for ordering in bulk, group purchases
 //!   (pledge, change, withdraw), following orders (paying, accepting (验收), rating, asking for a
@@ -25,6 +26,7 @@ mod group_buys;
 mod ordering;
 mod producer;
 mod product_form;
+mod product_labels;
 mod product_page;
 mod products;
 mod refunds;
@@ -76,6 +78,8 @@ pub fn routes() -> RouteTable {
         )
         .route("/producer/products/{id}/certification", &[Method::POST], post(product_page::request_certification))
         .route("/producer/products/{id}/batches", &[Method::POST], post(product_page::add_batch))
+        .route("/producer/products/{id}/labels", &[Method::POST], post(product_labels::add))
+        .route("/producer/products/{id}/labels/{label_id}/remove", &[Method::POST], post(product_labels::remove))
         .route("/producer/products/{id}/publish", &[Method::POST], post(products::publish))
         .route("/producer/products/{id}/unpublish", &[Method::POST], post(products::unpublish))
         .route("/producer/settlements/{id}/statement", &[Method::GET], get(producer::statement))

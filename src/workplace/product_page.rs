@@ -14,6 +14,7 @@ use super::forms::{Pairs, base, html, posted, read_query, require_kind};
 use super::product_form::{PLACE, body_from, form_context, patch_of, refusal, typed_from, typed_of};
 use super::products::product_json;
 use crate::catalog::certification::{self, Document, NewRequestBody, RequestListQuery};
+use crate::catalog::labels;
 use crate::catalog::service as catalog;
 use crate::catalog::trace::{self, NewBatchBody};
 use crate::dashboard::session::WebActor;
@@ -37,6 +38,17 @@ pub enum Refused {
     Edit(Value),
     Certification(Value),
     Batch(Value),
+    Label(Value),
+}
+
+/// A quality label's state as the pages say it.
+pub fn label_status(status: &str) -> &'static str {
+    match status {
+        "valid" => "有效",
+        "expired" => "已过期",
+        "not_yet_valid" => "未生效",
+        _ => "—",
+    }
 }
 
 fn request_label(status: &str) -> &'static str {
@@ -55,7 +67,7 @@ pub async fn render(state: &AppState, who: &WebActor, id: String, refused: Refus
     let (_, today) = state.now();
     let zone = state.config.timezone;
     let actor = who.actor.clone();
-    let (product, requests, batches) = state
+    let (product, requests, batches, labels) = state
         .db
         .read(move |c| {
             catalog::owned(c, &actor, &id, today)?;
@@ -64,7 +76,8 @@ pub async fn render(state: &AppState, who: &WebActor, id: String, refused: Refus
             let q = RequestListQuery { product_id: Some(id.clone()), ..Default::default() };
             let requests = certification::list(c, &actor, q, &page, today)?.items;
             let batches = trace::list(c, &actor, &id, &page, today)?.items;
-            Ok((product, requests, batches))
+            let labels = labels::of_product(c, &id, today)?;
+            Ok((product, requests, batches, labels))
         })
         .await?;
     let mut context = base(who);
@@ -94,9 +107,24 @@ pub async fn render(state: &AppState, who: &WebActor, id: String, refused: Refus
         })
         .collect::<Vec<_>>()
         .into();
+    context["labels"] = labels
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id, "kind": l.kind, "kind_name": l.kind_name, "issuer": l.issuer,
+                "certificate_no": l.certificate_no, "valid_from": l.valid_from.to_string(),
+                "valid_until": l.valid_until.to_string(), "document_url": l.document_url,
+                "status": l.status, "status_label": label_status(&l.status),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into();
+    context["label_kinds"] =
+        labels::KINDS.iter().map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>().into();
     let pending = requests.iter().any(|r| r.status == "pending");
     context["can_request"] = (!pending).into();
     let empty_docs = vec![json!({"kind": "", "name": "", "url": ""}); DOCUMENT_ROWS];
+    let mut label = json!({"typed": {}, "fields": {}});
     let (mut edit, mut cert, mut batch) = (
         None,
         json!({"typed": {"documents": empty_docs}, "fields": {}}),
@@ -120,10 +148,15 @@ pub async fn render(state: &AppState, who: &WebActor, id: String, refused: Refus
             batch = form;
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        Refused::Label(form) => {
+            label = form;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
     };
     context["form"] = edit.unwrap_or_else(|| form_context(typed_of(Some(&product), &who.actor.org.region_code), None));
     context["cert"] = cert;
     context["batch"] = batch;
+    context["label"] = label;
     html("producer_product.html", status, &context)
 }
 

@@ -48,6 +48,11 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path(code):
                 "certificate_no": t.certificate.certificate_no,
                 "valid_until": t.certificate.valid_until.map(|d| d.to_string()),
             },
+            "labels": t.labels.iter().map(|l| json!({
+                "kind": l.kind, "kind_name": l.kind_name, "issuer": l.issuer, "certificate_no": l.certificate_no,
+                "valid_until": l.valid_until.to_string(), "status": l.status,
+                "status_label": super::product_page::label_status(&l.status),
+            })).collect::<Vec<_>>(),
             "today": today.to_string(),
         });
         html("trace.html", StatusCode::OK, &context)

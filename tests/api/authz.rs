@@ -81,6 +81,9 @@ const MATRIX: &[Row] = &[
     row("POST", "/api/v1/products/{id}/revoke-certification", "/api/v1/products/{tea}/revoke-certification", r#"{"reason": "抽检不合格"}"#, "401 403 403 403 403 403 403 403 403 403 200 403 404 409"),
     row("POST", "/api/v1/products/{id}/batches", "/api/v1/products/{tea}/batches", r#"{"batch_no": "PA-2026-11-02", "produced_on": "2026-11-02", "quantity": 100}"#, "401 403 403 403 403 403 201 403 403 403 403 409 403 403"),
     row("GET", "/api/v1/products/{id}/batches", "/api/v1/products/{tea}/batches", "", "401 403 403 403 403 403 200 403 403 403 403 200 403 403"),
+    row("POST", "/api/v1/products/{id}/labels", "/api/v1/products/{tea}/labels", r#"{"kind": "organic", "issuer": "中绿华夏有机产品认证中心", "certificate_no": "COFCC-R-2021-0001", "valid_from": "2021-01-01", "valid_until": "2027-12-31"}"#, "401 403 403 403 403 403 201 403 403 403 403 409 403 403"),
+    row("GET", "/api/v1/products/{id}/labels", "/api/v1/products/{tea}/labels", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    row("DELETE", "/api/v1/products/{id}/labels/{label_id}", "/api/v1/products/{tea}/labels/{label}", "", "401 403 403 403 403 403 204 403 403 403 403 404 403 403"),
     row("GET", "/api/v1/trace/{code}", "/api/v1/trace/{trace}", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("GET", "/api/v1/products/{id}/price-check", "/api/v1/products/{tea}/price-check", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("GET", "/api/v1/search/products", "/api/v1/search/products?q=红茶", "", "200 200 200 200 200 200 200 200 200 200 200 200 200 200"),
@@ -200,6 +203,8 @@ const MATRIX: &[Row] = &[
     row("POST", "/producer/products/{id}", "/producer/products/{tea}", "form:csrf=forged&stock=1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/producer/products/{id}/certification", "/producer/products/{tea}/certification", "form:csrf=forged&benefit_mechanism=x", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/producer/products/{id}/batches", "/producer/products/{tea}/batches", "form:csrf=forged&batch_no=x", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/producer/products/{id}/labels", "/producer/products/{tea}/labels", "form:csrf=forged&kind=organic", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
+    row("POST", "/producer/products/{id}/labels/{label_id}/remove", "/producer/products/{tea}/labels/{label}/remove", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/producer/products/{id}/publish", "/producer/products/{tea}/publish", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("POST", "/producer/products/{id}/unpublish", "/producer/products/{tea}/unpublish", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/producer/settlements/{id}/statement", "/producer/settlements/{settlement}/statement?format=csv", "", "303 403 404 403 403 403 200 403 403 403 403 200 403 403"),
@@ -293,6 +298,14 @@ async fn fixture(app: &TestApp) -> Fixture {
     let order = crate::orders::place(app, &w.school, &[(&w.tea, 10)]).await;
     let paid = paid_order(app, &w).await;
     let paid_sub = id(&paid["sub_orders"][0]);
+    let label = app
+        .post(&format!("/api/v1/products/{}/labels", w.tea))
+        .token(&w.tea_producer)
+        .json(json!({"kind": "geo_indication", "issuer": "农业农村部", "certificate_no": "AGI2019-02-2556", "valid_from": "2019-08-01", "valid_until": "2029-07-31"}))
+        .send()
+        .await;
+    label.assert_status(201);
+    let label = id(&label.json());
     let refund_request = app
         .post(&format!("/api/v1/sub-orders/{paid_sub}/refund-requests"))
         .token(&w.school)
@@ -440,6 +453,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         ("paid", id(&paid)),
         ("paid_sub", paid_sub),
         ("refund_request", refund_request),
+        ("label", label),
         ("shipped_sub", shipped_sub),
         ("accepted_sub", accepted_sub),
         ("pairing", pairing),

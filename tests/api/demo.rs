@@ -110,9 +110,12 @@ backend_tests! {
         let code = batches[0]["trace_code"].as_str().unwrap();
         let product_page = workplace.get(&format!("/producer/products/{black}")).await.text();
         assert!(product_page.contains(&format!("href=\"/trace/{code}\"")), "{product_page}");
+        let labels = app.get(&format!("/api/v1/products/{black}/labels")).send().await.json();
+        let states: Vec<(&str, &str)> = labels["items"].as_array().unwrap().iter().map(|l| (l["kind"].as_str().unwrap(), l["status"].as_str().unwrap())).collect();
+        assert_eq!(states, [("geo_indication", "valid"), ("green_food", "expired")], "普安红's labels, one lapsed");
         let trace = app.get(&format!("/trace/{code}")).send().await;
         trace.assert_status(200);
-        assert!(trace.text().contains("PA-HC-20210328") && trace.text().contains("普安县"), "{}", trace.text());
+        assert!(trace.text().contains("PA-HC-20210328") && trace.text().contains("普安县") && trace.text().contains("农产品地理标志"), "{}", trace.text());
         let mut school = crate::dashboard::Visitor::new(&app);
         school.log_in("school.hz@demo.dongxi.cn", DEMO_PASSWORD).await.assert_status(303);
         let agency_home = school.get("/agency").await;

@@ -14,6 +14,7 @@ mod dashboard;
 mod demo;
 mod group_buys;
 mod identity;
+mod labels;
 mod ledger_property;
 mod notify;
 mod ops;
