@@ -401,7 +401,8 @@ async fn chromium_signs_in_and_reads_the_dashboard() {
              target: document.querySelector('#target').dataset.fen, ratio: document.querySelector('#ratio').dataset.ratio, \
              status: document.querySelector('#figures').dataset.status, svgs: document.querySelectorAll('svg').length, \
              excel: document.querySelectorAll('a[href*=\"format=xlsx\"]').length, title: document.title, \
-             styled: getComputedStyle(document.querySelector('.figure .big')).fontSize})",
+             styled: getComputedStyle(document.querySelector('.figure .big')).fontSize, \
+             bar: document.querySelector('#ratio-bar').value})",
         );
         let shot = chrome.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
         // Printed: the controls go, the figures and charts stay.
@@ -431,6 +432,9 @@ async fn chromium_signs_in_and_reads_the_dashboard() {
     assert_eq!(figures["counted"], api["counted_fen"].to_string());
     assert_eq!(figures["target"], api["target_fen"].to_string());
     assert_eq!(figures["ratio"], api["ratio"].to_string());
+    // The ratio's bar is as long as the ratio (a native bar: the CSP allows no inline width).
+    let percent = (api["ratio"].as_f64().unwrap() * 100.0).clamp(0.0, 100.0).round();
+    assert_eq!(figures["bar"].as_f64(), Some(percent), "{figures}");
     assert_eq!(figures["status"], api["status"]);
     assert!(figures["svgs"].as_u64().unwrap() >= 3 && figures["excel"] == 7, "{figures}");
     assert_eq!(figures["styled"], "40px", "the stylesheet applied: {figures}");
