@@ -16,6 +16,7 @@
 
 use dongxi::accounting::breakdown;
 use dongxi::accounting::progress;
+use dongxi::accounting::span::Span;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
@@ -387,13 +388,24 @@ fn main() {
                 plain.2 / ours.2.max(1e-6)
             );
         };
-        let ours = time(runs, || drop(progress::progress(&mut conn, &s, YEAR, None, &ctx).unwrap()));
+        let ours = time(runs, || drop(progress::progress(&mut conn, &s, &Span::year(YEAR), None, &ctx).unwrap()));
         let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", None));
         row("progress", ours, base);
         for by in By::ALL {
             let b = By::parse(by).unwrap();
             let ours = time(runs, || {
-                drop(breakdown::breakdown(&mut conn, &s, YEAR, b, None, Some(breakdown::DEFAULT_ROWS), &ctx).unwrap())
+                drop(
+                    breakdown::breakdown(
+                        &mut conn,
+                        &s,
+                        &Span::year(YEAR),
+                        b,
+                        None,
+                        Some(breakdown::DEFAULT_ROWS),
+                        &ctx,
+                    )
+                    .unwrap(),
+                )
             });
             let group = match by {
                 "recipient_county" => "origin_county",
@@ -413,7 +425,9 @@ fn main() {
             let base = time(runs.min(10), || plain(&mut conn, side, &path, group, None));
             row(&format!("breakdown by {by}"), ours, base);
         }
-        let ours = time(runs.min(20), || drop(progress::progress(&mut conn, &s, YEAR, Some(as_of), &ctx).unwrap()));
+        let ours = time(runs.min(20), || {
+            drop(progress::progress(&mut conn, &s, &Span::year(YEAR), Some(as_of), &ctx).unwrap())
+        });
         let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", Some(as_of.naive_utc())));
         row("progress as_of 30 Sep", ours, base);
         let ours = time(runs.min(20), || {
@@ -421,7 +435,7 @@ fn main() {
                 breakdown::breakdown(
                     &mut conn,
                     &s,
-                    YEAR,
+                    &Span::year(YEAR),
                     By::BuyerOrg,
                     Some(as_of),
                     Some(breakdown::DEFAULT_ROWS),
@@ -432,6 +446,19 @@ fn main() {
         });
         let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", Some(as_of.naive_utc())));
         row("breakdown by buyer_org as_of 30 Sep", ours, base);
+        // A half-year reads the month rollups where they answer, the lines elsewhere.
+        let h1 = Span::parse(YEAR, Some("H1")).unwrap();
+        let ours = time(runs, || drop(progress::progress(&mut conn, &s, &h1, None, &ctx).unwrap()));
+        let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", None));
+        row("progress period=H1 (baseline: the whole year from the lines)", ours, base);
+        let ours = time(runs, || {
+            drop(
+                breakdown::breakdown(&mut conn, &s, &h1, By::BuyerOrg, None, Some(breakdown::DEFAULT_ROWS), &ctx)
+                    .unwrap(),
+            )
+        });
+        let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", None));
+        row("breakdown by buyer_org period=H1 (baseline: the whole year from the lines)", ours, base);
     }
     let payments = runs.max(50);
     let (with, without) = write_cost(&mut conn, payments);

@@ -125,6 +125,7 @@ fn parse_query(line: &str) -> (SearchQuery, HashMap<String, String>) {
         price_min_fen: map.get("price_min_fen").and_then(|v| v.parse().ok()),
         price_max_fen: map.get("price_max_fen").and_then(|v| v.parse().ok()),
         in_stock: map.get("in_stock").map(|v| v == "true"),
+        label: map.get("label").cloned(),
         sort: map.get("sort").and_then(|s| SortOrder::parse(s)).unwrap_or_default(),
         limit: map.get("limit").and_then(|v| v.parse().ok()).unwrap_or(20),
         offset: map.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0),

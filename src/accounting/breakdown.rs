@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::facts::{self, Group};
 use super::progress::{instant, ratio, scope_name};
 use super::scope::{Scope, ScopeKind};
+use super::span::Span;
 use super::targets;
 use crate::catalog::categories;
 use crate::clock::utc;
@@ -105,6 +106,12 @@ pub struct BreakdownRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BreakdownView {
     pub year: i32,
+    /// `year` (the default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`.
+    pub period: String,
+    /// The period's first day, in the deployment's zone.
+    pub starts_on: chrono::NaiveDate,
+    /// The period's last day, in the deployment's zone.
+    pub ends_on: chrono::NaiveDate,
     pub scope_kind: ScopeKind,
     pub scope_id: String,
     pub scope_name: String,
@@ -149,19 +156,21 @@ pub const DEFAULT_ROWS: usize = 1000;
 pub fn breakdown(
     conn: &mut DbConn,
     scope: &Scope,
-    year: i32,
+    span: &Span,
     by: By,
     as_of: Option<DateTime<Utc>>,
     limit: Option<usize>,
     ctx: &Ctx,
 ) -> AppResult<BreakdownView> {
     let (cutoff, at) = instant(as_of, ctx)?;
+    let year = span.year;
     let cond = facts::scope_cond(scope);
-    let mut sums = facts::sums(conn, year, &cond, by.group(scope), cutoff)?;
+    let mut sums = facts::sums(conn, span, &cond, by.group(scope), cutoff)?;
     let mut other: Option<(usize, i64)> = None;
     if by == By::Month {
         let got: HashMap<String, i64> = sums.into_iter().collect();
-        sums = (1..=12).map(|m| (format!("{year}-{m:02}"), got.get(&m.to_string()).copied().unwrap_or(0))).collect();
+        sums =
+            span.months().map(|m| (format!("{year}-{m:02}"), got.get(&m.to_string()).copied().unwrap_or(0))).collect();
     } else {
         sums.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         if let Some(limit) = limit
@@ -180,7 +189,7 @@ pub fn breakdown(
     let mut rows: Vec<BreakdownRow> = sums
         .into_iter()
         .map(|(key, counted)| {
-            let target = goals.get(&key).copied();
+            let target = goals.get(&key).map(|t| span.share(*t, ctx));
             BreakdownRow {
                 name: names.get(&key).cloned().unwrap_or_else(|| key.clone()),
                 ratio: target.map(|t| ratio(counted, t)),
@@ -202,6 +211,9 @@ pub fn breakdown(
     let total_fen = rows.iter().map(|r| r.counted_fen).sum();
     Ok(BreakdownView {
         year,
+        period: span.code(),
+        starts_on: span.starts_on(),
+        ends_on: span.ends_on(),
         scope_kind: scope.kind(),
         scope_id: scope.id().to_owned(),
         scope_name: scope_name(conn, scope)?,

@@ -14,6 +14,7 @@ use super::entries::EntryView;
 use super::entries::LedgerQuery;
 use super::laggards::LaggardsView;
 use super::progress::ProgressView;
+use super::span::{label_of, stem_of};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -177,15 +178,25 @@ pub fn attachment(
 pub fn progress_table(p: &ProgressView, zone: chrono_tz::Tz) -> Table {
     let mut running = 0;
     Table {
-        title: format!("{} {}年 消费帮扶进度（{}）", p.scope_name, p.year, as_of_text(p.as_of, zone)),
-        file_stem: format!("progress-{}-{}", p.scope_id, p.year),
+        title: format!(
+            "{} {} 消费帮扶进度（{}）",
+            p.scope_name,
+            label_of(p.year, &p.period),
+            as_of_text(p.as_of, zone)
+        ),
+        file_stem: format!("progress-{}-{}", p.scope_id, stem_of(p.year, &p.period)),
         preamble: vec![
             ("范围".into(), Cell::Text(format!("{}：{}", p.scope_kind.label(), p.scope_name))),
-            ("年度目标（元）".into(), p.target_fen.map(Cell::Yuan).unwrap_or(Cell::Text("未设目标".into()))),
+            ("期间".into(), Cell::Text(format!("{} 至 {}", p.starts_on, p.ends_on))),
+            ("年度目标（元）".into(), p.year_target_fen.map(Cell::Yuan).unwrap_or(Cell::Text("未设目标".into()))),
+            ("本期目标（元）".into(), p.target_fen.map(Cell::Yuan).unwrap_or(Cell::Empty)),
             ("已计入（元）".into(), Cell::Yuan(p.counted_fen)),
             ("完成率".into(), p.ratio.map(Cell::Ratio).unwrap_or(Cell::Empty)),
             ("序时进度（元）".into(), p.expected_to_date_fen.map(Cell::Yuan).unwrap_or(Cell::Empty)),
-            ("预计全年（元）".into(), Cell::Yuan(p.projected_year_end_fen)),
+            (
+                if p.period == "year" { "预计全年（元）" } else { "预计期末（元）" }.into(),
+                Cell::Yuan(p.projected_year_end_fen),
+            ),
             ("状态".into(), Cell::Text(p.status.label().into())),
         ],
         headers: vec!["月份", "当月计入（元）", "累计计入（元）"],
@@ -216,8 +227,14 @@ pub fn breakdown_table(b: &BreakdownView, zone: chrono_tz::Tz) -> Table {
         .collect();
     rows.push(vec![Cell::Text("合计".into()), Cell::Empty, Cell::Yuan(b.total_fen), Cell::Empty, Cell::Empty]);
     Table {
-        title: format!("{} {}年 消费帮扶分{}统计（{}）", b.scope_name, b.year, b.by.label(), as_of_text(b.as_of, zone)),
-        file_stem: format!("breakdown-{}-{}-{}", b.by.as_str(), b.scope_id, b.year),
+        title: format!(
+            "{} {} 消费帮扶分{}统计（{}）",
+            b.scope_name,
+            label_of(b.year, &b.period),
+            b.by.label(),
+            as_of_text(b.as_of, zone)
+        ),
+        file_stem: format!("breakdown-{}-{}-{}", b.by.as_str(), b.scope_id, stem_of(b.year, &b.period)),
         preamble: vec![],
         headers: vec![b.by.label(), "代码", "已计入（元）", "目标（元）", "完成率"],
         rows,
@@ -226,8 +243,13 @@ pub fn breakdown_table(b: &BreakdownView, zone: chrono_tz::Tz) -> Table {
 
 pub fn laggards_table(l: &LaggardsView, zone: chrono_tz::Tz) -> Table {
     Table {
-        title: format!("{} {}年 预留份额进度排名（{}）", l.scope_name, l.year, as_of_text(l.as_of, zone)),
-        file_stem: format!("laggards-{}-{}", l.scope_id, l.year),
+        title: format!(
+            "{} {} 预留份额进度排名（{}）",
+            l.scope_name,
+            label_of(l.year, &l.period),
+            as_of_text(l.as_of, zone)
+        ),
+        file_stem: format!("laggards-{}-{}", l.scope_id, stem_of(l.year, &l.period)),
         preamble: vec![],
         headers: vec!["单位", "类型", "目标（元）", "已计入（元）", "完成率", "序时进度（元）", "状态"],
         rows: l

@@ -1,5 +1,5 @@
-//! Reading sums out of the ledger: one query shape — filter by year and scope, group by one
-//! attribute, sum the amounts — answered from a rollup when one carries the scope and the
+//! Reading sums out of the ledger: one query shape — filter by span (a year or part of one) and
+//! scope, group by one attribute, sum the amounts — answered from a rollup when one carries the scope and the
 //! grouping and no `as_of` is asked, else from the ledger lines themselves. Every reported
 //! number comes through here.
 
@@ -8,6 +8,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 
 use super::scope::Scope;
+use super::span::Span;
 use crate::db::{DbConn, prefix_pattern};
 use crate::error::AppResult;
 use crate::regions::levels::Placed;
@@ -133,9 +134,20 @@ pub fn scope_cond(scope: &Scope) -> Cond {
     cond
 }
 
-/// The rollup that answers a grouping under a condition; `None`: only the lines can.
-fn rollup(group: Group, cond: &Cond) -> Option<&'static str> {
+/// The rollup that answers a grouping under a condition over a span; `None`: only the lines can.
+fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
     use Group as G;
+    if !span.is_whole_year() {
+        // Only the month rollups can tell part of a year; they also carry the prefectures.
+        return match (cond.grain, group) {
+            (Grain::Lines, _) => None,
+            (Grain::Province, G::Total | G::Month | G::Category) => Some("ledger_sums_month_province"),
+            (_, G::Total | G::Month | G::Category | G::OriginPrefecture | G::BuyerPrefecture) => {
+                Some("ledger_sums_month")
+            }
+            _ => None,
+        };
+    }
     Some(match (cond.grain, group) {
         (Grain::Lines, _) => return None,
         (_, G::OriginPrefecture | G::BuyerPrefecture) => "ledger_sums_pref",
@@ -157,28 +169,28 @@ struct KeySum {
     amount: i64,
 }
 
-/// Sums of one year's ledger in a scope, grouped; `as_of` counts only entries recorded by then.
+/// Sums of a span's ledger in a scope, grouped; `as_of` counts only entries recorded by then.
 /// From a rollup where one answers: with `as_of`, the rollup less the lines recorded after it, in
 /// one statement (one snapshot) — cheap when `as_of` is recent, as it usually is.
 pub fn sums(
     conn: &mut DbConn,
-    year: i32,
+    span: &Span,
     cond: &Cond,
     group: Group,
     as_of: Option<NaiveDateTime>,
 ) -> AppResult<Vec<(String, i64)>> {
     let column = group.column();
-    let (mut sql, mut binds) = part("ledger_lines", year, cond, column, "amount_fen");
-    match (rollup(group, cond), as_of) {
+    let (mut sql, mut binds) = part("ledger_lines", span, cond, column, "amount_fen");
+    match (rollup(group, cond, span), as_of) {
         (None, Some(t)) => {
             sql.push_str(" AND recorded_at <= ?");
             binds.push(Bind::Time(t));
         }
         (None, None) => {}
-        (Some(table), None) => (sql, binds) = part(table, year, cond, column, "amount_fen"),
+        (Some(table), None) => (sql, binds) = part(table, span, cond, column, "amount_fen"),
         (Some(table), Some(t)) => {
-            let (current, mut current_binds) = part(table, year, cond, column, "amount_fen");
-            let (later, later_binds) = part("ledger_lines", year, cond, column, "-amount_fen");
+            let (current, mut current_binds) = part(table, span, cond, column, "amount_fen");
+            let (later, later_binds) = part("ledger_lines", span, cond, column, "-amount_fen");
             sql = format!("{current} UNION ALL {later} AND recorded_at > ?");
             current_binds.extend(later_binds);
             current_binds.push(Bind::Time(t));
@@ -190,10 +202,14 @@ pub fn sums(
     Ok(rows.into_iter().map(|r| (r.key, r.amount)).collect())
 }
 
-/// `SELECT key, amount FROM table WHERE year = ? AND cond`.
-fn part(table: &str, year: i32, cond: &Cond, column: &str, amount: &str) -> (String, Vec<Bind>) {
+/// `SELECT key, amount FROM table WHERE year = ? [AND month BETWEEN ? AND ?] AND cond`.
+fn part(table: &str, span: &Span, cond: &Cond, column: &str, amount: &str) -> (String, Vec<Bind>) {
     let mut sql = format!("SELECT {column} AS key, {amount} AS a FROM {table} WHERE year = ?");
-    let mut binds = vec![Bind::Int(year)];
+    let mut binds = vec![Bind::Int(span.year)];
+    if !span.is_whole_year() {
+        sql.push_str(" AND month BETWEEN ? AND ?");
+        binds.extend([Bind::Int(span.first_month as i32), Bind::Int(span.last_month as i32)]);
+    }
     if let Some((lead, value)) = cond.rollup_lead.as_ref().filter(|_| table != "ledger_lines") {
         sql.push_str(" AND ");
         sql.push_str(lead);

@@ -8,8 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::facts::{self, Bind, Cond, Group};
-use super::progress::{Status, expected, instant, ratio, scope_name, status};
+use super::progress::{Status, instant, ratio, scope_name, status};
 use super::scope::{Scope, ScopeKind};
+use super::span::Span;
 use crate::clock::utc;
 use crate::ctx::Ctx;
 use crate::db::schema::{organizations, regions, targets as t};
@@ -33,6 +34,12 @@ pub struct LaggardRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LaggardsView {
     pub year: i32,
+    /// `year` (the default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`.
+    pub period: String,
+    /// The period's first day, in the deployment's zone.
+    pub starts_on: chrono::NaiveDate,
+    /// The period's last day, in the deployment's zone.
+    pub ends_on: chrono::NaiveDate,
     pub scope_kind: ScopeKind,
     pub scope_id: String,
     pub scope_name: String,
@@ -45,11 +52,12 @@ pub struct LaggardsView {
 pub fn laggards(
     conn: &mut DbConn,
     scope: &Scope,
-    year: i32,
+    span: &Span,
     as_of: Option<DateTime<Utc>>,
     ctx: &Ctx,
 ) -> AppResult<LaggardsView> {
     let (cutoff, at) = instant(as_of, ctx)?;
+    let year = span.year;
     let mut orgs = organizations::table.inner_join(regions::table).select(organizations::id).into_boxed();
     orgs = match scope {
         Scope::Recipient(p) | Scope::Donor(p) => orgs.filter(regions::path.like(prefix_pattern(&p.path)).escape('\\')),
@@ -98,9 +106,9 @@ pub fn laggards(
         rollup_lead: None,
     };
     let bought: HashMap<String, i64> =
-        facts::sums(conn, year, &in_list("buyer_org_id"), Group::BuyerOrg, cutoff)?.into_iter().collect();
+        facts::sums(conn, span, &in_list("buyer_org_id"), Group::BuyerOrg, cutoff)?.into_iter().collect();
     let sold: HashMap<String, i64> =
-        facts::sums(conn, year, &in_list("producer_id"), Group::Producer, cutoff)?.into_iter().collect();
+        facts::sums(conn, span, &in_list("producer_id"), Group::Producer, cutoff)?.into_iter().collect();
     let path_of: HashMap<&str, &str> = tree.iter().map(|(id, path)| (id.as_str(), path.as_str())).collect();
     let subtree_sum = |id: &str, sums: &HashMap<String, i64>| -> i64 {
         let Some(root) = path_of.get(id) else { return 0 };
@@ -113,7 +121,8 @@ pub fn laggards(
             let target_kind = if kind == "producer" { ScopeKind::Producer } else { ScopeKind::Org };
             let counted =
                 if target_kind == ScopeKind::Producer { subtree_sum(&id, &sold) } else { subtree_sum(&id, &bought) };
-            let expected_fen = expected(target, year, at, ctx);
+            let expected_fen = span.expected_by(target, at, ctx);
+            let target = span.share(target, ctx);
             LaggardRow {
                 name: names.get(&id).cloned().unwrap_or_default(),
                 org_id: id,
@@ -129,6 +138,9 @@ pub fn laggards(
     rows.sort_by(|a, b| a.ratio.total_cmp(&b.ratio).then(a.name.cmp(&b.name)));
     Ok(LaggardsView {
         year,
+        period: span.code(),
+        starts_on: span.starts_on(),
+        ends_on: span.ends_on(),
         scope_kind: scope.kind(),
         scope_id: scope.id().to_owned(),
         scope_name: scope_name(conn, scope)?,

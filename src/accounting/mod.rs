@@ -20,5 +20,6 @@ pub mod progress;
 pub mod rollups;
 pub mod routes;
 pub mod scope;
+pub mod span;
 pub mod targets;
 pub mod verify;

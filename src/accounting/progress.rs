@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::facts::{self, Group};
 use super::scope::{self, Scope, ScopeKind};
+use super::span::Span;
 use super::targets;
 use crate::clock::{start_of_day, utc};
 use crate::ctx::Ctx;
@@ -49,19 +50,30 @@ pub struct MonthFigure {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProgressView {
     pub year: i32,
+    /// `year` (the default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`.
+    pub period: String,
+    /// The period's first day, in the deployment's zone.
+    pub starts_on: chrono::NaiveDate,
+    /// The period's last day, in the deployment's zone.
+    pub ends_on: chrono::NaiveDate,
     pub scope_kind: ScopeKind,
     pub scope_id: String,
     pub scope_name: String,
+    /// The target for the period: the year's target, or its even-pace share of a part of the year.
     pub target_fen: Option<i64>,
+    /// The year's target, whatever the period.
+    pub year_target_fen: Option<i64>,
+    /// Counted within the period.
     pub counted_fen: i64,
     /// counted ÷ target, four decimals; null without a target.
     pub ratio: Option<f64>,
-    /// The target spread evenly over the year, up to `as_of`; null without a target.
+    /// The target spread evenly over the period, up to `as_of`; null without a target.
     pub expected_to_date_fen: Option<i64>,
-    /// The year's end at the pace so far (the counted figure itself once the year is over).
+    /// The period's end at the pace so far (the counted figure itself once the period is over).
     pub projected_year_end_fen: i64,
     /// `achieved`, `on_track`, `behind` (below 80% of the even pace) or `no_target`.
     pub status: Status,
+    /// The period's months.
     pub by_month: Vec<MonthFigure>,
     /// The instant the figures stand at.
     pub as_of: DateTime<Utc>,
@@ -132,23 +144,26 @@ pub fn scope_name(conn: &mut DbConn, scope: &Scope) -> AppResult<String> {
 pub fn progress(
     conn: &mut DbConn,
     scope: &Scope,
-    year: i32,
+    span: &Span,
     as_of: Option<DateTime<Utc>>,
     ctx: &Ctx,
 ) -> AppResult<ProgressView> {
     let (cutoff, at) = instant(as_of, ctx)?;
+    let year = span.year;
     let cond = facts::scope_cond(scope);
-    let months: HashMap<String, i64> = facts::sums(conn, year, &cond, Group::Month, cutoff)?.into_iter().collect();
-    let by_month: Vec<MonthFigure> = (1..=12)
+    let months: HashMap<String, i64> = facts::sums(conn, span, &cond, Group::Month, cutoff)?.into_iter().collect();
+    let by_month: Vec<MonthFigure> = span
+        .months()
         .map(|m| MonthFigure {
             month: format!("{year}-{m:02}"),
             counted_fen: months.get(&m.to_string()).copied().unwrap_or(0),
         })
         .collect();
     let counted: i64 = by_month.iter().map(|m| m.counted_fen).sum();
-    let target = targets::find(conn, year, scope.kind(), scope.id())?.map(|t| t.amount_fen);
-    let expected_fen = target.map(|t| expected(t, year, at, ctx));
-    let (elapsed, length) = year_progress(year, at, ctx);
+    let year_target = targets::find(conn, year, scope.kind(), scope.id())?.map(|t| t.amount_fen);
+    let target = year_target.map(|t| span.share(t, ctx));
+    let expected_fen = year_target.map(|t| span.expected_by(t, at, ctx));
+    let (elapsed, length) = span.elapsed(at, ctx);
     let projected = if elapsed >= length || elapsed == 0 {
         counted
     } else {
@@ -156,10 +171,14 @@ pub fn progress(
     };
     Ok(ProgressView {
         year,
+        period: span.code(),
+        starts_on: span.starts_on(),
+        ends_on: span.ends_on(),
         scope_kind: scope.kind(),
         scope_id: scope.id().to_owned(),
         scope_name: scope_name(conn, scope)?,
         target_fen: target,
+        year_target_fen: year_target,
         counted_fen: counted,
         ratio: target.map(|t| ratio(counted, t)),
         expected_to_date_fen: expected_fen,

@@ -17,6 +17,7 @@ use super::laggards::LaggardsView;
 use super::pairings::{self, NewPairingBody, PairingQuery, PairingView, PatchPairingBody};
 use super::periods::{self, PeriodView};
 use super::progress::ProgressView;
+use super::span::Span;
 use super::targets::{self, NewTargetBody, PatchTargetBody, TargetQuery, TargetView};
 use super::{breakdown, entries, laggards, progress, scope};
 use crate::error::{AppError, AppResult, Problem};
@@ -269,6 +270,8 @@ async fn ledger(
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     pub year: i32,
+    /// `year` (default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`, in the deployment's zone.
+    pub period: Option<String>,
     /// `recipient`, `donor`, `org`, `pairing` or `producer`.
     pub scope_kind: String,
     pub scope_id: String,
@@ -282,6 +285,8 @@ pub struct ReportQuery {
 #[into_params(parameter_in = Query)]
 pub struct BreakdownQuery {
     pub year: i32,
+    /// `year` (default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`, in the deployment's zone.
+    pub period: Option<String>,
     pub scope_kind: String,
     pub scope_id: String,
     /// `recipient_county`, `recipient_prefecture`, `donor_region`, `buyer_org`, `producer`, `category` or `month`.
@@ -313,13 +318,13 @@ async fn progress(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> AppResult<Response> {
     let format = export::parse_format(q.format.as_deref())?;
-    let year = scope::check_year(q.year, "year")?;
+    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
     let ctx = state.ctx();
     let view = state
         .db
         .read(move |c| {
             let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            progress::progress(c, &scope, year, q.as_of, &ctx)
+            progress::progress(c, &scope, &span, q.as_of, &ctx)
         })
         .await?;
     reply(view, format, |v| export::progress_table(v, ctx.zone))
@@ -337,7 +342,7 @@ async fn breakdown(
     ApiQuery(q): ApiQuery<BreakdownQuery>,
 ) -> AppResult<Response> {
     let format = export::parse_format(q.format.as_deref())?;
-    let year = scope::check_year(q.year, "year")?;
+    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
     let by = By::parse(&q.by)?;
     let limit = match q.limit {
         Some(n) if (1..=100_000).contains(&n) => Some(n as usize),
@@ -350,7 +355,7 @@ async fn breakdown(
         .db
         .read(move |c| {
             let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            breakdown::breakdown(c, &scope, year, by, q.as_of, limit, &ctx)
+            breakdown::breakdown(c, &scope, &span, by, q.as_of, limit, &ctx)
         })
         .await?;
     reply(view, format, |v| export::breakdown_table(v, ctx.zone))
@@ -366,13 +371,13 @@ async fn laggards(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> AppResult<Response> {
     let format = export::parse_format(q.format.as_deref())?;
-    let year = scope::check_year(q.year, "year")?;
+    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
     let ctx = state.ctx();
     let view = state
         .db
         .read(move |c| {
             let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            laggards::laggards(c, &scope, year, q.as_of, &ctx)
+            laggards::laggards(c, &scope, &span, q.as_of, &ctx)
         })
         .await?;
     reply(view, format, |v| export::laggards_table(v, ctx.zone))

@@ -5,6 +5,7 @@ use crate::accounting::breakdown;
 use crate::accounting::entries;
 use crate::accounting::laggards;
 use crate::accounting::progress;
+use crate::accounting::span::Span;
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -105,7 +106,7 @@ fn visible(conn: &mut DbConn, actor: &Actor, kind: ScopeKind, id: &str) -> Optio
 fn default_scope(conn: &mut DbConn, offered: &[Scope], year: i32, ctx: &Ctx) -> AppResult<Option<(ScopeKind, String)>> {
     let key = |s: &Scope| (s.kind(), s.id().to_owned());
     for s in offered {
-        let p = progress::progress(conn, s, year, None, ctx)?;
+        let p = progress::progress(conn, s, &Span::year(year), None, ctx)?;
         if p.target_fen.is_some() || p.counted_fen != 0 {
             return Ok(Some(key(s)));
         }
@@ -279,12 +280,14 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         offered.insert(0, scope.clone());
     }
     let scope_value = scope_param(chosen.0, &chosen.1);
-    let progress = progress::progress(conn, &scope, year, sel.as_of, ctx)?;
+    let progress = progress::progress(conn, &scope, &Span::year(year), sel.as_of, ctx)?;
     let as_of_field = sel.as_of.map(|t| field_value(t, ctx.zone));
     let link_to = |scope: &str| Some(format!("/dashboard?{}", query_string(&[], year, scope, as_of_field.as_deref())));
-    let places = breakdown::breakdown(conn, &scope, year, places_by(&scope), sel.as_of, Some(CHART_ROWS), ctx)?;
-    let categories = breakdown::breakdown(conn, &scope, year, By::Category, sel.as_of, Some(CHART_ROWS), ctx)?;
-    let laggards = laggards::laggards(conn, &scope, year, sel.as_of, ctx)?;
+    let places =
+        breakdown::breakdown(conn, &scope, &Span::year(year), places_by(&scope), sel.as_of, Some(CHART_ROWS), ctx)?;
+    let categories =
+        breakdown::breakdown(conn, &scope, &Span::year(year), By::Category, sel.as_of, Some(CHART_ROWS), ctx)?;
+    let laggards = laggards::laggards(conn, &scope, &Span::year(year), sel.as_of, ctx)?;
     let behind = laggards.rows.iter().filter(|l| l.status == Status::Behind).count();
     let mut laggard_rows = Vec::new();
     for l in laggards.rows.iter().take(LAGGARDS_SHOWN) {

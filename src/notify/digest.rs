@@ -4,6 +4,7 @@
 
 use crate::accounting::laggards;
 use crate::accounting::progress;
+use crate::accounting::span::Span;
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -134,11 +135,11 @@ fn sections(conn: &mut DbConn, actor: &Actor, year: i32, ctx: &Ctx) -> AppResult
             }
             Err(e) => return Err(e),
         };
-        let progress = progress::progress(conn, &scope, year, None, ctx)?;
+        let progress = progress::progress(conn, &scope, &Span::year(year), None, ctx)?;
         if progress.target_fen.is_none() && progress.counted_fen == 0 {
             continue;
         }
-        let laggards: Vec<laggards::LaggardRow> = laggards::laggards(conn, &scope, year, None, ctx)?
+        let laggards: Vec<laggards::LaggardRow> = laggards::laggards(conn, &scope, &Span::year(year), None, ctx)?
             .rows
             .into_iter()
             .filter(|l| l.org_id != actor.org.id)

@@ -11,16 +11,17 @@ use crate::catalog::categories;
 use crate::catalog::model::ProductRow;
 use crate::catalog::view::is_on_sale;
 use crate::db::DbConn;
-use crate::db::schema::{organizations, products, regions};
+use crate::db::schema::{organizations, product_labels, products, regions};
 use crate::error::AppResult;
 
-/// Region names and producer names, loaded once per batch.
+/// Region names, producer names and the labels valid today, loaded once per batch.
 struct Lookups {
     regions: HashMap<String, (String, String)>,
     producers: HashMap<String, String>,
+    labels: HashMap<String, Vec<String>>,
 }
 
-fn lookups(conn: &mut DbConn, rows: &[ProductRow]) -> AppResult<Lookups> {
+fn lookups(conn: &mut DbConn, rows: &[ProductRow], today: NaiveDate) -> AppResult<Lookups> {
     let mut codes: Vec<String> =
         rows.iter().flat_map(|r| r.origin_path.split('/').filter(|c| !c.is_empty()).map(str::to_owned)).collect();
     codes.sort_unstable();
@@ -46,7 +47,25 @@ fn lookups(conn: &mut DbConn, rows: &[ProductRow]) -> AppResult<Lookups> {
             .load(conn)?;
         producers.extend(found);
     }
-    Ok(Lookups { regions: region_map, producers })
+    let mut labels: HashMap<String, Vec<String>> = HashMap::new();
+    let product_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    for chunk in product_ids.chunks(500) {
+        let found: Vec<(String, String)> = product_labels::table
+            .filter(product_labels::product_id.eq_any(chunk))
+            .filter(product_labels::removed_at.is_null())
+            .filter(product_labels::valid_from.le(today))
+            .filter(product_labels::valid_until.ge(today))
+            .select((product_labels::product_id, product_labels::kind))
+            .load(conn)?;
+        for (product, kind) in found {
+            labels.entry(product).or_default().push(kind);
+        }
+    }
+    labels.values_mut().for_each(|kinds| {
+        kinds.sort_unstable();
+        kinds.dedup();
+    });
+    Ok(Lookups { regions: region_map, producers, labels })
 }
 
 fn build(row: ProductRow, look: &Lookups, analyzer: &Analyzer) -> SearchDoc {
@@ -80,6 +99,7 @@ fn build(row: ProductRow, look: &Lookups, analyzer: &Analyzer) -> SearchDoc {
         in_stock: row.stock > 0,
         rating_avg,
         created_at: row.created_at.and_utc().timestamp(),
+        labels: look.labels.get(&row.id).cloned().unwrap_or_default(),
         id: row.id,
         name: row.name,
         category: row.category,
@@ -113,7 +133,7 @@ pub fn load_changes(
         on_sale.iter().map(|r| r.id.as_str()).chain(deletes.iter().map(String::as_str)).collect();
     let gone: Vec<String> = ids.iter().filter(|id| !present.contains(id.as_str())).cloned().collect();
     deletes.extend(gone);
-    let look = lookups(conn, &on_sale)?;
+    let look = lookups(conn, &on_sale, today)?;
     Ok((on_sale.into_iter().map(|r| build(r, &look, analyzer)).collect(), deletes))
 }
 
@@ -135,6 +155,6 @@ pub fn load_on_sale_page(
         query = query.filter(products::id.gt(after.to_owned()));
     }
     let rows: Vec<ProductRow> = query.load(conn)?;
-    let look = lookups(conn, &rows)?;
+    let look = lookups(conn, &rows, today)?;
     Ok(rows.into_iter().map(|r| build(r, &look, analyzer)).collect())
 }

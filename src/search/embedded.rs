@@ -5,18 +5,20 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 use super::analysis::Analyzer;
 use super::engine::{BoxFuture, Facets, SearchDoc, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
-use super::facets::FacetCounter;
+use super::facets::{FacetCounter, Values};
 use super::tantivy_index::{Fields, WRITER_HEAP, failed, fields, open_index, to_document, unavailable};
 
 struct Live {
@@ -34,7 +36,8 @@ pub struct EmbeddedEngine {
     last_check_ms: AtomicI64,
     /// Set when the server switched to a generation built elsewhere: changes since then are replayed.
     replay_since: Mutex<Option<i64>>,
-    created_fresh: bool,
+    /// The live index lacks a field of this version's schema (see `take_needs_rebuild`).
+    outdated: AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -44,21 +47,22 @@ fn now_ms() -> i64 {
 impl EmbeddedEngine {
     /// Opens (or creates, empty) the index under `data_dir/search`.
     pub fn open(data_dir: &Path) -> Result<EmbeddedEngine, SearchError> {
-        let mut engine = EmbeddedEngine {
+        let engine = EmbeddedEngine {
             root: data_dir.join("search"),
             analyzer: Analyzer::shared(),
             live: RwLock::new(None),
             last_check_ms: AtomicI64::new(0),
             replay_since: Mutex::new(None),
-            created_fresh: false,
+            outdated: AtomicBool::new(false),
         };
         if engine.current_generation().is_none() {
-            engine.created_fresh = true;
             let generation = format!("g-{}", now_ms());
             open_index(&engine.root.join(&generation), &engine.analyzer, true)?;
             engine.point_to(&generation, now_ms())?;
         }
         engine.refresh(true)?;
+        let outdated = engine.live.read().map_err(failed)?.as_ref().is_some_and(|l| l.fields.labels.is_none());
+        engine.outdated.store(outdated, Ordering::Relaxed);
         Ok(engine)
     }
 
@@ -123,7 +127,11 @@ impl EmbeddedEngine {
         let query = self.build_query(&live.fields, q);
         let limit = q.limit.max(1);
         let window = TopDocs::with_limit(limit).and_offset(q.offset);
-        let facets = FacetCounter { fields: vec!["category", "origin_prefecture", "storage"] };
+        let mut fields = vec![("category", Values::One), ("origin_prefecture", Values::One), ("storage", Values::One)];
+        if live.fields.labels.is_some() {
+            fields.push(("labels", Values::Many));
+        }
+        let facets = FacetCounter { fields };
         let (addresses, counts): (Vec<DocAddress>, _) = match q.sort {
             SortOrder::Relevance if q.q.trim().is_empty() => {
                 let (docs, counts) = searcher
@@ -166,7 +174,7 @@ impl EmbeddedEngine {
         }
         let mut counts = counts.into_iter();
         let mut next = || counts.next().unwrap_or_default();
-        let facets = Facets { category: next(), origin_prefecture: next(), storage: next() };
+        let facets = Facets { category: next(), origin_prefecture: next(), storage: next(), labels: next() };
         // Every product has exactly one category, so the category counts add up to the total.
         let total: u64 = facets.category.values().sum();
         Ok(SearchResults { hits, total, facets, engine: "embedded", took_ms: started.elapsed().as_secs_f64() * 1000.0 })
@@ -237,6 +245,13 @@ impl EmbeddedEngine {
         }
         if let Some(s) = &q.storage {
             clauses.push(filter(term(f.storage, s)));
+        }
+        if let Some(label) = &q.label {
+            // An index built before labels has none: nothing carries the label there.
+            clauses.push(filter(match f.labels {
+                Some(field) => term(field, label),
+                None => Box::new(EmptyQuery),
+            }));
         }
         if let Some(stock) = q.in_stock {
             clauses.push(filter(Box::new(TermQuery::new(
@@ -326,6 +341,7 @@ impl EmbeddedEngine {
             }
         }
         self.refresh(true)?;
+        self.outdated.store(false, Ordering::Relaxed);
         Ok(count)
     }
 }
@@ -356,6 +372,6 @@ impl SearchEngine for EmbeddedEngine {
     }
 
     fn needs_rebuild(&self) -> bool {
-        self.created_fresh
+        self.outdated.load(Ordering::Relaxed)
     }
 }

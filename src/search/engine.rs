@@ -36,6 +36,10 @@ pub struct SearchDoc {
     pub rating_avg: Option<f64>,
     /// Seconds since the epoch, for `newest`.
     pub created_at: i64,
+    /// The quality labels valid on the day the document was built (`szpin`, `green_food`,
+    /// `organic`, `geo_indication`); the daily sweep rebuilds it when one lapses or begins.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 impl SearchDoc {
@@ -53,6 +57,7 @@ impl SearchDoc {
             spec: self.spec.clone(),
             stock: self.stock,
             rating_avg: self.rating_avg,
+            labels: self.labels.clone(),
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct SearchQuery {
     pub price_min_fen: Option<i64>,
     pub price_max_fen: Option<i64>,
     pub in_stock: Option<bool>,
+    /// A quality label kind the product must carry, valid today.
+    pub label: Option<String>,
     pub sort: SortOrder,
     pub limit: usize,
     pub offset: usize,
@@ -121,6 +128,9 @@ pub struct SearchHit {
     pub spec: String,
     pub stock: i64,
     pub rating_avg: Option<f64>,
+    /// Quality labels valid today, by kind.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]
@@ -128,6 +138,9 @@ pub struct Facets {
     pub category: BTreeMap<String, u64>,
     pub origin_prefecture: BTreeMap<String, u64>,
     pub storage: BTreeMap<String, u64>,
+    /// Products per quality label kind valid today (a product may carry several, so these
+    /// need not add up to the total).
+    pub labels: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -157,7 +170,9 @@ pub trait SearchEngine: Send + Sync {
     fn take_replay_since(&self) -> Option<i64> {
         None
     }
-    /// True when the index was just created empty and should be built from the database.
+    /// True while the index is one an older version built, whose documents lack a field this
+    /// one filters on: the worker then rebuilds it from the database (searches keep answering
+    /// from the old index meanwhile); a finished rebuild clears it.
     fn needs_rebuild(&self) -> bool {
         false
     }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::analysis::Analyzer;
 use super::document::{load_changes, load_on_sale_page};
 use super::engine::{SearchEngine, SearchError};
-use crate::db::schema::{app_meta, outbox, products};
+use crate::db::schema::{app_meta, outbox, product_labels, products};
 use crate::db::{self, Db, DbConn};
 use crate::error::{AppError, AppResult};
 use crate::worker::job::{Topic, enqueue};
@@ -68,7 +68,7 @@ pub async fn replay_since(db: &Db, engine: &dyn SearchEngine, since_ms: i64, tod
 }
 
 /// Once a day (in the deployment's zone): queue the products whose certificate lapsed, so the
-/// index drops them. Exactly one worker wins each day (a conditional update).
+/// index drops them, and those whose label lapsed or began, so their label facet follows. Exactly one worker wins each day (a conditional update).
 pub fn sweep_expired(conn: &mut DbConn, today: NaiveDate, now: NaiveDateTime) -> AppResult<usize> {
     db::write_tx(conn, |conn| {
         let previous = db::meta_get(conn, EXPIRY_META_KEY)?;
@@ -104,7 +104,25 @@ pub fn sweep_expired(conn: &mut DbConn, today: NaiveDate, now: NaiveDateTime) ->
             let change = ProductChanged { product_id: id.clone(), reason: Some("certificate_expired".into()) };
             enqueue(conn, &change, now)?;
         }
-        Ok(lapsed.len())
+        // A label that lapsed or began since the last sweep changes the product's label facet.
+        let mut relabelled: Vec<String> = product_labels::table
+            .filter(product_labels::removed_at.is_null())
+            .filter(
+                product_labels::valid_until
+                    .lt(today)
+                    .and(product_labels::valid_until.ge(from))
+                    .or(product_labels::valid_from.le(today).and(product_labels::valid_from.ge(from))),
+            )
+            .select(product_labels::product_id)
+            .load(conn)?;
+        relabelled.sort_unstable();
+        relabelled.dedup();
+        relabelled.retain(|id| !lapsed.contains(id));
+        for id in &relabelled {
+            let change = ProductChanged { product_id: id.clone(), reason: Some("label_dates".into()) };
+            enqueue(conn, &change, now)?;
+        }
+        Ok(lapsed.len() + relabelled.len())
     })
 }
 

@@ -2,6 +2,7 @@
 //! meilisearch-sdk. Every call has a deadline, so an unreachable server is a prompt 503.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use meilisearch_sdk::client::{Client, SwapIndexes};
@@ -20,7 +21,10 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 pub struct MeiliEngine {
     client: Client,
     index: String,
-    configured: std::sync::atomic::AtomicBool,
+    configured: AtomicBool,
+    /// The index was configured by an older version (a filter this one needs was missing), so
+    /// its documents lack that field until rebuilt.
+    outdated: AtomicBool,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> SearchError {
@@ -91,6 +95,9 @@ pub fn filter_expression(q: &SearchQuery) -> String {
     if let Some(v) = q.in_stock {
         parts.push(format!("in_stock = {v}"));
     }
+    if let Some(label) = &q.label {
+        parts.push(format!("labels = {}", quote(label)));
+    }
     parts.join(" AND ")
 }
 
@@ -99,13 +106,27 @@ impl MeiliEngine {
     /// not stop Dongxi from starting. Settings are applied before the first write.
     pub fn new(url: &str, key: Option<&str>, index: &str) -> Result<MeiliEngine, SearchError> {
         let client = Client::new(url, key).map_err(unavailable)?;
-        Ok(MeiliEngine { client, index: index.to_owned(), configured: std::sync::atomic::AtomicBool::new(false) })
+        Ok(MeiliEngine {
+            client,
+            index: index.to_owned(),
+            configured: AtomicBool::new(false),
+            outdated: AtomicBool::new(false),
+        })
     }
 
     async fn ensure_configured(&self) -> Result<(), SearchError> {
-        if !self.configured.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.configured.load(Ordering::Relaxed) {
+            // An index that does not exist yet has nothing to rebuild.
+            let index = self.client.index(&self.index);
+            if let Ok(current) = within(SEARCH_DEADLINE, index.get_filterable_attributes()).await {
+                let file: Value = serde_json::from_str(SETTINGS).unwrap_or_default();
+                let wanted = strings(&file, "filterableAttributes");
+                if !current.is_empty() && wanted.iter().any(|w| !current.contains(w)) {
+                    self.outdated.store(true, Ordering::Relaxed);
+                }
+            }
             self.configure(&self.index).await?;
-            self.configured.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.configured.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -140,7 +161,7 @@ impl MeiliEngine {
             SortOrder::Rating => vec!["rating_avg:desc"],
         };
         let mut request = index.search();
-        request.with_query(&q.q).with_facets(Selectors::Some(&["category", "origin_prefecture", "storage"]));
+        request.with_query(&q.q).with_facets(Selectors::Some(&["category", "origin_prefecture", "storage", "labels"]));
         // Page-based requests report an exact total; an offset that is not a whole number of pages cannot.
         let limit = q.limit.max(1);
         if q.offset.is_multiple_of(limit) {
@@ -172,6 +193,7 @@ impl MeiliEngine {
                 category: facet("category"),
                 origin_prefecture: facet("origin_prefecture"),
                 storage: facet("storage"),
+                labels: facet("labels"),
             },
             engine: "meilisearch",
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -221,6 +243,7 @@ impl MeiliEngine {
         if let Ok(task) = within(WRITE_DEADLINE, self.client.delete_index(&fresh)).await {
             let _ = self.wait(task).await;
         }
+        self.outdated.store(false, Ordering::Relaxed);
         Ok(count)
     }
 }
@@ -234,6 +257,9 @@ impl SearchEngine for MeiliEngine {
     }
     fn prepare(&self) -> BoxFuture<'_, Result<(), SearchError>> {
         Box::pin(self.ensure_configured())
+    }
+    fn needs_rebuild(&self) -> bool {
+        self.outdated.load(Ordering::Relaxed)
     }
     fn apply<'a>(&'a self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> BoxFuture<'a, Result<(), SearchError>> {
         Box::pin(self.apply_async(upserts, deletes))
@@ -259,11 +285,12 @@ mod tests {
             price_min_fen: Some(1000),
             price_max_fen: Some(5000),
             in_stock: Some(true),
+            label: Some("green_food".into()),
             ..Default::default()
         };
         assert_eq!(
             filter_expression(&q),
-            r#"category = "tea" AND origin_codes = "522300" AND price_fen >= 1000 AND price_fen <= 5000 AND in_stock = true"#
+            r#"category = "tea" AND origin_codes = "522300" AND price_fen >= 1000 AND price_fen <= 5000 AND in_stock = true AND labels = "green_food""#
         );
         assert_eq!(
             filter_expression(&SearchQuery { storage: Some("a\"b".into()), ..Default::default() }),

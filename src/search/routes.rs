@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 use super::engine::{SearchQuery, SearchResults, SortOrder};
 use super::indexer::search_error;
 use crate::catalog::categories;
+use crate::catalog::view::KINDS;
 use crate::error::{AppError, AppResult, Problem, Violations};
 use crate::state::AppState;
 
@@ -28,6 +29,9 @@ pub struct SearchParams {
     pub price_min_fen: Option<i64>,
     pub price_max_fen: Option<i64>,
     pub in_stock: Option<bool>,
+    /// A quality label valid today: `szpin` (圳品), `green_food` (绿色食品), `organic` (有机产品)
+    /// or `geo_indication` (农产品地理标志).
+    pub label: Option<String>,
     /// `relevance` (default), `price_asc`, `price_desc`, `newest`, `rating`.
     pub sort: Option<String>,
     /// 1 to 100; default 20.
@@ -50,6 +54,13 @@ pub fn parse_search(p: SearchParams) -> AppResult<SearchQuery> {
             ["ambient", "chilled", "frozen"].contains(&s.as_str()),
             "storage",
             "must be ambient, chilled or frozen",
+        );
+    }
+    if let Some(l) = &p.label {
+        v.check(
+            KINDS.iter().any(|(code, _)| code == l),
+            "label",
+            "must be szpin, green_food, organic or geo_indication",
         );
     }
     let sort = match p.sort.as_deref() {
@@ -77,6 +88,7 @@ pub fn parse_search(p: SearchParams) -> AppResult<SearchQuery> {
         price_min_fen: p.price_min_fen,
         price_max_fen: p.price_max_fen,
         in_stock: p.in_stock,
+        label: p.label,
         sort,
         limit: limit as usize,
         offset: offset as usize,

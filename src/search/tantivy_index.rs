@@ -69,6 +69,9 @@ pub(super) struct Fields {
     pub(super) storage: Field,
     pub(super) price_fen: Field,
     pub(super) in_stock: Field,
+    /// Absent from an index an older version built (before quality labels): such an index still
+    /// answers, matching no label filter, until the worker has rebuilt it.
+    pub(super) labels: Option<Field>,
 }
 
 fn schema() -> Schema {
@@ -90,6 +93,7 @@ fn schema() -> Schema {
     b.add_text_field("origin_prefecture", STRING | FAST);
     b.add_text_field("storage", STRING | FAST);
     b.add_text_field("origin_codes", STRING);
+    b.add_text_field("labels", STRING | FAST);
     b.add_i64_field("price_fen", INDEXED | FAST);
     b.add_i64_field("created_at", FAST);
     b.add_f64_field("rating", FAST);
@@ -113,6 +117,7 @@ pub(super) fn fields(schema: &Schema) -> Result<Fields, SearchError> {
         storage: field(schema, "storage")?,
         price_fen: field(schema, "price_fen")?,
         in_stock: field(schema, "in_stock")?,
+        labels: schema.get_field("labels").ok(),
     })
 }
 
@@ -164,5 +169,10 @@ pub(super) fn to_document(f: &Fields, schema: &Schema, d: &SearchDoc) -> Result<
     doc.add_i64(field(schema, "created_at")?, d.created_at);
     doc.add_f64(field(schema, "rating")?, d.rating_avg.unwrap_or(-1.0));
     doc.add_bool(f.in_stock, d.in_stock);
+    if let Some(labels) = f.labels {
+        for label in &d.labels {
+            doc.add_text(labels, label);
+        }
+    }
     Ok(doc)
 }

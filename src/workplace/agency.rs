@@ -17,6 +17,7 @@ use super::forms::{
 use crate::accounting::filings;
 use crate::accounting::progress;
 use crate::accounting::scope::{self, ScopeKind};
+use crate::accounting::span::Span;
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
 use crate::error::{AppError, AppResult, Violations};
@@ -92,7 +93,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, who: WebAct
                 // Its own figures are the administrators' (as on the dashboard).
                 let own = scope::resolve(c, ScopeKind::Org, &actor.org.id)?;
                 let progress = if scope::may_see(&actor, &own) {
-                    Some(progress::progress(c, &own, year, None, &ctx)?)
+                    Some(progress::progress(c, &own, &Span::year(year), None, &ctx)?)
                 } else {
                     None
                 };

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::{base, fen_of, html, read_query, require_kind};
+use crate::catalog::view::{KINDS, kind_name};
 use crate::catalog::{categories, service as catalog};
 use crate::dashboard::session::WebActor;
 use crate::dashboard::web;
@@ -38,6 +39,8 @@ struct GoodsForm {
     price_max: String,
     in_stock: Option<String>,
     #[serde(default)]
+    label: String,
+    #[serde(default)]
     sort: String,
     #[serde(default)]
     offset: String,
@@ -61,6 +64,7 @@ fn params(form: &GoodsForm) -> AppResult<SearchParams> {
         price_min_fen,
         price_max_fen,
         in_stock: form.in_stock.as_ref().map(|_| true),
+        label: some(&form.label),
         sort: some(&form.sort),
         limit: Some(PER_PAGE),
         offset: Some(offset),
@@ -90,6 +94,7 @@ fn hits(
             "price_ratio": check.ratio.map(|r| format!("{:.0}%", r * 100.0)),
             "median_per_500g": check.category_median_per_500g_fen.map(yuan),
             "flagged": check.flagged,
+            "labels": hit.labels.iter().map(|k| kind_name(k)).collect::<Vec<_>>(),
         }));
     }
     Ok(out)
@@ -108,7 +113,9 @@ pub async fn goods(
         context["form"] = json!({
             "q": form.q, "category": form.category, "origin": form.origin, "price_min": form.price_min,
             "price_max": form.price_max, "in_stock": form.in_stock.is_some(), "sort": form.sort,
+            "label": form.label,
         });
+        context["label_kinds"] = KINDS.iter().map(|(code, name)| json!({"code": code, "name": name})).collect();
         context["categories"] =
             categories::CATEGORIES.iter().map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>().into();
         let query = match params(&form).and_then(parse_search) {
@@ -144,6 +151,7 @@ pub async fn goods(
         context["total"] = results.total.into();
         context["origins"] = origins.into();
         context["category_counts"] = json!(results.facets.category);
+        context["label_counts"] = json!(results.facets.labels);
         context["engine"] = results.engine.into();
         let link = |to: i64| {
             let mut pairs: Vec<(&str, String)> = vec![
@@ -152,6 +160,7 @@ pub async fn goods(
                 ("origin", form.origin.clone()),
                 ("price_min", form.price_min.clone()),
                 ("price_max", form.price_max.clone()),
+                ("label", form.label.clone()),
                 ("sort", form.sort.clone()),
                 ("offset", to.to_string()),
             ];

@@ -292,6 +292,59 @@ backend_tests! {
         assert_eq!(top["total_fen"], all["total_fen"]);
         assert_eq!(rows[0]["counted_fen"].as_i64().unwrap() + rows[1]["counted_fen"].as_i64().unwrap(), all["total_fen"].as_i64().unwrap());
         app.get("/api/v1/reports/breakdown?year=2021&scope_kind=recipient&scope_id=522300&by=buyer_org&limit=0").token(&w.qxn).send().await.assert_problem(422, "validation_failed");
+
+        // Halves, quarters and months: the parts add up to the year, for every scope and report.
+        for (token, kind, id) in [
+            (&w.qxn, "recipient", "522300"),
+            (&w.qxn, "recipient", "522323"),
+            (&w.admin, "donor", "440000"),
+            (&w.coordinator, "donor", "441300"),
+            (&w.tea_producer, "producer", w.tea_org.as_str()),
+            (&w.coordinator, "pairing", huizhou.as_str()),
+        ] {
+            let year = counted(&app, token, 2021, kind, id, None).await;
+            let months: Vec<String> = (1..=12).map(|m| format!("M{m:02}")).collect();
+            let quarters = ["Q1", "Q2", "Q3", "Q4"].map(String::from).to_vec();
+            for parts in [vec!["H1".to_string(), "H2".to_string()], quarters, months] {
+                let mut sum = 0;
+                for part in &parts {
+                    let q = format!("year=2021&period={part}&scope_kind={kind}&scope_id={id}");
+                    let p = report(&app, token, "progress", &q).await;
+                    assert_eq!(p["period"], part.as_str());
+                    let in_part = p["counted_fen"].as_i64().unwrap();
+                    let months: i64 = p["by_month"].as_array().unwrap().iter().map(|m| m["counted_fen"].as_i64().unwrap()).sum();
+                    assert_eq!(months, in_part, "{kind} {id} {part}: the period's months");
+                    for by in ["recipient_county", "buyer_org", "producer", "month"] {
+                        let b = report(&app, token, "breakdown", &format!("{q}&by={by}")).await;
+                        assert_eq!(b["total_fen"].as_i64().unwrap(), in_part, "{kind} {id} {part} by {by}");
+                    }
+                    sum += in_part;
+                }
+                assert_eq!(sum, year, "{kind} {id}: {parts:?} against the year");
+            }
+        }
+        let h2 = report(&app, &w.qxn, "progress", "year=2021&period=H2&scope_kind=recipient&scope_id=522300").await;
+        assert_eq!((h2["starts_on"].as_str(), h2["ends_on"].as_str()), (Some("2021-07-01"), Some("2021-12-31")));
+        let months: Vec<&str> = h2["by_month"].as_array().unwrap().iter().map(|m| m["month"].as_str().unwrap()).collect();
+        assert_eq!(months, ["2021-07", "2021-08", "2021-09", "2021-10", "2021-11", "2021-12"]);
+        // July holds the third order (100 at the tier price) less its refund, which belongs to the count's month.
+        let july = report(&app, &w.qxn, "progress", "year=2021&period=M07&scope_kind=recipient&scope_id=522300").await;
+        assert_eq!(july["counted_fen"], 100 * 5800 - 12_345);
+        let q3 = report(&app, &w.qxn, "breakdown", "year=2021&period=Q3&scope_kind=recipient&scope_id=522300&by=month").await;
+        let keys: Vec<&str> = q3["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["2021-07", "2021-08", "2021-09"]);
+        for bad in ["H3", "Q5", "M13", "half", "q1"] {
+            for path in ["progress", "laggards"] {
+                app.get(&format!("/api/v1/reports/{path}?year=2021&period={bad}&scope_kind=recipient&scope_id=522300")).token(&w.qxn).send().await.assert_problem(422, "validation_failed");
+            }
+            app.get(&format!("/api/v1/reports/breakdown?year=2021&period={bad}&scope_kind=recipient&scope_id=522300&by=month")).token(&w.qxn).send().await.assert_problem(422, "validation_failed");
+        }
+        // A half-year file says which half.
+        let r = app.get("/api/v1/reports/progress?year=2021&period=H1&scope_kind=recipient&scope_id=522300&format=csv").token(&w.qxn).send().await;
+        r.assert_status(200);
+        assert!(r.text().contains("2021年上半年"), "{}", r.text());
+        let disposition = r.headers.get("content-disposition").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(disposition.contains("2021-H1"), "{disposition}");
     }
 }
 
@@ -429,6 +482,22 @@ backend_tests! {
         assert_eq!(rows[0]["name"], "惠州市第一中学");
         assert_eq!(rows[0]["ratio"], 0.4227);
         assert_eq!(report(&app, &w.bureau, "laggards", &format!("year=2021&scope_kind=org&scope_id={bureau_id}")).await["rows"][0]["org_id"], w.school_id);
+
+        // By half-year: each half's target is its share of the year's (181 and 184 of 365 days).
+        let h1 = report(&app, &w.school, "progress", &format!("year=2021&period=H1&scope_kind=org&scope_id={}", w.school_id)).await;
+        let h2 = report(&app, &w.school, "progress", &format!("year=2021&period=H2&scope_kind=org&scope_id={}", w.school_id)).await;
+        assert_eq!(h1["year_target_fen"], 30_000_000);
+        assert_eq!(h1["target_fen"], 30_000_000i64 * 181 / 365);
+        assert_eq!(h1["target_fen"].as_i64().unwrap() + h2["target_fen"].as_i64().unwrap(), 30_000_000);
+        assert_eq!(h1["counted_fen"], 700 * 14800 + 400 * 5800, "bought in June");
+        assert_eq!(h2["counted_fen"], 0);
+        assert_eq!(h1["ratio"], 0.8523, "¥126,800 of the half's ¥148,767.12");
+        assert_eq!(h1["status"], "on_track");
+        assert_eq!(h2["expected_to_date_fen"], 164_383, "3 July in Beijing: two days of the second half");
+        let lag_h1 = report(&app, &w.coordinator, "laggards", "year=2021&period=H1&scope_kind=donor&scope_id=441300").await;
+        assert_eq!(lag_h1["rows"][0]["target_fen"], h1["target_fen"]);
+        assert_eq!(lag_h1["rows"][0]["ratio"], 0.8523);
+        assert_eq!(lag_h1["period"], "H1");
     }
 
     async fn report_visibility_follows_the_scope(app: TestApp) {

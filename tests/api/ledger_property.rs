@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
+use dongxi::accounting::span::Span;
 use dongxi::accounting::{breakdown, entries, periods, progress, scope};
 use dongxi::catalog::model::ProductRow;
 use dongxi::catalog::service::new_row;
@@ -413,7 +414,7 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
             .iter()
             .map(|(kind, id, _)| {
                 let s = scope::resolve(conn, scope::ScopeKind::parse(kind).unwrap(), id).unwrap();
-                (format!("{kind}:{id}"), progress::progress(conn, &s, year, None, &c).unwrap().counted_fen)
+                (format!("{kind}:{id}"), progress::progress(conn, &s, &Span::year(year), None, &c).unwrap().counted_fen)
             })
             .collect()
     };
@@ -514,24 +515,52 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     for year in 2021..=2023 {
         for (kind, id, org_path) in &sample_scopes {
             let s = scope::resolve(conn, scope::ScopeKind::parse(kind).unwrap(), id).unwrap();
-            let progress = progress::progress(conn, &s, year, None, &c).unwrap();
+            let progress = progress::progress(conn, &s, &Span::year(year), None, &c).unwrap();
             let plain = lines_sum(conn, year, kind, id, org_path.as_deref());
             assert_eq!(progress.counted_fen, plain, "seed {seed}: {kind} {id} {year}: report against its ledger lines");
-            let as_of =
-                progress::progress(conn, &s, year, Some(DateTime::<Utc>::from_naive_utc_and_offset(end, Utc)), &c)
-                    .unwrap();
+            let as_of = progress::progress(
+                conn,
+                &s,
+                &Span::year(year),
+                Some(DateTime::<Utc>::from_naive_utc_and_offset(end, Utc)),
+                &c,
+            )
+            .unwrap();
             assert_eq!(as_of.counted_fen, plain, "seed {seed}: {kind} {id} {year}: as_of now against the rollups");
             for cut in [(2022, 6, 30), (year, 11, 1)] {
                 let at = Utc.with_ymd_and_hms(cut.0, cut.1, cut.2, 0, 0, 0).unwrap();
-                let then = progress::progress(conn, &s, year, Some(at), &c).unwrap();
+                let then = progress::progress(conn, &s, &Span::year(year), Some(at), &c).unwrap();
                 let plain_then = lines_sum_by(conn, year, kind, id, org_path.as_deref(), Some(at.naive_utc()));
                 assert_eq!(then.counted_fen, plain_then, "seed {seed}: {kind} {id} {year} as of {at}");
-                let b = breakdown::breakdown(conn, &s, year, breakdown::By::BuyerOrg, Some(at), Some(2), &c).unwrap();
+                let b =
+                    breakdown::breakdown(conn, &s, &Span::year(year), breakdown::By::BuyerOrg, Some(at), Some(2), &c)
+                        .unwrap();
                 assert_eq!(b.total_fen, plain_then, "seed {seed}: {kind} {id} {year} by buyer as of {at}");
+                // The quarters (read from the month rollups or the lines) add up to the year.
+                let quarters: i64 = ["Q1", "Q2", "Q3", "Q4"]
+                    .iter()
+                    .map(|q| {
+                        let span = Span::parse(year, Some(q)).unwrap();
+                        let p = progress::progress(conn, &s, &span, Some(at), &c).unwrap().counted_fen;
+                        let b =
+                            breakdown::breakdown(conn, &s, &span, breakdown::By::Producer, Some(at), None, &c).unwrap();
+                        assert_eq!(b.total_fen, p, "seed {seed}: {kind} {id} {year} {q} by producer as of {at}");
+                        p
+                    })
+                    .sum();
+                assert_eq!(quarters, plain_then, "seed {seed}: {kind} {id} {year} quarters as of {at}");
             }
             for by in breakdown::By::ALL {
-                let b =
-                    breakdown::breakdown(conn, &s, year, breakdown::By::parse(by).unwrap(), None, Some(3), &c).unwrap();
+                let b = breakdown::breakdown(
+                    conn,
+                    &s,
+                    &Span::year(year),
+                    breakdown::By::parse(by).unwrap(),
+                    None,
+                    Some(3),
+                    &c,
+                )
+                .unwrap();
                 assert_eq!(b.total_fen, plain, "seed {seed}: {kind} {id} {year} by {by}");
             }
         }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use dongxi::catalog::model::{self as product_model, ProductRow};
+use dongxi::catalog::model::{self as product_model, LabelRow, ProductRow};
 use dongxi::catalog::service::new_row;
 use dongxi::catalog::types::{ProductFields, Storage};
 use dongxi::identity::types::OrgKind;
 use serde_json::{Value, json};
 
+use dongxi::search::engine::SearchEngine as _;
 use dongxi::worker::jobs::index_products::IndexProducts;
 
 use crate::backend_tests;
@@ -108,9 +109,48 @@ async fn fixture(app: &TestApp) -> Fixture {
         rows.push((format!("hidden{i}"), row));
     }
     let ids: Vec<(String, String)> = rows.iter().map(|(k, r)| (k.clone(), r.id.clone())).collect();
+    // Quality labels as of today: valid, lapsed, not yet valid, and removed (only the valid count).
+    let today = app.clock.today(app.state.config.timezone);
+    let day = |n: i64| today + chrono::Duration::days(n);
+    let labels = [
+        ("puan", "geo_indication", day(-100), day(300), false),
+        ("puan", "green_food", day(-400), day(-1), false),
+        ("ceheng", "green_food", day(-10), day(5), false),
+        ("anlong", "organic", day(1), day(300), false),
+        ("walnut", "geo_indication", day(-10), day(300), true),
+    ];
+    app.user(&producer, "labels@dongxi.test", dongxi::identity::types::Role::Admin).await;
+    let labelled: Vec<LabelRow> = labels
+        .iter()
+        .map(|(key, kind, from, until, removed)| LabelRow {
+            id: dongxi::ids::new_id("lbl"),
+            product_id: ids.iter().find(|(k, _)| k == key).unwrap().1.clone(),
+            kind: kind.to_string(),
+            issuer: "中国绿色食品发展中心".into(),
+            certificate_no: format!("L-{key}-{kind}"),
+            valid_from: *from,
+            valid_until: *until,
+            document_url: None,
+            added_by: String::new(),
+            created_at: now,
+            removed_at: removed.then_some(now),
+        })
+        .collect();
     app.db(move |c| {
+        use diesel::prelude::*;
         for (_, row) in &rows {
             product_model::insert(c, row).unwrap();
+        }
+        let added_by: String = dongxi::db::schema::users::table
+            .filter(dongxi::db::schema::users::email.eq("labels@dongxi.test"))
+            .select(dongxi::db::schema::users::id)
+            .first(c)
+            .unwrap();
+        for label in &labelled {
+            let label = LabelRow { added_by: added_by.clone(), ..label.clone() };
+            diesel::insert_into(dongxi::db::schema::product_labels::table).values(&label).execute(c).unwrap();
+        }
+        for (_, row) in &rows {
             dongxi::catalog::service::reindex(c, &row.id, now).unwrap();
         }
     })
@@ -161,6 +201,11 @@ async fn conformance(app: &TestApp, f: &Fixture) {
         ("storage=frozen", vec!["chicken"]),
         ("price_min_fen=5000&price_max_fen=10000", vec!["ceheng", "anlong", "yiren", "pepper", "cili"]),
         ("q=不存在的商品名称", vec![]),
+        ("label=geo_indication", vec!["puan"]),
+        ("label=green_food", vec!["ceheng"]),
+        ("label=organic", vec![]),
+        ("q=香菇&label=green_food", vec!["ceheng"]),
+        ("category=tea&label=green_food", vec![]),
     ];
     for (query, expected) in cases {
         let body = search(app, query).await;
@@ -186,6 +231,13 @@ async fn conformance(app: &TestApp, f: &Fixture) {
     assert_eq!(body["facets"]["category"], json!({"edible_fungi": 3, "grain_oil": 1, "specialty_food": 1, "tea": 2}));
     assert_eq!(body["facets"]["storage"], json!({"ambient": 6, "chilled": 1}));
     assert_eq!(body["facets"]["origin_prefecture"], json!({"522300": 7}));
+    // Labels valid today only: not the lapsed, the future or the removed one.
+    assert_eq!(body["facets"]["labels"], json!({"geo_indication": 1, "green_food": 1}));
+    let body = search(app, "").await;
+    assert_eq!(body["facets"]["labels"], json!({"geo_indication": 1, "green_food": 1}));
+    let body = search(app, "label=geo_indication").await;
+    assert_eq!(body["hits"][0]["labels"], json!(["geo_indication"]));
+    assert_eq!(body["facets"]["category"], json!({"tea": 1}));
 
     // Hits carry what a list needs.
     let body = search(app, "q=核桃").await;
@@ -297,15 +349,31 @@ backend_tests! {
         }).await;
         let (now, today) = (app.clock.now_naive(), app.clock.today(app.state.config.timezone));
         let queued = app.db(move |c| dongxi::search::indexer::sweep_expired(c, today, now).unwrap()).await;
-        assert_eq!(queued, 2, "the first sweep also catches the fixture's long-lapsed product");
+        assert_eq!(queued, 4, "the first sweep also catches the fixture's long-lapsed product, and 普安 and 册亨 whose labels began");
         assert_eq!(app.db(move |c| dongxi::search::indexer::sweep_expired(c, today, now).unwrap()).await, 0, "once a day");
         app.index_now().await;
         assert_eq!(search(&app, "q=刺梨").await["total"], 0);
     }
 
+    async fn labels_follow_their_dates_through_the_daily_sweep(app: TestApp) {
+        let f = fixture(&app).await;
+        sweep(&app).await;
+        app.index_now().await;
+        // Six days on, 册亨's green-food mark has lapsed and 安龙's organic one has begun.
+        app.clock.advance(chrono::Duration::days(6));
+        assert_eq!(sweep(&app).await, 3, "普安 (a label lapsed the day before the last sweep), 册亨 and 安龙");
+        app.index_now().await;
+        assert_eq!(set(&f, &search(&app, "label=green_food").await), expect(&[]));
+        assert_eq!(set(&f, &search(&app, "label=organic").await), expect(&["anlong"]));
+        let body = search(&app, "").await;
+        assert_eq!(body["facets"]["labels"], json!({"geo_indication": 1, "organic": 1}));
+        assert_eq!(body["total"], 10, "a label's end takes nothing off sale");
+    }
+
     async fn bad_search_parameters_are_problems(app: TestApp) {
         for query in ["limit=0", "limit=101", "offset=-1", "sort=cheapest", "category=tobacco", "storage=warm",
-                      "price_min_fen=-1", "price_min_fen=500&price_max_fen=100", "in_stock=maybe", "price_min_fen=abc"] {
+                      "price_min_fen=-1", "price_min_fen=500&price_max_fen=100", "in_stock=maybe", "price_min_fen=abc",
+                      "label=halal", "label="] {
             app.get(&format!("/api/v1/search/products?{query}")).send().await.assert_problem(422, "validation_failed");
         }
         app.get("/api/v1/search/products?origin=999999").send().await.assert_problem(422, "unknown_region");
@@ -359,6 +427,7 @@ async fn the_outbox_waits_for_a_failed_engine_and_catches_up() {
         .db(|c| {
             outbox::table
                 .filter(outbox::done_at.is_null())
+                .filter(outbox::topic.eq(crate::helpers::SEARCH_PRODUCT))
                 .select((outbox::attempts, outbox::last_error, outbox::available_at))
                 .first(c)
                 .unwrap()
@@ -376,6 +445,54 @@ async fn the_outbox_waits_for_a_failed_engine_and_catches_up() {
     let pending = app.db(|c| dongxi::outbox::pending(c, crate::helpers::SEARCH_PRODUCT).unwrap().len()).await;
     assert_eq!(pending, 0, "nothing is lost: the outbox caught up");
     assert_eq!(set(&f, &search(&app, "q=核桃").await), expect(&["walnut"]));
+}
+
+async fn sweep(app: &TestApp) -> usize {
+    let (now, today) = (app.clock.now_naive(), app.clock.today(app.state.config.timezone));
+    app.db(move |c| dongxi::search::indexer::sweep_expired(c, today, now).unwrap()).await
+}
+
+/// The index of the version before quality labels: the same fields without `labels`.
+fn index_without_labels(dir: &std::path::Path) {
+    use tantivy::schema::{FAST, INDEXED, STORED, STRING, Schema, TEXT};
+    let mut b = Schema::builder();
+    b.add_text_field("id", STRING | STORED);
+    b.add_text_field("doc", STORED);
+    for name in ["name", "all", "name_pinyin", "name_initials"] {
+        b.add_text_field(name, TEXT);
+    }
+    for name in ["category", "origin_prefecture", "storage"] {
+        b.add_text_field(name, STRING | FAST);
+    }
+    b.add_text_field("origin_codes", STRING);
+    b.add_i64_field("price_fen", INDEXED | FAST);
+    b.add_i64_field("created_at", FAST);
+    b.add_f64_field("rating", FAST);
+    b.add_bool_field("in_stock", INDEXED);
+    let generation = dir.join("g-1");
+    std::fs::create_dir_all(&generation).unwrap();
+    tantivy::Index::create_in_dir(&generation, b.build()).unwrap();
+    std::fs::write(generation.join("STARTED_AT"), "1").unwrap();
+    std::fs::write(dir.join("CURRENT"), "g-1").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_from_before_labels_answers_and_the_worker_rebuilds_it() {
+    let app = TestApp::sqlite().await;
+    let f = fixture(&app).await;
+    let old = app.data_dir.join("old-search");
+    index_without_labels(&old.join("search"));
+    let engine = Arc::new(dongxi::search::embedded::EmbeddedEngine::open(&old).unwrap());
+    assert!(engine.needs_rebuild());
+    let app = app.with_search(engine.clone());
+    // Meanwhile it answers: a label filter matches nothing, rather than failing.
+    let body = search(&app, "label=green_food").await;
+    assert_eq!(body["total"], 0);
+    assert_eq!(body["facets"]["labels"], json!({}));
+    // The worker's next batch rebuilds it first.
+    dongxi::worker::runner::run_batch::<IndexProducts>(&app.state).await.expect("a batch");
+    assert!(!engine.needs_rebuild());
+    conformance(&app, &f).await;
 }
 
 #[tokio::test]

@@ -137,6 +137,19 @@ backend_tests! {
         let inverted = html(&school.get("/agency/goods?price_min=50&price_max=5").await, 422);
         assert!(inverted.contains("id=\"error-price_max\""), "{inverted}");
         html(&browser(&app, &w.tea_producer).get("/agency/goods").await, 403);
+        // Quality labels: a filter with counts, and a badge on the hit.
+        app.post(&format!("/api/v1/products/{}/labels", w.tea)).token(&w.tea_producer)
+            .json(serde_json::json!({"kind": "green_food", "issuer": "中国绿色食品发展中心", "certificate_no": "LB-45-2101",
+                                     "valid_from": "2021-01-01", "valid_until": "2030-12-31"}))
+            .send().await.assert_status(201);
+        app.index_now().await;
+        let green = html(&school.get("/agency/goods?label=green_food").await, 200);
+        assert_eq!(attr(&green, "total", "data-total"), "1");
+        assert!(green.contains(&format!("data-product=\"{}\"", w.tea)) && green.contains("<span class=\"badge label\">绿色食品</span>"), "{green}");
+        assert!(green.contains("<option value=\"green_food\" selected>绿色食品（1）</option>"), "{green}");
+        assert_eq!(attr(&html(&school.get("/agency/goods?label=organic").await, 200), "total", "data-total"), "0");
+        let unknown = html(&school.get("/agency/goods?label=halal").await, 422);
+        assert!(unknown.contains("id=\"error-label\""), "{unknown}");
     }
 
     async fn a_producer_puts_its_products_on_sale_and_off(app: TestApp) {

@@ -17,8 +17,14 @@ impl Job for IndexProducts {
     const MAX_ATTEMPTS: Option<i32> = None;
     const POLL: Duration = Duration::from_millis(200);
 
-    /// After this process switched to an index another built, what changed meanwhile goes in first.
+    /// An index an older version built is rebuilt first (its documents lack a field this version
+    /// filters on); after this process switched to an index another built, what changed
+    /// meanwhile goes in first.
     async fn prepare(state: &AppState) -> AppResult<()> {
+        if state.search.needs_rebuild() {
+            let count = indexer::rebuild(&state.db, state.search.as_ref(), state.ctx().today, &|_, _| {}).await?;
+            tracing::info!(count, "rebuilt the search index an older version had built");
+        }
         if let Some(since) = state.search.take_replay_since() {
             indexer::replay_since(&state.db, state.search.as_ref(), since, state.ctx().today).await?;
         }
