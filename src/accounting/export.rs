@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 
 use super::breakdown::BreakdownView;
+use super::bulletin::BulletinView;
 use super::entries::EntryView;
 use super::entries::LedgerQuery;
 use super::laggards::LaggardsView;
@@ -238,6 +239,45 @@ pub fn breakdown_table(b: &BreakdownView, zone: chrono_tz::Tz) -> Table {
         preamble: vec![],
         headers: vec![b.by.label(), "代码", "已计入（元）", "目标（元）", "完成率"],
         rows,
+    }
+}
+
+pub fn bulletin_table(b: &BulletinView, zone: chrono_tz::Tz) -> Table {
+    let counts = format!(
+        "已完成 {}，进度正常 {}，进度滞后 {}，未设目标 {}（共 {} 个单位）",
+        b.achieved, b.on_track, b.behind, b.no_target, b.units
+    );
+    Table {
+        title: format!(
+            "{} {} 消费帮扶预留份额完成情况通报（{}）",
+            b.org_name,
+            label_of(b.year, &b.period),
+            as_of_text(b.as_of, zone)
+        ),
+        file_stem: format!("bulletin-{}-{}", b.org_id, stem_of(b.year, &b.period)),
+        preamble: vec![
+            ("期间".into(), Cell::Text(format!("{} 至 {}", b.starts_on, b.ends_on))),
+            ("单位".into(), Cell::Text(counts)),
+            ("合计目标（元）".into(), Cell::Yuan(b.target_fen)),
+            ("合计计入（元）".into(), Cell::Yuan(b.counted_fen)),
+            ("完成率".into(), b.ratio.map(Cell::Ratio).unwrap_or(Cell::Empty)),
+        ],
+        headers: vec!["排名", "单位", "本期目标（元）", "已计入（元）", "完成率", "序时进度（元）", "状态"],
+        rows: b
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.rank.map(|n| Cell::Int(n.into())).unwrap_or(Cell::Empty),
+                    Cell::Text(r.name.clone()),
+                    r.target_fen.map(Cell::Yuan).unwrap_or(Cell::Text("未设目标".into())),
+                    Cell::Yuan(r.counted_fen),
+                    r.ratio.map(Cell::Ratio).unwrap_or(Cell::Empty),
+                    r.expected_to_date_fen.map(Cell::Yuan).unwrap_or(Cell::Empty),
+                    Cell::Text(r.status.label().into()),
+                ]
+            })
+            .collect(),
     }
 }
 

@@ -76,51 +76,16 @@ pub fn laggards(
         .filter(t::scope_id.eq_any(&under))
         .select((t::scope_id, t::scope_kind, t::amount_fen))
         .load(conn)?;
-    // Each target's organisation and everything under it: one sum per buying or selling organisation.
     let ids: Vec<String> = goals.iter().map(|(id, _, _)| id.clone()).collect();
-    let tree: Vec<(String, String)> = {
-        let paths: Vec<String> =
-            organizations::table.filter(organizations::id.eq_any(&ids)).select(organizations::path).load(conn)?;
-        let mut members = Vec::new();
-        for path in paths {
-            members.extend(
-                organizations::table
-                    .filter(organizations::path.like(prefix_pattern(&path)).escape('\\'))
-                    .select((organizations::id, organizations::path))
-                    .load::<(String, String)>(conn)?,
-            );
-        }
-        members.sort_unstable();
-        members.dedup();
-        members
-    };
-    let member_ids: Vec<String> = tree.iter().map(|(id, _)| id.clone()).collect();
-    let in_list = |column: &str| Cond {
-        sql: format!("{column} IN ({})", vec!["?"; member_ids.len().max(1)].join(", ")),
-        binds: if member_ids.is_empty() {
-            vec![Bind::Text(String::new())]
-        } else {
-            member_ids.iter().cloned().map(Bind::Text).collect()
-        },
-        grain: facts::Grain::Prefecture,
-        rollup_lead: None,
-    };
-    let bought: HashMap<String, i64> =
-        facts::sums(conn, span, &in_list("buyer_org_id"), Group::BuyerOrg, cutoff)?.into_iter().collect();
-    let sold: HashMap<String, i64> =
-        facts::sums(conn, span, &in_list("producer_id"), Group::Producer, cutoff)?.into_iter().collect();
-    let path_of: HashMap<&str, &str> = tree.iter().map(|(id, path)| (id.as_str(), path.as_str())).collect();
-    let subtree_sum = |id: &str, sums: &HashMap<String, i64>| -> i64 {
-        let Some(root) = path_of.get(id) else { return 0 };
-        tree.iter().filter(|(_, p)| p.starts_with(root)).map(|(m, _)| sums.get(m).copied().unwrap_or(0)).sum()
-    };
+    let bought = subtree_sums(conn, &ids, Group::BuyerOrg, span, cutoff)?;
+    let sold = subtree_sums(conn, &ids, Group::Producer, span, cutoff)?;
     let names = org_names(conn, &ids)?;
     let mut rows: Vec<LaggardRow> = goals
         .into_iter()
         .map(|(id, kind, target)| {
             let target_kind = if kind == "producer" { ScopeKind::Producer } else { ScopeKind::Org };
-            let counted =
-                if target_kind == ScopeKind::Producer { subtree_sum(&id, &sold) } else { subtree_sum(&id, &bought) };
+            let sums = if target_kind == ScopeKind::Producer { &sold } else { &bought };
+            let counted = sums.get(&id).copied().unwrap_or(0);
             let expected_fen = span.expected_by(target, at, ctx);
             let target = span.share(target, ctx);
             LaggardRow {
@@ -147,4 +112,53 @@ pub fn laggards(
         rows,
         as_of: utc(at),
     })
+}
+
+/// What each of `roots` bought (`Group::BuyerOrg`) or sold (`Group::Producer`) over a span,
+/// together with the organisations under it: one ledger sum over every member, added up per root.
+pub fn subtree_sums(
+    conn: &mut DbConn,
+    roots: &[String],
+    group: Group,
+    span: &Span,
+    cutoff: Option<chrono::NaiveDateTime>,
+) -> AppResult<HashMap<String, i64>> {
+    let paths: Vec<(String, String)> = organizations::table
+        .filter(organizations::id.eq_any(roots))
+        .select((organizations::id, organizations::path))
+        .load(conn)?;
+    let mut tree: Vec<(String, String)> = Vec::new();
+    for (_, path) in &paths {
+        tree.extend(
+            organizations::table
+                .filter(organizations::path.like(prefix_pattern(path)).escape('\\'))
+                .select((organizations::id, organizations::path))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    tree.sort_unstable();
+    tree.dedup();
+    let column = if group == Group::Producer { "producer_id" } else { "buyer_org_id" };
+    let members = Cond {
+        sql: format!("{column} IN ({})", vec!["?"; tree.len().max(1)].join(", ")),
+        binds: if tree.is_empty() {
+            vec![Bind::Text(String::new())]
+        } else {
+            tree.iter().map(|(id, _)| Bind::Text(id.clone())).collect()
+        },
+        grain: facts::Grain::Prefecture,
+        rollup_lead: None,
+    };
+    let sums: HashMap<String, i64> = facts::sums(conn, span, &members, group, cutoff)?.into_iter().collect();
+    Ok(paths
+        .into_iter()
+        .map(|(root, root_path)| {
+            let total = tree
+                .iter()
+                .filter(|(_, p)| p.starts_with(&root_path))
+                .map(|(m, _)| sums.get(m).copied().unwrap_or(0))
+                .sum();
+            (root, total)
+        })
+        .collect())
 }

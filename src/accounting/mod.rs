@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod breakdown;
+pub mod bulletin;
 pub mod entries;
 pub mod export;
 pub mod facts;

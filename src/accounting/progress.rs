@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 use super::facts::{self, Group};
 use super::scope::{self, Scope, ScopeKind};
 use super::span::Span;
+pub use super::span::expected;
 use super::targets;
-use crate::clock::{start_of_day, utc};
+use crate::clock::utc;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -88,24 +89,6 @@ pub fn instant(as_of: Option<DateTime<Utc>>, ctx: &Ctx) -> AppResult<(Option<Nai
         Some(t) => Ok((Some(t.naive_utc()), t.naive_utc())),
         None => Ok((None, ctx.now)),
     }
-}
-
-/// (elapsed, length) of `year` at instant `at`, in seconds, in the deployment's zone.
-fn year_progress(year: i32, at: NaiveDateTime, ctx: &Ctx) -> (i64, i64) {
-    let first = |y: i32| chrono::NaiveDate::from_ymd_opt(y, 1, 1).map(|d| start_of_day(d, ctx.zone));
-    match (first(year), first(year + 1)) {
-        (Some(start), Some(end)) => {
-            let length = (end - start).num_seconds().max(1);
-            ((at - start).num_seconds().clamp(0, length), length)
-        }
-        _ => (0, 1),
-    }
-}
-
-/// The target spread evenly over the year up to `at`, to the fen.
-pub fn expected(target: i64, year: i32, at: NaiveDateTime, ctx: &Ctx) -> i64 {
-    let (elapsed, length) = year_progress(year, at, ctx);
-    (target as i128 * elapsed as i128 / length as i128) as i64
 }
 
 pub fn ratio(counted: i64, target: i64) -> f64 {

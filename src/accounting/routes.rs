@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::audit::{self, AuditView};
 use super::breakdown::{BreakdownView, By};
+use super::bulletin::BulletinView;
 use super::entries::{EntryView, LedgerQuery};
 use super::export::{self, FileFormat};
 use super::filings::{self, FilingBody, FilingQuery, FilingView, ReturnBody};
@@ -19,7 +20,7 @@ use super::periods::{self, PeriodView};
 use super::progress::ProgressView;
 use super::span::Span;
 use super::targets::{self, NewTargetBody, PatchTargetBody, TargetQuery, TargetView};
-use super::{breakdown, entries, laggards, progress, scope};
+use super::{breakdown, bulletin, entries, laggards, progress, scope};
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -42,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(progress))
         .routes(routes!(breakdown))
         .routes(routes!(laggards))
+        .routes(routes!(bulletin))
         .routes(routes!(accounting_events))
 }
 
@@ -381,6 +383,42 @@ async fn laggards(
         })
         .await?;
     reply(view, format, |v| export::laggards_table(v, ctx.zone))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BulletinQuery {
+    pub year: i32,
+    /// `H1` or `H2` for the half-yearly bulletin; also `Q1`..`Q4`, `M01`..`M12` or `year` (default).
+    pub period: Option<String>,
+    /// The supervising organisation (an agency with units under it).
+    pub org_id: String,
+    pub as_of: Option<DateTime<Utc>>,
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// The bulletin of a supervising organisation: each unit directly under it (with those under the
+/// unit) against its reserved share over the period, ranked best first, with the totals.
+#[utoipa::path(get, path = "/reports/bulletin", tag = "accounting", security(("bearer" = [])), params(BulletinQuery),
+    responses((status = 200, description = "the bulletin; a CSV or XLSX file with format=csv|xlsx", body = BulletinView),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn bulletin(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(q): ApiQuery<BulletinQuery>,
+) -> AppResult<Response> {
+    let format = export::parse_format(q.format.as_deref())?;
+    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
+    let ctx = state.ctx();
+    let view = state
+        .db
+        .read(move |c| {
+            let scope = progress::visible_scope(c, &actor, "org", &q.org_id)?;
+            bulletin::bulletin(c, &scope, &span, q.as_of, &ctx)
+        })
+        .await?;
+    reply(view, format, |v| export::bulletin_table(v, ctx.zone))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -4,7 +4,6 @@
 //! half-year's target is the yearly target's share of that half, to the fen, and the parts' shares
 //! add up to the year's.
 
-use super::progress::expected;
 use crate::clock::start_of_day;
 use crate::ctx::Ctx;
 use crate::error::{AppError, AppResult};
@@ -25,6 +24,24 @@ pub fn label_of(year: i32, period: &str) -> String {
 /// `2021` or `2021-H1`, for file names.
 pub fn stem_of(year: i32, period: &str) -> String {
     if period == "year" { year.to_string() } else { format!("{year}-{period}") }
+}
+
+/// (elapsed, length) of `year` at instant `at`, in seconds, in the deployment's zone.
+fn year_progress(year: i32, at: NaiveDateTime, ctx: &Ctx) -> (i64, i64) {
+    let first = |y: i32| chrono::NaiveDate::from_ymd_opt(y, 1, 1).map(|d| start_of_day(d, ctx.zone));
+    match (first(year), first(year + 1)) {
+        (Some(start), Some(end)) => {
+            let length = (end - start).num_seconds().max(1);
+            ((at - start).num_seconds().clamp(0, length), length)
+        }
+        _ => (0, 1),
+    }
+}
+
+/// The target spread evenly over the year up to `at`, to the fen.
+pub fn expected(target: i64, year: i32, at: NaiveDateTime, ctx: &Ctx) -> i64 {
+    let (elapsed, length) = year_progress(year, at, ctx);
+    (target as i128 * elapsed as i128 / length as i128) as i64
 }
 
 pub const PERIODS: &str = "year, H1, H2, Q1, Q2, Q3, Q4 or M01 to M12";

@@ -4,7 +4,6 @@
 use crate::accounting::breakdown;
 use crate::accounting::laggards;
 use crate::accounting::progress;
-use crate::accounting::span::Span;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -46,19 +45,17 @@ pub async fn download(
                 let scope = progress::visible_scope(c, &actor, kind.as_str(), &id)?;
                 let (year, as_of) = (sel.year, sel.as_of);
                 match (report.as_str(), by) {
-                    ("progress", _) => Ok(export::progress_table(
-                        &progress::progress(c, &scope, &Span::year(year), as_of, &ctx)?,
-                        ctx.zone,
-                    )),
+                    ("progress", _) => {
+                        Ok(export::progress_table(&progress::progress(c, &scope, &sel.span, as_of, &ctx)?, ctx.zone))
+                    }
                     ("breakdown", Some(by)) => Ok(export::breakdown_table(
-                        &breakdown::breakdown(c, &scope, &Span::year(year), by, as_of, None, &ctx)?,
+                        &breakdown::breakdown(c, &scope, &sel.span, by, as_of, None, &ctx)?,
                         ctx.zone,
                     )),
                     ("breakdown", None) => Err(not_one_of("by", &By::ALL)),
-                    ("laggards", _) => Ok(export::laggards_table(
-                        &laggards::laggards(c, &scope, &Span::year(year), as_of, &ctx)?,
-                        ctx.zone,
-                    )),
+                    ("laggards", _) => {
+                        Ok(export::laggards_table(&laggards::laggards(c, &scope, &sel.span, as_of, &ctx)?, ctx.zone))
+                    }
                     ("ledger", _) => {
                         let q = LedgerQuery {
                             year,

@@ -6,6 +6,7 @@
 //! notify (formatting).
 //! Imported by: the app, and the workplaces (its sign-in, session and page rendering).
 
+mod bulletin;
 mod charts;
 mod download;
 mod login;
@@ -35,6 +36,7 @@ pub fn routes() -> RouteTable {
         .route("/dashboard", &[Method::GET], get(page::dashboard))
         .route("/dashboard/orders/{id}", &[Method::GET], get(order::order))
         .route("/dashboard/download", &[Method::GET], get(download::download))
+        .route("/dashboard/bulletin", &[Method::GET], get(bulletin::bulletin_page))
         .route(
             "/dashboard/static/dashboard.css",
             &[Method::GET],

@@ -79,7 +79,7 @@ pub async fn order(
                     "year": sel.year,
                     "net": yuan(net),
                     "net_fen": net,
-                    "back": format!("/dashboard?{}", query_string(&[], sel.year, &scope_value, as_of_field.as_deref())),
+                    "back": format!("/dashboard?{}", query_string(&[], &sel.span, &scope_value, as_of_field.as_deref())),
                     "entries": entries.iter().map(|e| json!({
                         "id": e.id,
                         "kind": if e.kind == "reverse" { "冲回" } else { "计入" },

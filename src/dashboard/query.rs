@@ -5,12 +5,15 @@ use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::accounting::scope::{self, ScopeKind};
+use crate::accounting::span::Span;
 use crate::ctx::Ctx;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawQuery {
     pub year: Option<String>,
+    /// `H1`, `H2`, `Q1`..`Q4`, `M01`..`M12`; absent or `year` for the whole year.
+    pub period: Option<String>,
     pub scope: Option<String>,
     pub as_of: Option<String>,
     /// Downloads: `progress`, `breakdown`, `laggards` or `ledger`.
@@ -24,6 +27,8 @@ pub struct RawQuery {
 #[derive(Debug, Clone)]
 pub struct Selection {
     pub year: i32,
+    /// The year, or the part of it, the figures cover.
+    pub span: Span,
     /// None: the signed-in user's first scope.
     pub scope: Option<(ScopeKind, String)>,
     pub as_of: Option<DateTime<Utc>>,
@@ -58,7 +63,8 @@ pub fn selection(q: &RawQuery, ctx: &Ctx) -> AppResult<Selection> {
         }
     };
     let as_of = blank(&q.as_of).map(|t| parse_instant(t, ctx)).transpose()?;
-    Ok(Selection { year, scope, as_of })
+    let span = Span::parse(year, blank(&q.period))?;
+    Ok(Selection { year, span, scope, as_of })
 }
 
 /// `2021-06-30T18:00` (a date-time field, in the deployment's zone), with seconds, or RFC 3339.
@@ -117,6 +123,7 @@ mod tests {
             ("scope=recipient", "scope"),
             ("scope=moon:1", "scope"),
             ("as_of=yesterday", "as_of"),
+            ("period=H3", "period"),
         ] {
             let err = selection(&q(query), &ctx()).err().unwrap_or_else(|| panic!("{query} was accepted"));
             assert_eq!(err.to_problem().errors.first().map(|e| e.field.as_str()), Some(field), "{query}");

@@ -5,7 +5,7 @@ use crate::accounting::breakdown;
 use crate::accounting::entries;
 use crate::accounting::laggards;
 use crate::accounting::progress;
-use crate::accounting::span::Span;
+use crate::accounting::span::{Span, label_of};
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -48,7 +48,7 @@ pub fn wan_text(fen: i64) -> String {
     format!("{:.2}", charts::wan(fen))
 }
 
-fn percent(ratio: Option<f64>) -> String {
+pub fn percent(ratio: Option<f64>) -> String {
     ratio.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
 }
 
@@ -253,9 +253,12 @@ fn entries_section(
 }
 
 /// The page's query string for a selection, with `extra` pairs in front.
-pub fn query_string(extra: &[(&str, &str)], year: i32, scope: &str, as_of: Option<&str>) -> String {
+pub fn query_string(extra: &[(&str, &str)], span: &Span, scope: &str, as_of: Option<&str>) -> String {
     let mut pairs: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    pairs.push(("year", year.to_string()));
+    pairs.push(("year", span.year.to_string()));
+    if !span.is_whole_year() {
+        pairs.push(("period", span.code()));
+    }
     pairs.push(("scope", scope.to_owned()));
     if let Some(t) = as_of {
         pairs.push(("as_of", t.to_owned()));
@@ -280,14 +283,13 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         offered.insert(0, scope.clone());
     }
     let scope_value = scope_param(chosen.0, &chosen.1);
-    let progress = progress::progress(conn, &scope, &Span::year(year), sel.as_of, ctx)?;
+    let progress = progress::progress(conn, &scope, &sel.span, sel.as_of, ctx)?;
     let as_of_field = sel.as_of.map(|t| field_value(t, ctx.zone));
-    let link_to = |scope: &str| Some(format!("/dashboard?{}", query_string(&[], year, scope, as_of_field.as_deref())));
-    let places =
-        breakdown::breakdown(conn, &scope, &Span::year(year), places_by(&scope), sel.as_of, Some(CHART_ROWS), ctx)?;
-    let categories =
-        breakdown::breakdown(conn, &scope, &Span::year(year), By::Category, sel.as_of, Some(CHART_ROWS), ctx)?;
-    let laggards = laggards::laggards(conn, &scope, &Span::year(year), sel.as_of, ctx)?;
+    let link_to =
+        |scope: &str| Some(format!("/dashboard?{}", query_string(&[], &sel.span, scope, as_of_field.as_deref())));
+    let places = breakdown::breakdown(conn, &scope, &sel.span, places_by(&scope), sel.as_of, Some(CHART_ROWS), ctx)?;
+    let categories = breakdown::breakdown(conn, &scope, &sel.span, By::Category, sel.as_of, Some(CHART_ROWS), ctx)?;
+    let laggards = laggards::laggards(conn, &scope, &sel.span, sel.as_of, ctx)?;
     let behind = laggards.rows.iter().filter(|l| l.status == Status::Behind).count();
     let mut laggard_rows = Vec::new();
     for l in laggards.rows.iter().take(LAGGARDS_SHOWN) {
@@ -311,7 +313,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         format!(
             "/dashboard/orders/{}?{}",
             urlencode(order),
-            query_string(&[], year, &scope_value, as_of_field.as_deref())
+            query_string(&[], &sel.span, &scope_value, as_of_field.as_deref())
         )
     };
     let latest = entries_section(conn, latest, ctx, order_link)?;
@@ -338,7 +340,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         let url = |format: &'static str| {
             let mut pairs = extra.clone();
             pairs.push(("format", format));
-            format!("/dashboard/download?{}", query_string(&pairs, year, &scope_value, as_of_field.as_deref()))
+            format!("/dashboard/download?{}", query_string(&pairs, &sel.span, &scope_value, as_of_field.as_deref()))
         };
         serde_json::json!({ "label": label, "xlsx": url("xlsx"), "csv": url("csv") })
     };
@@ -352,16 +354,41 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         download("laggards", None, "滞后单位".into()),
         download("ledger", None, "台账明细".into()),
     ];
+    let period = sel.span.code();
+    let periods: Vec<Choice> = ["year", "H1", "H2", "Q1", "Q2", "Q3", "Q4"]
+        .into_iter()
+        .map(|p| Choice {
+            value: p.to_owned(),
+            label: if p == "year" {
+                "全年".into()
+            } else {
+                label_of(year, p).trim_start_matches(&format!("{year}年")).to_owned()
+            },
+            selected: p == period,
+        })
+        .collect();
+    // A supervising organisation's bulletin: its units against their reserved shares.
+    let bulletin = match &scope {
+        Scope::Org { org, .. } if has_units(conn, &org.id)? => {
+            let half = if sel.span.is_whole_year() { Span::parse(year, Some("H1"))? } else { sel.span };
+            Some(format!("/dashboard/bulletin?{}", query_string(&[], &half, &scope_value, as_of_field.as_deref())))
+        }
+        _ => None,
+    };
     Ok(serde_json::json!({
         "user": { "name": actor.name, "org": actor.org.name },
         "year": year,
         "years": years,
+        "periods": periods,
+        "period_label": sel.span.label(),
+        "whole_year": sel.span.is_whole_year(),
+        "bulletin_link": bulletin,
         "scopes": scope_choices,
         "scope": scope_value,
         "as_of_field": as_of_field,
         "as_of_text": crate::accounting::export::as_of_text(progress.as_of, ctx.zone),
         "live": sel.as_of.is_none(),
-        "live_link": format!("/dashboard?{}", query_string(&[], year, &scope_value, None)),
+        "live_link": format!("/dashboard?{}", query_string(&[], &sel.span, &scope_value, None)),
         "progress": {
             "scope_name": progress.scope_name,
             "scope_label": progress.scope_kind.label(),
@@ -391,4 +418,14 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         "latest": latest,
         "downloads": downloads,
     }))
+}
+
+/// Whether an organisation has units under it (a supervising organisation).
+fn has_units(conn: &mut DbConn, org_id: &str) -> AppResult<bool> {
+    use diesel::prelude::*;
+    let n: i64 = crate::db::schema::organizations::table
+        .filter(crate::db::schema::organizations::parent_id.eq(org_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }

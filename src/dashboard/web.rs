@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("order.html", include_str!("templates/order.html")),
+    ("bulletin.html", include_str!("templates/bulletin.html")),
     ("error.html", include_str!("templates/error.html")),
     // The workplaces' pages share this layout, sign-in and headers (their handlers live there).
     ("producer_header.html", include_str!("../workplace/templates/producer_header.html")),

@@ -54,6 +54,8 @@ const TARGETS_2021: &[(&str, &str, i64)] = &[
 const FILINGS_2021: &[(&str, i64, i32, bool, Option<&str>)] = &[
     ("hz_edu", 800_000, 1000, false, None),
     ("hz_school", 3_000_000, 1000, false, None),
+    ("hz_school8", 1_800_000, 1000, false, None),
+    ("hz_huiyang", 2_200_000, 1000, false, None),
     ("hz_hospital", 2_000_000, 1000, false, None),
     ("hz_union", 0, 0, true, None),
     ("nb_jiguan", 1_500_000, 1200, false, None),

@@ -107,6 +107,22 @@ const ORGS: &[DemoOrg] = &[
         ],
     },
     DemoOrg {
+        key: "hz_school8",
+        name: "惠州市第八中学",
+        kind: OrgKind::Agency,
+        region: "441302",
+        parent: Some("hz_edu"),
+        users: &[("school8.hz@demo.dongxi.cn", "惠州八中总务处", Role::Admin)],
+    },
+    DemoOrg {
+        key: "hz_huiyang",
+        name: "惠州市惠阳高级中学",
+        kind: OrgKind::Agency,
+        region: "441303",
+        parent: Some("hz_edu"),
+        users: &[("huiyang.hz@demo.dongxi.cn", "惠阳高级中学总务处", Role::Admin)],
+    },
+    DemoOrg {
         key: "hz_hospital",
         name: "惠州市中心人民医院",
         kind: OrgKind::Agency,

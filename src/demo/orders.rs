@@ -125,6 +125,26 @@ const BUYERS: &[DemoBuyer] = &[
         contact: "钱部长",
         phone: "0512-58681234",
     },
+    // Two more schools under 惠州市教育局, so its half-yearly bulletin ranks units: one keeps pace,
+    // one (惠阳, a county school) buys far less than its share.
+    DemoBuyer {
+        org: "hz_school8",
+        per_month: 2,
+        habit: Habit::Canteen,
+        goods: &["册亨干香菇", "兴仁薏仁米", "册亨糯米", "晴隆高山土豆", "黔西南黑木耳"],
+        address: "广东省惠州市惠城区下埔路 惠州市第八中学 食堂",
+        contact: "刘主任",
+        phone: "0752-2272100",
+    },
+    DemoBuyer {
+        org: "hz_huiyang",
+        per_month: 1,
+        habit: Habit::Canteen,
+        goods: &["兴仁薏仁米", "册亨糯米"],
+        address: "广东省惠州市惠阳区淡水街道 惠州市惠阳高级中学 食堂",
+        contact: "叶主任",
+        phone: "0752-3312345",
+    },
 ];
 
 /// Months with festivals (Spring Festival, Dragon Boat, Mid-Autumn) and the year-end rush.

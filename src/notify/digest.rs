@@ -1,5 +1,5 @@
-//! The timetable of mail: the weekly progress digest (Monday 08:00 in the deployment's zone) and
-//! the daily certificate check (expiring in 30 days, expired). Each runs once per period however
+//! The timetable of mail: the weekly progress digest (Monday 08:00 in the deployment's zone), the
+//! half-yearly bulletin (1 July and 1 January, see `bulletin_mail`) and the daily certificate check (expiring in 30 days, expired). Each runs once per period however
 //! many workers there are: the period is claimed in `scheduled_runs` first.
 
 use crate::accounting::laggards;
@@ -43,6 +43,7 @@ pub fn due_week(now: NaiveDateTime, zone: chrono_tz::Tz) -> Option<String> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Queued {
     pub digests: usize,
+    pub bulletins: usize,
     pub certificate_notices: usize,
 }
 
@@ -59,6 +60,12 @@ pub async fn run_due(state: &AppState) -> AppResult<Queued> {
             {
                 enqueue(c, &Notice::Digest { week }, ctx.now)?;
                 queued.digests += 1;
+            }
+            if let Some((year, half)) = super::bulletin_mail::due_half(ctx.now, ctx.zone)
+                && crate::db::claim_period(c, "half_year_bulletin", &format!("{year}-{half}"), ctx.now)?
+            {
+                enqueue(c, &Notice::Bulletin { year, period: half.to_owned() }, ctx.now)?;
+                queued.bulletins += 1;
             }
             for back in (0..3).rev() {
                 let day = ctx.today - Duration::days(back);

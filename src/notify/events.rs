@@ -31,6 +31,7 @@ pub fn expand(conn: &mut DbConn, notice: &Notice, base_url: &str, ctx: &Ctx) -> 
         Notice::FilingReturned { filing_id } => filing_returned(conn, filing_id),
         Notice::AccountCreated { user_id } => account_created(conn, user_id, ctx),
         Notice::Digest { week } => super::digest::mails(conn, week, base_url, ctx),
+        Notice::Bulletin { year, period } => super::bulletin_mail::mails(conn, *year, period, base_url, ctx),
         Notice::GroupBuyOpened { group_buy_id } => group_buy(conn, "opened", group_buy_id, ctx),
         Notice::GroupBuyClosingSoon { group_buy_id } => group_buy(conn, "closing_soon", group_buy_id, ctx),
         Notice::GroupBuySucceeded { group_buy_id } => group_buy(conn, "succeeded", group_buy_id, ctx),

@@ -8,6 +8,7 @@
 //! Imported by: the state (the `mailer` seam), the worker (rendering and sending), the dashboard (amounts in
 //! yuan).
 
+pub mod bulletin_mail;
 pub mod digest;
 pub mod events;
 pub mod mailer;

@@ -17,12 +17,13 @@ use crate::db::{DbConn, meta_get};
 use crate::error::{AppError, AppResult};
 
 /// The kinds of mail, with their Chinese names; `required` ones cannot be refused.
-pub const KINDS: [(&str, &str, bool); 7] = [
+pub const KINDS: [(&str, &str, bool); 8] = [
     ("order", "订单：下单、发货、退款", false),
     ("certification", "产品认定：结果、证书到期", false),
     ("filing", "预留份额填报：退回", false),
     ("group_buy", "团购：开团、即将截止、结果", false),
     ("digest", "每周进度周报", false),
+    ("bulletin", "半年完成情况通报", false),
     ("settlement", "结算：付款到账", false),
     ("account", "账号安全（不可退订）", true),
 ];

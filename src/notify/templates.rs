@@ -39,6 +39,7 @@ mails!(
     "group_buy_closing_soon",
     "group_buy_result",
     "digest",
+    "bulletin",
     "account_created",
     "settlement_paid",
     "bank_account_changed",
@@ -168,6 +169,15 @@ mod tests {
                 "sections": [{"scope_name": "惠州市", "scope_label": "采购方（帮扶地区）", "target": "1,000,000.00", "counted": "450,000.00",
                     "percent": "45.0%", "expected": "890,000.00", "projected": "508,000.00", "status": "进度滞后",
                     "laggards": [{"name": "惠州市第一中学", "target": "300,000.00", "counted": "20,000.00", "percent": "6.7%"}]}]}),
+            ),
+            "bulletin" => add(
+                &mut c,
+                json!({"title": "2021年上半年", "starts_on": "2021-01-01", "ends_on": "2021-06-30", "as_of": "2021年7月1日 08:00",
+                "region": "惠州市东西部协作办公室", "unsubscribe_url": "https://dongxi.example/mail/unsubscribe?token=abc",
+                "sections": [{"org_name": "惠州市教育局", "units": 3, "achieved": 1, "on_track": 1, "behind": 1, "no_target": 0,
+                    "target": "740,000.00", "counted": "512,000.00", "percent": "69.2%",
+                    "link": "https://dongxi.example/dashboard/bulletin?year=2021&period=H1&scope=org%3Aorg_1",
+                    "furthest_behind": [{"name": "惠州市第三中学", "percent": "31.0%", "counted": "46,500.00"}]}]}),
             ),
             "account_created" => add(
                 &mut c,

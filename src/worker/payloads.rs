@@ -56,6 +56,11 @@ pub enum Notice {
     Digest {
         week: String,
     },
+    /// The half-yearly bulletin of `year`'s `period` (`H1` or `H2`) to the coordinators.
+    Bulletin {
+        year: i32,
+        period: String,
+    },
     #[serde(rename = "group_buy.opened")]
     GroupBuyOpened {
         group_buy_id: String,

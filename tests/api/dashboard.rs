@@ -185,6 +185,20 @@ backend_tests! {
         assert_figures_match(&html, &api);
         assert!(html.contains("广东省 惠州市") && html.contains("2021年"), "the scope and year are named");
 
+        // A half-year: the same figures as the API's period=H1, its files carry the period too.
+        let half = browser.get("/dashboard?year=2021&period=H1&scope=donor:441300").await;
+        half.assert_status(200);
+        let half = half.text();
+        let api_h1 = report(&app, &w.coordinator, "progress", "year=2021&period=H1&scope_kind=donor&scope_id=441300").await;
+        assert_figures_match(&half, &api_h1);
+        assert!(half.contains("<span id=\"period\">2021年上半年</span>") && half.contains("本期目标"), "{half}");
+        assert!(half.contains("<option value=\"H1\" selected>上半年</option>"), "{half}");
+        let csv_link = hrefs(&half).into_iter().find(|h| h.contains("report=progress") && h.contains("format=csv")).unwrap();
+        assert!(csv_link.contains("period=H1"), "{csv_link}");
+        let api_csv = app.get("/api/v1/reports/progress?year=2021&period=H1&scope_kind=donor&scope_id=441300&format=csv").token(&w.coordinator).send().await;
+        assert_eq!(browser.get(&csv_link).await.text(), api_csv.text());
+        browser.get("/dashboard?year=2021&period=Q9").await.assert_status(422);
+
         // The breakdown tables add up to the figure, as the API's do.
         let by_place = report(&app, &w.coordinator, "breakdown", "year=2021&scope_kind=donor&scope_id=441300&by=donor_region").await;
         let by_category = report(&app, &w.coordinator, "breakdown", "year=2021&scope_kind=donor&scope_id=441300&by=category").await;

@@ -52,6 +52,15 @@ backend_tests! {
         // The bureau above the school sees the school's orders; the producers have work waiting.
         let bureau = login(&app, "edu.hz@demo.dongxi.cn").await;
         assert!(app.get("/api/v1/orders?limit=200").token(&bureau).send().await.json()["items"].as_array().unwrap().len() > items.len());
+        // The bureau's 2021 H1 bulletin ranks its three schools; 惠阳's buys fall far short.
+        let bureau_id = app.get("/api/v1/me").token(&bureau).send().await.json()["organization"]["id"].as_str().unwrap().to_owned();
+        let huizhou = login(&app, "huizhou@demo.dongxi.cn").await;
+        let bulletin = app.get(&format!("/api/v1/reports/bulletin?year=2021&period=H1&org_id={bureau_id}")).token(&huizhou).send().await.json();
+        assert_eq!(bulletin["units"], 3, "{bulletin}");
+        let rows = bulletin["rows"].as_array().unwrap();
+        assert!(rows.iter().all(|r| r["target_fen"].as_i64().unwrap() > 0 && r["counted_fen"].as_i64().unwrap() > 0), "{bulletin}");
+        let last = rows.last().unwrap();
+        assert_eq!((last["name"].as_str(), last["status"].as_str(), last["rank"].as_u64()), (Some("惠州市惠阳高级中学"), Some("behind"), Some(3)), "{bulletin}");
         let finance = login(&app, "finance@demo.dongxi.cn").await;
         let waiting = app.get("/api/v1/orders?status=pending_payment").token(&finance).send().await.json();
         assert!(!waiting["items"].as_array().unwrap().is_empty());

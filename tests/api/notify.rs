@@ -441,3 +441,89 @@ backend_tests! {
         assert!(!mails.iter().any(|m| m.to.contains(&ningbo) && m.subject.starts_with("团购")), "an agency outside the region hears nothing");
     }
 }
+
+backend_tests! {
+    async fn the_half_year_bulletin_ranks_a_bureaus_units_as_api_page_file_and_mail(app: TestApp) {
+        use crate::accounting::{order_at, pay_at, read_xlsx, report, t};
+        let w = world(&app).await;
+        app.clock.set(t("2021-01-10T02:00:00Z"));
+        let bureau: dongxi::identity::model::OrgRow = app.db(|c| {
+            use dongxi::db::schema::organizations;
+            organizations::table.filter(organizations::name.eq("惠州市教育局")).select(dongxi::identity::model::OrgRow::as_select()).first(c).unwrap()
+        }).await;
+        let second = app.org("惠州市第二中学", dongxi::identity::types::OrgKind::Agency, "441302", Some(&bureau)).await;
+        let third = app.org("惠州市第三中学", dongxi::identity::types::OrgKind::Agency, "441302", Some(&bureau)).await;
+        for (org, amount) in [(&w.school_id, 36_500_000i64), (&second.id, 3_650_000)] {
+            app.post("/api/v1/targets").token(&w.admin)
+                .json(json!({"year": 2021, "scope_kind": "org", "scope_id": org, "amount_fen": amount})).send().await.assert_status(201);
+        }
+        // The school buys in March (the first half) and on 1 July at 08:10 in Beijing (the second).
+        let march = order_at(&app, &w.school, &[(&w.tea, 700), (&w.fungi, 400)], "2021-03-01T02:00:00Z").await;
+        pay_at(&app, &w.admin, &march, "2021-03-02T02:00:00Z").await;
+        let july = order_at(&app, &w.school, &[(&w.tea, 10)], "2021-06-30T23:00:00Z").await;
+        pay_at(&app, &w.admin, &july, "2021-07-01T00:10:00Z").await;
+        deliver(&app).await;
+        let before: HashSet<String> = eml_files(&app).iter().map(|m| m.message_id.clone()).collect();
+        app.clock.set(t("2021-07-01T00:30:00Z"));
+        let coordinator = login_again(&app).await;
+
+        let query = format!("year=2021&period=H1&org_id={}", bureau.id);
+        let b = report(&app, &coordinator, "bulletin", &query).await;
+        let h1_counted = 700 * 14800 + 400 * 5800;
+        assert_eq!((b["period"].as_str(), b["starts_on"].as_str(), b["ends_on"].as_str()), (Some("H1"), Some("2021-01-01"), Some("2021-06-30")));
+        assert_eq!((b["units"].as_u64(), b["behind"].as_u64(), b["no_target"].as_u64()), (Some(3), Some(2), Some(1)));
+        let rows = b["rows"].as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["惠州市第一中学", "惠州市第二中学", "惠州市第三中学"], "best ratio first, no target last");
+        assert_eq!(rows[0]["rank"], 1);
+        assert_eq!(rows[0]["target_fen"], 36_500_000i64 * 181 / 365);
+        assert_eq!(rows[0]["counted_fen"], h1_counted, "the July order belongs to the second half");
+        assert_eq!(rows[0]["ratio"], 0.7006);
+        assert_eq!(rows[0]["status"], "behind");
+        assert_eq!((rows[1]["rank"].as_u64(), rows[1]["counted_fen"].as_i64()), (Some(2), Some(0)));
+        assert!(rows[2]["rank"].is_null() && rows[2]["target_fen"].is_null() && rows[2]["status"] == "no_target");
+        assert_eq!(rows[2]["org_id"], third.id);
+        assert_eq!(b["target_fen"], 18_100_000 + 1_810_000);
+        assert_eq!(b["counted_fen"], h1_counted);
+        // The same figure as the school's own half-year progress.
+        let own = report(&app, &coordinator, "progress", &format!("year=2021&period=H1&scope_kind=org&scope_id={}", w.school_id)).await;
+        assert_eq!(own["counted_fen"], rows[0]["counted_fen"]);
+        assert_eq!(own["target_fen"], rows[0]["target_fen"]);
+        // Who may read it, and bad input.
+        report(&app, &w.bureau, "bulletin", &query).await;
+        app.get(&format!("/api/v1/reports/bulletin?{query}")).token(&w.school).send().await.assert_problem(403, "forbidden");
+        app.get(&format!("/api/v1/reports/bulletin?year=2021&period=H3&org_id={}", bureau.id)).token(&coordinator).send().await.assert_problem(422, "validation_failed");
+        app.get("/api/v1/reports/bulletin?year=2021&period=H1&org_id=org_nosuch").token(&coordinator).send().await.assert_status(404);
+        // As a file, with the half in its title.
+        let file = app.get(&format!("/api/v1/reports/bulletin?{query}&format=xlsx")).token(&coordinator).send().await;
+        file.assert_status(200);
+        let sheet = read_xlsx(file.body.clone());
+        assert!(sheet[0][0].contains("惠州市教育局 2021年上半年"), "{sheet:?}");
+        assert!(sheet.iter().any(|r| r.first().map(String::as_str) == Some("1") && r.get(1).map(String::as_str) == Some("惠州市第一中学")), "{sheet:?}");
+        // As a printable page, linked from the bureau's dashboard.
+        let mut browser = crate::workplace::browser(&app, &coordinator);
+        let dash = browser.get(&format!("/dashboard?year=2021&scope=org:{}", bureau.id)).await;
+        dash.assert_status(200);
+        assert!(dash.text().contains("id=\"bulletin-link\""), "{}", dash.text());
+        let page = browser.get(&format!("/dashboard/bulletin?year=2021&period=H1&scope=org:{}", bureau.id)).await;
+        page.assert_status(200);
+        let page = page.text();
+        assert!(page.contains("2021年上半年消费帮扶预留份额完成情况通报") && page.contains(&format!("data-org=\"{}\"", w.school_id)), "{page}");
+        assert_eq!(crate::dashboard::attr(&page, "behind", "id"), "behind");
+        browser.get(&format!("/dashboard/bulletin?year=2021&period=H1&scope=org:{}&format=xlsx", bureau.id)).await.assert_status(200);
+        browser.get("/dashboard/bulletin?year=2021&period=H1&scope=recipient:522300").await.assert_status(422);
+
+        // The mail: once, from 08:00 on 1 July, to the coordinators whose region holds the bureau.
+        assert_eq!(dongxi::notify::digest::run_due(&app.state).await.unwrap().bulletins, 1);
+        let (_, twin) = app.twin();
+        assert_eq!(dongxi::notify::digest::run_due(&twin).await.unwrap().bulletins, 0, "once a half-year");
+        deliver(&app).await;
+        let mails: Vec<Delivered> = eml_files(&app).into_iter().filter(|m| !before.contains(&m.message_id) && m.subject.starts_with("消费帮扶2021年上半年完成情况通报")).collect();
+        let mine = mails.iter().find(|m| m.text.contains("惠州市教育局")).unwrap_or_else(|| panic!("{mails:#?}"));
+        assert!(mine.text.contains("所属单位 3 个：已完成 0，进度正常 0，进度滞后 2，未设目标 1"), "{}", mine.text);
+        assert!(mine.text.contains(&format!("已计入 {} 元", dongxi::notify::yuan(h1_counted))), "{}", mine.text);
+        assert!(mine.text.contains(&format!("/dashboard/bulletin?year=2021&period=H1&scope=org%3A{}", bureau.id)), "{}", mine.text);
+        assert!(mine.list_unsubscribe.is_some());
+        assert!(!mails.iter().any(|m| m.text.contains("惠州市教育局") && m.to.contains("qxn")), "黔西南's coordinators hear nothing of Huizhou's bureau");
+    }
+}

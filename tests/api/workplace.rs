@@ -15,7 +15,7 @@ pub fn sub_of(order: &Value, producer: &str) -> String {
 }
 
 /// A browser signed in with `token` as its session (the cookie the login form would set).
-fn browser<'a>(app: &'a TestApp, token: &str) -> Visitor<'a> {
+pub fn browser<'a>(app: &'a TestApp, token: &str) -> Visitor<'a> {
     let mut v = Visitor::new(app);
     v.extra.push(("cookie".into(), format!("{}={token}", dongxi::dashboard::SESSION_COOKIE)));
     v
