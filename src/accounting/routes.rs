@@ -21,6 +21,8 @@ use super::progress::ProgressView;
 use super::span::Span;
 use super::targets::{self, NewTargetBody, PatchTargetBody, TargetQuery, TargetView};
 use super::{breakdown, bulletin, entries, laggards, progress, scope};
+use crate::ctx::Ctx;
+use crate::db::DbConn;
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -302,10 +304,21 @@ pub struct BreakdownQuery {
     pub format: Option<String>,
 }
 
-fn reply<T: Serialize>(view: T, format: FileFormat, table: impl FnOnce(&T) -> export::Table) -> AppResult<Response> {
+/// A report: its format and period checked first (422 before any work), the view read on a read
+/// connection, then JSON or the file.
+async fn report<T: Serialize + Send + 'static>(
+    state: &AppState,
+    (year, period, format): (i32, Option<&str>, Option<&str>),
+    view: impl FnOnce(&mut DbConn, &Span, &Ctx) -> AppResult<T> + Send + 'static,
+    table: fn(&T, chrono_tz::Tz) -> export::Table,
+) -> AppResult<Response> {
+    let format = export::parse_format(format)?;
+    let span = Span::parse(scope::check_year(year, "year")?, period)?;
+    let ctx = state.ctx();
+    let view = state.db.read(move |c| view(c, &span, &ctx)).await?;
     match format {
         FileFormat::Json => Ok(Json(view).into_response()),
-        other => export::download(&table(&view), other),
+        other => export::download(&table(&view, ctx.zone), other),
     }
 }
 
@@ -319,17 +332,12 @@ async fn progress(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> AppResult<Response> {
-    let format = export::parse_format(q.format.as_deref())?;
-    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
-    let ctx = state.ctx();
-    let view = state
-        .db
-        .read(move |c| {
-            let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            progress::progress(c, &scope, &span, q.as_of, &ctx)
-        })
-        .await?;
-    reply(view, format, |v| export::progress_table(v, ctx.zone))
+    let (year, period, format) = (q.year, q.period.clone(), q.format.clone());
+    let view = move |c: &mut DbConn, span: &Span, ctx: &Ctx| {
+        let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
+        progress::progress(c, &scope, span, q.as_of, ctx)
+    };
+    report(&state, (year, period.as_deref(), format.as_deref()), view, export::progress_table).await
 }
 
 /// A scope's counted amount split by county, prefecture, donor region, buying organisation,
@@ -343,24 +351,20 @@ async fn breakdown(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<BreakdownQuery>,
 ) -> AppResult<Response> {
-    let format = export::parse_format(q.format.as_deref())?;
-    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
+    let json = export::parse_format(q.format.as_deref())? == FileFormat::Json;
     let by = By::parse(&q.by)?;
     let limit = match q.limit {
         Some(n) if (1..=100_000).contains(&n) => Some(n as usize),
         Some(_) => return Err(AppError::invalid_field("validation_failed", "limit", "must be from 1 to 100000")),
-        None if format == FileFormat::Json => Some(breakdown::DEFAULT_ROWS),
+        None if json => Some(breakdown::DEFAULT_ROWS),
         None => None,
     };
-    let ctx = state.ctx();
-    let view = state
-        .db
-        .read(move |c| {
-            let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            breakdown::breakdown(c, &scope, &span, by, q.as_of, limit, &ctx)
-        })
-        .await?;
-    reply(view, format, |v| export::breakdown_table(v, ctx.zone))
+    let (year, period, format) = (q.year, q.period.clone(), q.format.clone());
+    let view = move |c: &mut DbConn, span: &Span, ctx: &Ctx| {
+        let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
+        breakdown::breakdown(c, &scope, span, by, q.as_of, limit, ctx)
+    };
+    report(&state, (year, period.as_deref(), format.as_deref()), view, export::breakdown_table).await
 }
 
 /// Organisations under the scope that have a target for the year, worst ratio first.
@@ -372,17 +376,12 @@ async fn laggards(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> AppResult<Response> {
-    let format = export::parse_format(q.format.as_deref())?;
-    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
-    let ctx = state.ctx();
-    let view = state
-        .db
-        .read(move |c| {
-            let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
-            laggards::laggards(c, &scope, &span, q.as_of, &ctx)
-        })
-        .await?;
-    reply(view, format, |v| export::laggards_table(v, ctx.zone))
+    let (year, period, format) = (q.year, q.period.clone(), q.format.clone());
+    let view = move |c: &mut DbConn, span: &Span, ctx: &Ctx| {
+        let scope = progress::visible_scope(c, &actor, &q.scope_kind, &q.scope_id)?;
+        laggards::laggards(c, &scope, span, q.as_of, ctx)
+    };
+    report(&state, (year, period.as_deref(), format.as_deref()), view, export::laggards_table).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -408,17 +407,12 @@ async fn bulletin(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<BulletinQuery>,
 ) -> AppResult<Response> {
-    let format = export::parse_format(q.format.as_deref())?;
-    let span = Span::parse(scope::check_year(q.year, "year")?, q.period.as_deref())?;
-    let ctx = state.ctx();
-    let view = state
-        .db
-        .read(move |c| {
-            let scope = progress::visible_scope(c, &actor, "org", &q.org_id)?;
-            bulletin::bulletin(c, &scope, &span, q.as_of, &ctx)
-        })
-        .await?;
-    reply(view, format, |v| export::bulletin_table(v, ctx.zone))
+    let (year, period, format) = (q.year, q.period.clone(), q.format.clone());
+    let view = move |c: &mut DbConn, span: &Span, ctx: &Ctx| {
+        let scope = progress::visible_scope(c, &actor, "org", &q.org_id)?;
+        bulletin::bulletin(c, &scope, span, q.as_of, ctx)
+    };
+    report(&state, (year, period.as_deref(), format.as_deref()), view, export::bulletin_table).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
