@@ -56,6 +56,7 @@ async fn run(label: &str, extra: &[(&str, String)], orders: usize) {
                         phone: "0752-2801234".into(),
                     },
                     note: None,
+                    live_session_id: None,
                 };
                 dongxi::orders::placing::place(conn, &actor, order, &ctx)?;
             }

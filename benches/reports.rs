@@ -280,6 +280,7 @@ fn write_cost(conn: &mut DbConn, runs: usize) -> (f64, f64) {
                     address: "惠州".into(), contact_name: "王".into(), phone: "0752-2222222".into()
                 },
                 note: None,
+                live_session_id: None,
             };
             let placed =
                 dongxi::db::write_tx(conn, |c| dongxi::orders::placing::place(c, &buyer, order, &ctx)).unwrap();

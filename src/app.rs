@@ -17,7 +17,9 @@ use crate::error::Problem;
 use crate::http::middleware;
 use crate::http::routes::RouteTable;
 use crate::state::AppState;
-use crate::{accounting, catalog, groupbuy, identity, notify, ops, orders, payments, regions, search, settlement};
+use crate::{
+    accounting, catalog, groupbuy, identity, live, notify, ops, orders, payments, regions, search, settlement,
+};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -38,6 +40,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "orders", description = "Orders, sub-orders, shipment, acceptance, ratings"),
         (name = "payments", description = "Payments and refunds"),
         (name = "group-buys", description = "Group purchases: campaigns with tiered prices across agencies, pledges, the close"),
+        (name = "live", description = "Live-stream sales: sessions pinning products at a live price, the live view, orders at that price"),
         (name = "accounting", description = "Pairings, targets, reserved-share filings, the counting ledger and reports"),
         (name = "settlement", description = "What producers are owed, settlement runs, payouts, statements, bank details, time to money"),
     )
@@ -68,6 +71,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(orders::routes::routes())
                 .merge(payments::routes::routes())
                 .merge(groupbuy::routes::routes())
+                .merge(live::routes::routes())
                 .merge(notify::routes::routes())
                 .merge(accounting::routes::routes())
                 .merge(settlement::routes::routes()),

@@ -16,6 +16,7 @@ pub mod http;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod live;
 pub mod money;
 pub mod notify;
 pub mod ops;

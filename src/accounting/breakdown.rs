@@ -32,11 +32,20 @@ pub enum By {
     Producer,
     Category,
     Month,
+    Channel,
 }
 
 impl By {
-    pub const ALL: [&'static str; 7] =
-        ["recipient_county", "recipient_prefecture", "donor_region", "buyer_org", "producer", "category", "month"];
+    pub const ALL: [&'static str; 8] = [
+        "recipient_county",
+        "recipient_prefecture",
+        "donor_region",
+        "buyer_org",
+        "producer",
+        "category",
+        "month",
+        "channel",
+    ];
 
     pub fn parse(s: &str) -> AppResult<By> {
         Ok(match s {
@@ -47,6 +56,7 @@ impl By {
             "producer" => By::Producer,
             "category" => By::Category,
             "month" => By::Month,
+            "channel" => By::Channel,
             _ => {
                 return Err(not_one_of("by", &By::ALL));
             }
@@ -65,6 +75,7 @@ impl By {
             By::Producer => "供应商",
             By::Category => "品类",
             By::Month => "月份",
+            By::Channel => "渠道",
         }
     }
     /// The grouping in `scope`: donor regions one level below a donor scope, else by city.
@@ -80,6 +91,7 @@ impl By {
             By::Producer => Group::Producer,
             By::Category => Group::Category,
             By::Month => Group::Month,
+            By::Channel => Group::Channel,
         }
     }
     /// Whose targets a row's key names.
@@ -89,7 +101,7 @@ impl By {
             By::DonorRegion => Some(ScopeKind::Donor),
             By::BuyerOrg => Some(ScopeKind::Org),
             By::Producer => Some(ScopeKind::Producer),
-            By::Category | By::Month => None,
+            By::Category | By::Month | By::Channel => None,
         }
     }
 }
@@ -136,6 +148,7 @@ fn names(conn: &mut DbConn, by: By, keys: &[String], year: i32) -> AppResult<Has
             .iter()
             .map(|k| (k.clone(), categories::find(k).map(|c| c.name.to_owned()).unwrap_or_else(|| k.clone())))
             .collect(),
+        By::Channel => keys.iter().map(|k| (k.clone(), channel_name(k).to_owned())).collect(),
         By::Month => keys
             .iter()
             .map(|k| {
@@ -146,6 +159,16 @@ fn names(conn: &mut DbConn, by: By, keys: &[String], year: i32) -> AppResult<Has
 }
 
 /// The key of the row that holds what a limited breakdown leaves out.
+/// The Chinese name of an order channel.
+pub fn channel_name(channel: &str) -> &str {
+    match channel {
+        "catalogue" => "目录采购",
+        "group_buy" => "团购",
+        "live" => "直播带货",
+        other => other,
+    }
+}
+
 pub const OTHER_KEY: &str = "_other";
 
 /// Rows a breakdown returns unless asked otherwise: a province's buyers run to tens of thousands.

@@ -25,6 +25,8 @@ pub enum Group {
     BuyerOrg,
     Producer,
     Category,
+    /// The order's channel (catalogue, group_buy, live): only the lines carry it.
+    Channel,
 }
 
 impl Group {
@@ -40,6 +42,7 @@ impl Group {
             Group::BuyerOrg => "buyer_org_id",
             Group::Producer => "producer_id",
             Group::Category => "category",
+            Group::Channel => "channel",
         }
     }
     /// The group's plain column, for equality filters (`GET /ledger?by=…&key=…`).
@@ -137,10 +140,11 @@ pub fn scope_cond(scope: &Scope) -> Cond {
 /// The rollup that answers a grouping under a condition over a span; `None`: only the lines can.
 fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
     use Group as G;
+
     if !span.is_whole_year() {
         // Only the month rollups can tell part of a year; they also carry the prefectures.
         return match (cond.grain, group) {
-            (Grain::Lines, _) => None,
+            (Grain::Lines, _) | (_, G::Channel) => None,
             (Grain::Province, G::Total | G::Month | G::Category) => Some("ledger_sums_month_province"),
             (_, G::Total | G::Month | G::Category | G::OriginPrefecture | G::BuyerPrefecture) => {
                 Some("ledger_sums_month")
@@ -149,7 +153,7 @@ fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
         };
     }
     Some(match (cond.grain, group) {
-        (Grain::Lines, _) => return None,
+        (Grain::Lines, _) | (_, G::Channel) => return None,
         (_, G::OriginPrefecture | G::BuyerPrefecture) => "ledger_sums_pref",
         (_, G::OriginCounty | G::BuyerCounty) => "ledger_sums_county",
         (Grain::Province, G::Total | G::Month | G::Category) => "ledger_sums_month_province",

@@ -61,6 +61,8 @@ pub struct Sale<'a> {
     pub producer_path: &'a str,
     /// What was paid for the sub-order and not refunded.
     pub amount: Fen,
+    /// The order's channel: `catalogue`, `group_buy` or `live`.
+    pub channel: &'a str,
 }
 
 /// A refund as the ledger takes it back.
@@ -155,6 +157,7 @@ pub fn count_sub_order(conn: &mut DbConn, sale: &Sale<'_>, counted_at: NaiveDate
                 sale.buyer_org_path,
                 buyer_place,
                 sale.producer_path,
+                sale.channel,
             )
         })
         .collect();
@@ -173,6 +176,7 @@ fn line(
     buyer_org_path: &str,
     buyer: &Placed,
     producer_path: &str,
+    channel: &str,
 ) -> LedgerLine {
     LedgerLine {
         entry_id: entry.id.clone(),
@@ -199,6 +203,7 @@ fn line(
         producer_id: entry.producer_id.clone(),
         producer_path: producer_path.to_owned(),
         pairing_key: entry.pairing_id.clone().unwrap_or_default(),
+        channel: channel.to_owned(),
     }
 }
 

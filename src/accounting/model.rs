@@ -61,5 +61,6 @@ crate::sql_row! {
         pub producer_id: String,
         pub producer_path: String,
         pub pairing_key: String,
+        pub channel: String,
     }
 }

@@ -163,6 +163,16 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
     for m in mismatched {
         out.drift.push(format!("entry {}: its lines do not add up to it (or disagree on year, month or kind)", m.id));
     }
+    // Each line carries its order's channel, so a breakdown by channel is the orders' own.
+    let off_channel: Vec<Mismatch> = super::facts::query(
+        conn,
+        "SELECT DISTINCT e.id AS id FROM ledger_entries e JOIN ledger_lines l ON l.entry_id = e.id \
+         JOIN orders o ON o.id = e.order_id WHERE l.channel <> o.channel",
+        &[],
+    )?;
+    for m in off_channel {
+        out.drift.push(format!("entry {}: its lines name a channel other than its order's", m.id));
+    }
     let orphans: i64 = l::table.left_join(e::table).filter(e::id.is_null()).count().get_result(conn)?;
     if orphans > 0 {
         out.drift.push(format!("{orphans} ledger lines belong to no entry"));

@@ -199,6 +199,41 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         /// The group-purchase pledge this order fulfils (unique).
         pledge_id -> Nullable<Text>,
+        /// `catalogue`, `group_buy` or `live`.
+        channel -> Text,
+        /// The live session whose price the order was placed at (channel `live`).
+        live_session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    live_sessions (id) {
+        id -> Text,
+        organizer_org_id -> Text,
+        created_by -> Text,
+        title -> Text,
+        host -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        /// `scheduled`, `live`, `ended` or `cancelled`.
+        status -> Text,
+        ended_at -> Nullable<Timestamp>,
+        final_units -> Nullable<BigInt>,
+        final_amount_fen -> Nullable<BigInt>,
+        final_orders -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    live_items (session_id, product_id) {
+        session_id -> Text,
+        product_id -> Text,
+        position -> Integer,
+        live_price_fen -> BigInt,
+        stock_cap -> Nullable<BigInt>,
+        /// Units placed at the live price (never above `stock_cap`).
+        sold_qty -> BigInt,
     }
 }
 
@@ -556,6 +591,8 @@ diesel::table! {
         producer_path -> Text,
         /// The pairing id, or '' for none (so unique keys and equality work alike on both backends).
         pairing_key -> Text,
+        /// The order's channel: `catalogue`, `group_buy` or `live`.
+        channel -> Text,
     }
 }
 
@@ -786,6 +823,8 @@ diesel::joinable!(users -> organizations (org_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sub_orders -> orders (order_id));
 diesel::joinable!(order_lines -> sub_orders (sub_order_id));
+diesel::joinable!(live_items -> live_sessions (session_id));
+diesel::joinable!(live_items -> products (product_id));
 diesel::joinable!(order_events -> orders (order_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(refunds -> sub_orders (sub_order_id));
@@ -852,6 +891,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     refund_requests,
     product_labels,
+    live_sessions,
+    live_items,
     stripe_events,
     ratings,
     idempotency_keys,

@@ -262,6 +262,7 @@ fn place(conn: &mut DbConn, cast: &Cast, plan: &Plan, config: &Config) -> AppRes
             phone: buyer.phone.into(),
         },
         note: None,
+        live_session_id: None,
     };
     placing::place(conn, &cast.buyers[buyer.org], order, &ctx_at(plan.placed, config))
 }

@@ -19,9 +19,9 @@ use crate::identity::Who;
 use crate::identity::model::find_orgs;
 use crate::money::Fen;
 use crate::orders::placing::Buyer;
-use crate::orders::placing::FromPledge;
 use crate::orders::placing::PricedLine;
 use crate::orders::placing::insert_order;
+use crate::orders::placing::{FromPledge, Source};
 use crate::orders::types::Delivery;
 
 /// Who closes: the organiser on demand (before `closes_at` too), or the worker once it is due.
@@ -128,7 +128,7 @@ fn order_pledges(
             phone: p.delivery_phone.clone(),
         };
         let from = FromPledge { group_buy_id: c.id.clone(), pledge_id: p.id.clone() };
-        let placed = insert_order(conn, &buyer, vec![line], delivery, Some(note), Some(from), who, ctx)?;
+        let placed = insert_order(conn, &buyer, vec![line], delivery, Some(note), Source::Pledge(from), who, ctx)?;
         if !model::mark_ordered(conn, &p.id, &placed.order.id, ctx.now)? {
             return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
         }

@@ -30,6 +30,9 @@ pub struct OrderRow {
     pub paid_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
     pub pledge_id: Option<String>,
+    /// `catalogue`, `group_buy` or `live`.
+    pub channel: String,
+    pub live_session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -25,6 +25,7 @@ use crate::identity::Who;
 use crate::identity::model::find_orgs;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
+use crate::live::selling::Wanted;
 use crate::money::Fen;
 use crate::worker::job::enqueue;
 use crate::worker::payloads::Notice;
@@ -100,6 +101,24 @@ pub fn place(conn: &mut DbConn, actor: &Actor, order: NewOrder, ctx: &Ctx) -> Ap
         }
         prices.insert(id, Fen(unit_price(p.price_fen, &p.tiers()?, *quantity)));
     }
+    // At a live session's price: never above the tier price the quantity would get anyway.
+    let source = match &order.live_session_id {
+        None => Source::Catalogue,
+        Some(session_id) => {
+            let mut wanted: Vec<Wanted> = per_product
+                .iter()
+                .map(|(id, (quantity, line))| Wanted { product_id: id, quantity: *quantity, line: *line })
+                .collect();
+            wanted.sort_by_key(|w| w.product_id);
+            let live = crate::live::selling::take(conn, session_id, &wanted, ctx)?;
+            for (id, price) in prices.iter_mut() {
+                if let Some(live_price) = live.get(*id) {
+                    *price = Fen(price.0.min(*live_price));
+                }
+            }
+            Source::Live { session_id: session_id.clone() }
+        }
+    };
     for id in &ids {
         take_stock(conn, id, per_product[id.as_str()].0, ctx.now)?;
     }
@@ -112,7 +131,8 @@ pub fn place(conn: &mut DbConn, actor: &Actor, order: NewOrder, ctx: &Ctx) -> Ap
             unit_price: prices[l.product_id.as_str()],
         })
         .collect();
-    let placed = insert_order(conn, &Buyer::of(actor), lines, order.delivery, order.note, None, &Who::of(actor), ctx)?;
+    let placed =
+        insert_order(conn, &Buyer::of(actor), lines, order.delivery, order.note, source, &Who::of(actor), ctx)?;
     // Everything the answer shows was just written: build it from memory, not by reading it back.
     let mut names: HashMap<String, String> = placed.producer_names;
     names.insert(actor.org.id.clone(), actor.org.name.clone());
@@ -135,6 +155,24 @@ pub struct FromPledge {
     pub pledge_id: String,
 }
 
+/// Where an order comes from: the catalogue, a group purchase's pledge, or a live session.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Catalogue,
+    Pledge(FromPledge),
+    Live { session_id: String },
+}
+
+impl Source {
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Source::Catalogue => "catalogue",
+            Source::Pledge(_) => "group_buy",
+            Source::Live { .. } => "live",
+        }
+    }
+}
+
 /// Writes an order whose lines are priced and whose stock is already taken: by `place`, and by
 /// a group purchase turning a pledge into an order.
 #[allow(clippy::too_many_arguments)]
@@ -144,7 +182,7 @@ pub fn insert_order(
     lines: Vec<PricedLine>,
     delivery: Delivery,
     note: Option<String>,
-    from_pledge: Option<FromPledge>,
+    source: Source,
     who: &Who,
     ctx: &Ctx,
 ) -> AppResult<Placed> {
@@ -212,7 +250,10 @@ pub fn insert_order(
         buyer_org_path: buyer.org_path.clone(),
         buyer_region_code: buyer.region_code.clone(),
         buyer_user_id: buyer.user_id.clone(),
-        group_buy_id: from_pledge.as_ref().map(|p| p.group_buy_id.clone()),
+        group_buy_id: match &source {
+            Source::Pledge(p) => Some(p.group_buy_id.clone()),
+            _ => None,
+        },
         status: OrderStatus::PendingPayment.as_str().to_owned(),
         total_fen: total.0,
         paid_fen: 0,
@@ -225,12 +266,23 @@ pub fn insert_order(
         updated_at: ctx.now,
         paid_at: None,
         closed_at: None,
-        pledge_id: from_pledge.map(|p| p.pledge_id),
+        channel: source.channel().to_owned(),
+        live_session_id: match &source {
+            Source::Live { session_id } => Some(session_id.clone()),
+            _ => None,
+        },
+        pledge_id: match source {
+            Source::Pledge(p) => Some(p.pledge_id),
+            _ => None,
+        },
     };
     diesel::insert_into(crate::db::schema::orders::table).values(&row).execute(conn)?;
     crate::insert_batch!(conn, sub_orders::table, &sub_rows)?;
     crate::insert_batch!(conn, order_lines::table, &line_rows)?;
-    let details = json!({"total_fen": row.total_fen, "lines": line_rows.len(), "sub_orders": sub_rows.len()});
+    let details = json!({
+        "total_fen": row.total_fen, "lines": line_rows.len(), "sub_orders": sub_rows.len(),
+        "channel": row.channel, "live_session_id": row.live_session_id,
+    });
     state::record_event(conn, &row.id, None, "placed", None, Some(&row.status), who, details, ctx)?;
     enqueue(conn, &Notice::OrderPlaced { order_id: row.id.clone() }, ctx.now)?;
     Ok(Placed {

@@ -335,6 +335,7 @@ fn count_if_due(
         producer_id: &sub.producer_id,
         producer_path: &sub.producer_path,
         amount: Fen(sub.total_fen - sub.refunded_fen),
+        channel: &order.channel,
     };
     ledger::count_sub_order(conn, &sale, counted_at, ctx)
 }

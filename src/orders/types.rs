@@ -32,6 +32,9 @@ pub struct NewOrderBody {
     pub lines: Vec<LineBody>,
     pub delivery: Delivery,
     pub note: Option<String>,
+    /// Order at this live session's prices (while it is live; only the products it pins). The
+    /// order then carries the channel `live`.
+    pub live_session_id: Option<String>,
 }
 
 /// A validated order request.
@@ -40,6 +43,7 @@ pub struct NewOrder {
     pub lines: Vec<LineBody>,
     pub delivery: Delivery,
     pub note: Option<String>,
+    pub live_session_id: Option<String>,
 }
 
 pub fn phone_ok(phone: &str) -> bool {
@@ -84,7 +88,10 @@ impl TryFrom<NewOrderBody> for NewOrder {
             );
         }
         let delivery = body.delivery.parse("delivery.", &mut v);
-        let note = optional_text(&mut v, "note", body.note, 500);
+        let note = optional_text(&mut v, "note", body.note.clone(), 500);
+        if let Some(id) = &body.live_session_id {
+            v.check(!id.trim().is_empty() && id.len() <= 64, "live_session_id", "must be a live session id");
+        }
         v.finish("validation_failed")?;
         let mut q = Violations::new();
         for (i, line) in body.lines.iter().enumerate() {
@@ -97,7 +104,8 @@ impl TryFrom<NewOrderBody> for NewOrder {
         q.finish("invalid_quantity")?;
         let lines =
             body.lines.into_iter().map(|l| LineBody { product_id: l.product_id.trim().to_owned(), ..l }).collect();
-        Ok(NewOrder { lines, delivery, note })
+        let live_session_id = body.live_session_id.map(|s| s.trim().to_owned());
+        Ok(NewOrder { lines, delivery, note, live_session_id })
     }
 }
 
@@ -166,6 +174,7 @@ mod tests {
                 phone: phone.into(),
             },
             note: Some("  ".into()),
+            live_session_id: None,
         }
     }
 

@@ -77,6 +77,10 @@ pub struct OrderView {
     pub group_buy_id: Option<String>,
     /// The group-purchase pledge this order fulfils.
     pub pledge_id: Option<String>,
+    /// `catalogue`, `group_buy` or `live`.
+    pub channel: String,
+    /// The live session whose prices the order was placed at.
+    pub live_session_id: Option<String>,
     pub status: OrderStatus,
     pub total_fen: i64,
     pub paid_fen: i64,
@@ -219,6 +223,8 @@ impl Loaded {
             buyer_user_id: o.buyer_user_id,
             group_buy_id: o.group_buy_id,
             pledge_id: o.pledge_id,
+            channel: o.channel,
+            live_session_id: o.live_session_id,
             note: o.note,
             created_at: utc(o.created_at),
             updated_at: utc(o.updated_at),

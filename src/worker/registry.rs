@@ -14,7 +14,7 @@ use super::jobs::run_settlement::RunSettlement;
 use super::jobs::send_mail::SendMail;
 use super::jobs::stripe::{CaptureAuthorization, PushRefund, PushTransfer, ReturnSurplus, Stripe, VoidAuthorization};
 use super::jobs::timetables::{
-    ExpirySweep, GroupBuyTimetable, Housekeeping, MailTimetable, SettlementTimetable, StockSweep,
+    ExpirySweep, GroupBuyTimetable, Housekeeping, LiveTimetable, MailTimetable, SettlementTimetable, StockSweep,
 };
 use super::runner::{self, Ran};
 use crate::error::AppResult;
@@ -93,7 +93,7 @@ registry! {
         RunSettlement,
         Stripe<PushTransfer>,
     ],
-    timetable: [Housekeeping, MailTimetable, GroupBuyTimetable, StockSweep, ExpirySweep, SettlementTimetable, UnknownTopics],
+    timetable: [Housekeeping, MailTimetable, GroupBuyTimetable, LiveTimetable, StockSweep, ExpirySweep, SettlementTimetable, UnknownTopics],
 }
 
 /// Every topic a registered job performs.

@@ -374,7 +374,8 @@ pub async fn place(
                         return Err(AppError::unprocessable("cart_empty", "采购车是空的：请先在找货页加入商品"));
                     }
                     let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-                    let placed = placing::place(c, &actor, NewOrder { lines, delivery, note }, &ctx)?;
+                    let placed =
+                        placing::place(c, &actor, NewOrder { lines, delivery, note, live_session_id: None }, &ctx)?;
                     diesel::delete(
                         cl::table.filter(cl::user_id.eq(&actor.user_id)).filter(cl::product_id.eq_any(&ids)),
                     )

@@ -439,7 +439,7 @@ pub fn place(conn: &mut DbConn, actor: &Actor, id: &str, ctx: &Ctx) -> AppResult
     let mut ids = Vec::with_capacity(checked.orders.len());
     for (i, planned) in checked.orders.into_iter().enumerate() {
         let note = Some(format!("订货单 {}（第 {} 单）", sheet.file_name, i + 1).chars().take(500).collect());
-        let order = NewOrder { lines: planned.lines, delivery: planned.delivery, note };
+        let order = NewOrder { lines: planned.lines, delivery: planned.delivery, note, live_session_id: None };
         ids.push(placing::place(conn, actor, order, ctx)?.id);
     }
     let json = serde_json::to_string(&ids).map_err(|e| anyhow::anyhow!("order ids: {e}"))?;

@@ -39,6 +39,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("search", 140),
     ("accounting", 140),
     ("settlement", 145),
+    ("live", 147),
     ("orders", 150),
     ("payments", 160),
     ("groupbuy", 170),

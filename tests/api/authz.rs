@@ -182,6 +182,10 @@ const MATRIX: &[Row] = &[
     row("GET", "/agency/sheets/{id}", "/agency/sheets/sht_nosuch", "", "303 404 403 403 403 403 403 404 403 404 403 403 404 403"),
     row("POST", "/agency/sheets/{id}/place", "/agency/sheets/sht_nosuch/place", "form:csrf=forged", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
     row("GET", "/agency/sheet-template", "/agency/sheet-template?format=csv", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
+    row("POST", "/api/v1/live-sessions", "/api/v1/live-sessions", "{live_body}", "401 403 403 201 403 403 403 403 201 403 201 409 403 201"),
+    row("GET", "/api/v1/live-sessions", "/api/v1/live-sessions", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    row("GET", "/api/v1/live-sessions/{id}", "/api/v1/live-sessions/{live}", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    row("POST", "/api/v1/live-sessions/{id}/cancel", "/api/v1/live-sessions/{live}/cancel", "", "401 403 403 403 403 403 403 403 403 403 403 200 403 409"),
     row("GET", "/agency/group-buys", "/agency/group-buys", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("GET", "/agency/group-buys/{id}", "/agency/group-buys/{campaign}", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("POST", "/agency/group-buys/{id}/pledge", "/agency/group-buys/{campaign}/pledge", "form:csrf=forged&key=k&quantity=1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),
@@ -385,6 +389,14 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     pledge.assert_status(201);
     let pledge = id(&pledge.json());
+    let live_body = json!({
+        "title": "普安红茶 产地直播", "host": "普安县茶源合作社 理事长",
+        "starts_at": (now + chrono::Duration::days(1)).to_rfc3339(), "ends_at": (now + chrono::Duration::days(1) + chrono::Duration::hours(2)).to_rfc3339(),
+        "items": [{"product_id": w.tea, "live_price_fen": 15800, "stock_cap": 200}]
+    });
+    let live = app.post("/api/v1/live-sessions").token(&w.tea_producer).json(live_body.clone()).send().await;
+    live.assert_status(201);
+    let live = id(&live.json());
 
     // The tea producer's bank details, and a settlement of its accepted sub-order in a bank batch.
     app.request(Method::PUT, &format!("/api/v1/organizations/{}/bank-account", w.tea_org))
@@ -461,6 +473,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         ("pairing", pairing),
         ("target", target),
         ("campaign", campaign),
+        ("live", live),
         ("pledge", pledge),
         ("tea_org", w.tea_org.clone()),
         ("run", run),
@@ -468,6 +481,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         ("batch", batch),
         ("order_body", order_body(&[(&w.tea, 10)]).to_string()),
         ("campaign_body", campaign_body.to_string()),
+        ("live_body", live_body.to_string()),
         ("pledge_body", pledge_body.to_string()),
     ]);
     Fixture { tokens, names, private }

@@ -454,7 +454,7 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
                     Delivery {
                         address: "测试地址".into(), contact_name: "王".into(), phone: "13800138000".into()
                     };
-                let order = NewOrder { lines, delivery, note: None };
+                let order = NewOrder { lines, delivery, note: None, live_session_id: None };
                 let buyer = &cast.buyers[lives[i].buyer];
                 let view = write_tx(conn, |t| placing::place(t, buyer, order, &c)).unwrap();
                 lives[i].order_id = view.id;

@@ -16,6 +16,7 @@ mod group_buys;
 mod identity;
 mod labels;
 mod ledger_property;
+mod live;
 mod notify;
 mod ops;
 mod orders;

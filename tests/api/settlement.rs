@@ -439,6 +439,8 @@ async fn many_owed(app: &TestApp, producers: usize, each: usize) {
                     paid_at: Some(at),
                     closed_at: Some(at),
                     pledge_id: None,
+                    channel: "catalogue".into(),
+                    live_session_id: None,
                 };
                 let sub = SubOrderRow {
                     id: dongxi::ids::new_id("sub"),

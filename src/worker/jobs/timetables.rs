@@ -38,6 +38,20 @@ impl Periodic for MailTimetable {
     }
 }
 
+/// Live sessions go live at their start and end at their end, each exactly once.
+pub struct LiveTimetable;
+
+impl Periodic for LiveTimetable {
+    const NAME: &'static str = "live sessions";
+    const EVERY: Duration = Duration::from_secs(1);
+    type Report = (usize, usize);
+
+    async fn tick(state: &AppState) -> AppResult<(usize, usize)> {
+        let now = state.clock.now_naive();
+        state.db.write(move |c| crate::live::sessions::advance(c, now)).await
+    }
+}
+
 /// Group purchases open, are announced before closing, and close on time.
 pub struct GroupBuyTimetable;
 
