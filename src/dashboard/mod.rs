@@ -9,6 +9,7 @@
 mod bulletin;
 mod charts;
 mod download;
+mod live_page;
 mod login;
 mod money;
 mod order;
@@ -37,6 +38,8 @@ pub fn routes() -> RouteTable {
         .route("/dashboard/orders/{id}", &[Method::GET], get(order::order))
         .route("/dashboard/download", &[Method::GET], get(download::download))
         .route("/dashboard/bulletin", &[Method::GET], get(bulletin::bulletin_page))
+        .route("/live", &[Method::GET], get(live_page::list))
+        .route("/live/{id}", &[Method::GET], get(live_page::one))
         .route(
             "/dashboard/static/dashboard.css",
             &[Method::GET],

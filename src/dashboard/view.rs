@@ -351,6 +351,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         download("breakdown", Some(By::Category), "按品类分布".into()),
         download("breakdown", Some(By::Month), "按月份分布".into()),
         download("breakdown", Some(By::BuyerOrg), "按采购单位分布".into()),
+        download("breakdown", Some(By::Channel), "按渠道分布（目录、团购、直播）".into()),
         download("laggards", None, "滞后单位".into()),
         download("ledger", None, "台账明细".into()),
     ];

@@ -17,6 +17,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("order.html", include_str!("templates/order.html")),
     ("bulletin.html", include_str!("templates/bulletin.html")),
+    ("live.html", include_str!("templates/live.html")),
+    ("live_list.html", include_str!("templates/live_list.html")),
     ("error.html", include_str!("templates/error.html")),
     // The workplaces' pages share this layout, sign-in and headers (their handlers live there).
     ("producer_header.html", include_str!("../workplace/templates/producer_header.html")),

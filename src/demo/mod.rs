@@ -6,6 +6,7 @@
 mod accounting;
 mod catalog;
 mod group_buys;
+mod live;
 mod orders;
 mod settlement;
 
@@ -344,6 +345,7 @@ pub fn seed(conn: &mut DbConn, clock: &Clock, config: &Config) -> AppResult<Demo
         accounting::seed_before_orders(conn, &created, config)?;
         orders::seed_orders(conn, &created, config, now)?;
         group_buys::seed_group_buys(conn, &created, config, now)?;
+        live::seed_live_2021(conn, &created, config)?;
         settlement::seed_2021(conn, &created, config)?;
         accounting::close_2021(conn, &created, config)?;
         // The demo's past is not news: nobody is mailed about 2021.

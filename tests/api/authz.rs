@@ -186,6 +186,8 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/live-sessions", "/api/v1/live-sessions", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("GET", "/api/v1/live-sessions/{id}", "/api/v1/live-sessions/{live}", "", "401 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("POST", "/api/v1/live-sessions/{id}/cancel", "/api/v1/live-sessions/{live}/cancel", "", "401 403 403 403 403 403 403 403 403 403 403 200 403 409"),
+    row("GET", "/live", "/live", "", "303 200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    row("GET", "/live/{id}", "/live/{live}", "", "303 200 200 200 200 200 200 200 200 200 200 200 200 200"),
     row("GET", "/agency/group-buys", "/agency/group-buys", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("GET", "/agency/group-buys/{id}", "/agency/group-buys/{campaign}", "", "303 200 403 403 403 403 403 200 403 200 403 403 200 403"),
     row("POST", "/agency/group-buys/{id}/pledge", "/agency/group-buys/{campaign}/pledge", "form:csrf=forged&key=k&quantity=1", "303 403 403 403 403 403 403 403 403 403 403 403 403 403"),

@@ -225,8 +225,8 @@ backend_tests! {
 
         // Downloads: each report as Excel and CSV; the CSV is byte for byte the API's.
         let links: Vec<String> = hrefs(&html).into_iter().filter(|h| h.starts_with("/dashboard/download")).collect();
-        assert_eq!(links.iter().filter(|h| h.contains("format=xlsx")).count(), 7, "{links:?}");
-        assert_eq!(links.iter().filter(|h| h.contains("format=csv")).count(), 7);
+        assert_eq!(links.iter().filter(|h| h.contains("format=xlsx")).count(), 8, "{links:?}");
+        assert_eq!(links.iter().filter(|h| h.contains("format=csv")).count(), 8);
         for link in &links {
             let file = browser.get(link).await;
             file.assert_status(200);

@@ -61,6 +61,18 @@ backend_tests! {
         assert!(rows.iter().all(|r| r["target_fen"].as_i64().unwrap() > 0 && r["counted_fen"].as_i64().unwrap() > 0), "{bulletin}");
         let last = rows.last().unwrap();
         assert_eq!((last["name"].as_str(), last["status"].as_str(), last["rank"].as_u64()), (Some("惠州市惠阳高级中学"), Some("behind"), Some(3)), "{bulletin}");
+        // The 2021 harvest-festival live session: ended by the worker's step, its summary frozen,
+        // its orders counted under the channel `live`.
+        let sessions = app.get("/api/v1/live-sessions?status=ended").token(&qxn).send().await.json();
+        let show = sessions["items"].as_array().unwrap().iter().find(|s| s["title"].as_str().unwrap().contains("丰收节")).unwrap_or_else(|| panic!("{sessions}")).clone();
+        assert_eq!(show["summary"]["orders"], 4, "{show}");
+        assert_eq!(show["summary"]["units"], 350);
+        let names: Vec<&str> = show["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["册亨干香菇", "普安红茶 明前特级"]);
+        let by_channel = app.get("/api/v1/reports/breakdown?year=2021&scope_kind=recipient&scope_id=522300&by=channel").token(&qxn).send().await.json();
+        let live = by_channel["rows"].as_array().unwrap().iter().find(|r| r["key"] == "live").unwrap_or_else(|| panic!("{by_channel}")).clone();
+        assert_eq!(live["counted_fen"], show["summary"]["amount_fen"], "paid in full, none refunded");
+        assert!(by_channel["rows"].as_array().unwrap().iter().any(|r| r["key"] == "group_buy"), "{by_channel}");
         let finance = login(&app, "finance@demo.dongxi.cn").await;
         let waiting = app.get("/api/v1/orders?status=pending_payment").token(&finance).send().await.json();
         assert!(!waiting["items"].as_array().unwrap().is_empty());

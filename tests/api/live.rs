@@ -101,6 +101,15 @@ backend_tests! {
         assert_eq!((view["orders"].as_i64(), view["buyers"].as_i64()), (Some(2), Some(2)));
         assert_eq!(view["amount_fen"], 100 * 5500 + 60 * 14800);
 
+        // The live page reloads itself while the session is on.
+        let mut browser = crate::workplace::browser(&app, &w.school);
+        let page = browser.get(&format!("/live/{id}")).await;
+        page.assert_status(200);
+        let page = page.text();
+        assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">") && page.contains("data-status=\"live\""), "{page}");
+        assert!(page.contains(&format!("data-product=\"{}\" data-units=\"100\"", w.fungi)), "{page}");
+        assert!(browser.get("/live").await.text().contains(&format!("href=\"/live/{id}\"")));
+
         // Paid, it counts in the ledger under the channel `live`.
         crate::accounting::pay_at(&app, &w.admin, &order, &app.clock.now().to_rfc3339()).await;
         let year = chrono::Datelike::year(&(app.clock.now() + Duration::hours(8)));
@@ -119,6 +128,8 @@ backend_tests! {
         assert_eq!(summary["status"], "ended");
         assert!(summary["ended_at"].is_string(), "{summary}");
         assert!(summary["poll_after_seconds"].is_null());
+        let page = browser.get(&format!("/live/{id}")).await.text();
+        assert!(!page.contains("http-equiv=\"refresh\"") && page.contains("id=\"live-summary\"") && page.contains("共 2 单、160 件"), "{page}");
         assert_eq!(summary["amount_fen"], view["amount_fen"]);
         assert_eq!(summary["summary"], json!({"units": 160, "amount_fen": view["amount_fen"], "orders": 2}));
 
