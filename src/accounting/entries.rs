@@ -69,6 +69,8 @@ pub struct EntryView {
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     pub year: i32,
+    /// `year` (default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`: the entries of those months.
+    pub period: Option<String>,
     pub scope_kind: Option<String>,
     pub scope_id: Option<String>,
     pub as_of: Option<DateTime<Utc>>,
@@ -88,6 +90,7 @@ crate::paged!(LedgerQuery);
 /// The entries a ledger query selects, as SQL over `ledger_entries` and its binds.
 fn ledger_selection(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ctx) -> AppResult<(String, Vec<Bind>)> {
     let year = scope::check_year(q.year, "year")?;
+    let span = super::span::Span::parse(year, q.period.as_deref())?;
     let (cutoff, _) = instant(q.as_of, ctx)?;
     let scope = match (&q.scope_kind, &q.scope_id) {
         (Some(kind), Some(id)) => Some(visible_scope(conn, actor, kind, id)?),
@@ -119,6 +122,10 @@ fn ledger_selection(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ctx
         "SELECT * FROM ledger_entries WHERE year = ? AND id IN (SELECT entry_id FROM ledger_lines WHERE year = ?",
     );
     let mut binds = vec![Bind::Int(year), Bind::Int(year)];
+    if !span.is_whole_year() {
+        sql.push_str(" AND month BETWEEN ? AND ?");
+        binds.extend([Bind::Int(span.first_month as i32), Bind::Int(span.last_month as i32)]);
+    }
     if !cond.sql.is_empty() {
         sql.push_str(" AND ");
         sql.push_str(&cond.sql);

@@ -312,15 +312,15 @@ pub fn laggards_table(l: &LaggardsView, zone: chrono_tz::Tz) -> Table {
 
 pub fn ledger_table(
     title_scope: &str,
-    year: i32,
+    (year, period): (i32, &str),
     at: DateTime<Utc>,
     entries: &[EntryView],
     zone: chrono_tz::Tz,
 ) -> Table {
     let local = |t: DateTime<Utc>| t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string();
     Table {
-        title: format!("{title_scope} {year}年 消费帮扶台账（{}）", as_of_text(at, zone)),
-        file_stem: format!("ledger-{year}"),
+        title: format!("{title_scope} {} 消费帮扶台账（{}）", label_of(year, period), as_of_text(at, zone)),
+        file_stem: format!("ledger-{}", stem_of(year, period)),
         preamble: vec![],
         headers: vec![
             "记账编号",
@@ -396,5 +396,5 @@ pub fn ledger_export(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ct
         _ => "全部".to_owned(),
     };
     let at = q.as_of.unwrap_or_else(|| crate::clock::utc(ctx.now));
-    Ok(ledger_table(&title, q.year, at, &all, ctx.zone))
+    Ok(ledger_table(&title, (q.year, q.period.as_deref().unwrap_or("year")), at, &all, ctx.zone))
 }

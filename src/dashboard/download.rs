@@ -62,6 +62,7 @@ pub async fn download(
                             scope_kind: Some(kind.as_str().to_owned()),
                             scope_id: Some(id.clone()),
                             as_of,
+                            period: (!sel.span.is_whole_year()).then(|| sel.span.code()),
                             ..Default::default()
                         };
                         export::ledger_export(c, &actor, &q, &ctx)

@@ -306,6 +306,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
         scope_kind: Some(chosen.0.as_str().to_owned()),
         scope_id: Some(chosen.1.clone()),
         as_of: sel.as_of,
+        period: (!sel.span.is_whole_year()).then(|| sel.span.code()),
         ..Default::default()
     };
     let latest = entries::latest_entries(conn, actor, &ledger_query, LATEST_ENTRIES, ctx)?;

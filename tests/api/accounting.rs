@@ -325,6 +325,11 @@ backend_tests! {
         }
         let h2 = report(&app, &w.qxn, "progress", "year=2021&period=H2&scope_kind=recipient&scope_id=522300").await;
         assert_eq!((h2["starts_on"].as_str(), h2["ends_on"].as_str()), (Some("2021-07-01"), Some("2021-12-31")));
+        let h2_entries = ledger(&app, &w.qxn, "year=2021&period=H2&scope_kind=recipient&scope_id=522300&limit=200").await;
+        let h2_sum: i64 = h2_entries.iter().map(|e| e["amount_fen"].as_i64().unwrap()).sum();
+        assert_eq!(h2_sum, h2["counted_fen"].as_i64().unwrap(), "the ledger's entries of the half add up to its figure");
+        assert!(h2_entries.iter().all(|e| e["month"].as_i64().unwrap() >= 7), "{h2_entries:?}");
+        app.get("/api/v1/ledger?year=2021&period=Q0&scope_kind=recipient&scope_id=522300").token(&w.qxn).send().await.assert_problem(422, "validation_failed");
         let months: Vec<&str> = h2["by_month"].as_array().unwrap().iter().map(|m| m["month"].as_str().unwrap()).collect();
         assert_eq!(months, ["2021-07", "2021-08", "2021-09", "2021-10", "2021-11", "2021-12"]);
         // July holds the third order (100 at the tier price) less its refund, which belongs to the count's month.
