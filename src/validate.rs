@@ -20,6 +20,17 @@ pub fn parse_name(raw: &str, max: usize) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// A required text checked as [`parse_name`]; a refusal is added to `v` under `field`.
+pub fn required_text(v: &mut Violations, field: &str, value: &str, max: usize) -> String {
+    match parse_name(value, max) {
+        Ok(s) => s,
+        Err(m) => {
+            v.add(field, m);
+            String::new()
+        }
+    }
+}
+
 /// An optional free text of at most `max` characters; blank reads as absent.
 pub fn optional_text(v: &mut Violations, field: &str, value: Option<String>, max: usize) -> Option<String> {
     let value = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;

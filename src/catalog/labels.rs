@@ -19,6 +19,7 @@ use crate::db::schema::product_labels as pl;
 use crate::error::{AppError, AppResult, Violations, on_unique_violation};
 use crate::identity::Actor;
 use crate::ids::new_id;
+use crate::validate::required_text;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,16 +43,6 @@ fn label_exists() -> AppError {
     AppError::conflict("label_exists", "the product already carries a label of this kind; remove it first")
 }
 
-fn text(v: &mut Violations, field: &str, value: &str, max: usize) -> String {
-    let value = value.trim().to_owned();
-    v.check(
-        (1..=max).contains(&value.chars().count()) && !value.chars().any(char::is_control),
-        field,
-        &format!("must have 1 to {max} characters"),
-    );
-    value
-}
-
 /// The producer adds a label to its product: one of each kind at a time.
 pub fn add(
     conn: &mut DbConn,
@@ -69,8 +60,8 @@ pub fn add(
         "kind",
         "must be szpin, green_food, organic or geo_indication",
     );
-    let issuer = text(&mut v, "issuer", &body.issuer, 100);
-    let certificate_no = text(&mut v, "certificate_no", &body.certificate_no, 64);
+    let issuer = required_text(&mut v, "issuer", &body.issuer, 100);
+    let certificate_no = required_text(&mut v, "certificate_no", &body.certificate_no, 64);
     v.check(body.valid_until >= body.valid_from, "valid_until", "must not be before valid_from");
     let document_url = body.document_url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
     if let Some(url) = &document_url {

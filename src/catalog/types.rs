@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use super::categories;
 use crate::error::Violations;
-use crate::validate::{double_option, parse_name};
+use crate::validate::{double_option, required_text};
 
 pub const MAX_PRICE_FEN: i64 = 10_000_000_000;
 
@@ -75,16 +75,6 @@ pub struct ProductFields {
     pub images: Vec<String>,
 }
 
-fn check_text(v: &mut Violations, field: &str, value: &str, max: usize) -> String {
-    match parse_name(value, max) {
-        Ok(s) => s,
-        Err(m) => {
-            v.add(field, m);
-            String::new()
-        }
-    }
-}
-
 fn is_http_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.len() > 8
@@ -95,9 +85,9 @@ fn is_http_url(s: &str) -> bool {
 impl ProductFields {
     /// Normalises text fields and reports every rule a field breaks, under `prefix` (e.g. `row 7: `).
     pub fn validate(&mut self, v: &mut Violations) {
-        self.name = check_text(v, "name", &self.name, 100);
-        self.unit = check_text(v, "unit", &self.unit, 10);
-        self.spec = check_text(v, "spec", &self.spec, 100);
+        self.name = required_text(v, "name", &self.name, 100);
+        self.unit = required_text(v, "unit", &self.unit, 10);
+        self.spec = required_text(v, "spec", &self.spec, 100);
         self.description = self.description.trim().to_owned();
         v.check(self.description.chars().count() <= 5000, "description", "must have at most 5000 characters");
         v.check(

@@ -19,7 +19,7 @@ use crate::error::{AppError, AppResult, Violations};
 use crate::identity::Actor;
 use crate::identity::types::OrgKind;
 use crate::ids::new_id;
-use crate::validate::parse_name;
+use crate::validate::required_text;
 
 /// The longest a session may run.
 pub const MAX_HOURS: i64 = 12;
@@ -74,15 +74,8 @@ fn require_organiser(actor: &Actor) -> AppResult<()> {
 pub fn create(conn: &mut DbConn, actor: &Actor, body: NewSessionBody, ctx: &Ctx) -> AppResult<SessionRow> {
     require_organiser(actor)?;
     let mut v = Violations::new();
-    let mut text = |field: &str, value: &str, max: usize| match parse_name(value, max) {
-        Ok(s) => s,
-        Err(m) => {
-            v.add(field, m);
-            String::new()
-        }
-    };
-    let title = text("title", &body.title, 100);
-    let host = text("host", &body.host, 50);
+    let title = required_text(&mut v, "title", &body.title, 100);
+    let host = required_text(&mut v, "host", &body.host, 50);
     let (starts_at, ends_at) = (body.starts_at.naive_utc(), body.ends_at.naive_utc());
     v.check(ends_at > starts_at, "ends_at", "must be after starts_at");
     v.check(ends_at - starts_at <= Duration::hours(MAX_HOURS), "ends_at", "a session runs at most 12 hours");

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use crate::catalog::types::MAX_ORDER_QTY;
 use crate::error::{AppError, AppResult, Violations};
-use crate::validate::{optional_text, parse_name};
+use crate::validate::{optional_text, parse_name, required_text};
 
 pub const MAX_LINES: usize = 100;
 
@@ -56,15 +56,8 @@ pub fn phone_ok(phone: &str) -> bool {
 impl Delivery {
     /// Trims and checks every field, reporting under `prefix` (`delivery.` or `pledge.delivery.`).
     pub fn parse(self, prefix: &str, v: &mut Violations) -> Delivery {
-        let mut text = |field: &str, value: &str, max: usize| match parse_name(value, max) {
-            Ok(s) => s,
-            Err(m) => {
-                v.add(format!("{prefix}{field}"), m);
-                String::new()
-            }
-        };
-        let address = text("address", &self.address, 200);
-        let contact_name = text("contact_name", &self.contact_name, 50);
+        let address = required_text(v, &format!("{prefix}address"), &self.address, 200);
+        let contact_name = required_text(v, &format!("{prefix}contact_name"), &self.contact_name, 50);
         let phone = self.phone.trim().to_owned();
         if !phone_ok(&phone) {
             v.add(format!("{prefix}phone"), "must be a phone number: 5 to 20 digits, with + - ( ) or spaces");

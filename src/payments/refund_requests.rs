@@ -104,13 +104,7 @@ impl From<RefundRequestRow> for RefundRequestView {
 const STATUSES: [&str; 3] = ["requested", "granted", "declined"];
 
 fn reason_of(v: &mut Violations, reason: &str) -> String {
-    let reason = reason.trim().to_owned();
-    v.check(
-        (1..=500).contains(&reason.chars().count()) && !reason.chars().any(char::is_control),
-        "reason",
-        "must have 1 to 500 characters",
-    );
-    reason
+    crate::validate::required_text(v, "reason", reason, 500)
 }
 
 fn already_requested() -> AppError {
