@@ -58,11 +58,15 @@ fn tick(top: f64) -> impl Fn(&f64) -> String {
 /// The year's cumulative counted amount at each month's end (only the months that have
 /// happened), against the even-pace line and the target.
 pub struct Cumulative {
-    /// Cumulative fen at the end of months 1..=`months.len()`.
+    /// Cumulative fen at the end of the period's first months.
     pub counted: Vec<i64>,
-    /// The even-pace figure at the start of the year and at each month's end (13 points).
+    /// The even-pace figure at the start of the period and at each of its months' ends.
     pub pace: Option<Vec<i64>>,
+    /// The period's target.
     pub target: Option<i64>,
+    /// The period's first and last month.
+    pub months: (u32, u32),
+    pub whole_year: bool,
 }
 
 pub fn cumulative(c: &Cumulative) -> AppResult<String> {
@@ -72,15 +76,17 @@ pub fn cumulative(c: &Cumulative) -> AppResult<String> {
         root.fill(&WHITE).map_err(failed)?;
         let top = [c.counted.last().copied().unwrap_or(0), c.target.unwrap_or(0)].into_iter().max().unwrap_or(0);
         let top = axis_top(wan(top));
+        let (start, end) = (c.months.0 as i32 - 1, c.months.1 as i32);
         let mut chart = ChartBuilder::on(&root)
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(0i32..12i32, 0f64..top)
+            .build_cartesian_2d(start..end, 0f64..top)
             .map_err(failed)?;
+        let opening = if c.whole_year { "年初" } else { "期初" };
         house_style(&mut chart.configure_mesh())
-            .x_labels(13)
-            .x_label_formatter(&|m| if *m == 0 { "年初".to_owned() } else { format!("{m}月") })
+            .x_labels((end - start + 1) as usize)
+            .x_label_formatter(&|m| if *m == start { opening.to_owned() } else { format!("{m}月") })
             .y_label_formatter(&tick(top))
             .x_desc("月份")
             .y_desc("金额（万元）")
@@ -88,23 +94,28 @@ pub fn cumulative(c: &Cumulative) -> AppResult<String> {
             .map_err(failed)?;
         if let Some(target) = c.target {
             chart
-                .draw_series(DashedLineSeries::new([(0, wan(target)), (12, wan(target))], 8, 5, TARGET.stroke_width(2)))
+                .draw_series(DashedLineSeries::new(
+                    [(start, wan(target)), (end, wan(target))],
+                    8,
+                    5,
+                    TARGET.stroke_width(2),
+                ))
                 .map_err(failed)?
-                .label("年度目标")
+                .label(if c.whole_year { "年度目标" } else { "本期目标" })
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], TARGET.stroke_width(2)));
         }
         if let Some(pace) = &c.pace {
             chart
                 .draw_series(LineSeries::new(
-                    pace.iter().enumerate().map(|(m, f)| (m as i32, wan(*f))),
+                    pace.iter().enumerate().map(|(m, f)| (start + m as i32, wan(*f))),
                     PACE.stroke_width(2),
                 ))
                 .map_err(failed)?
                 .label("均衡进度")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], PACE.stroke_width(2)));
         }
-        let points: Vec<(i32, f64)> = std::iter::once((0, 0.0))
-            .chain(c.counted.iter().enumerate().map(|(m, f)| (m as i32 + 1, wan(*f))))
+        let points: Vec<(i32, f64)> = std::iter::once((start, 0.0))
+            .chain(c.counted.iter().enumerate().map(|(m, f)| (start + m as i32 + 1, wan(*f))))
             .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), COUNTED.stroke_width(3)))
@@ -191,12 +202,28 @@ mod tests {
             counted: vec![1_000_000, 3_500_000, 4_000_000],
             pace: Some((0..=12).map(|m| m * 2_000_000).collect()),
             target: Some(24_000_000),
+            months: (1, 12),
+            whole_year: true,
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
-        for label in ["金额（万元）", "月份", "3月", "年度目标", "均衡进度", "累计计入"] {
+        for label in ["金额（万元）", "月份", "3月", "年初", "年度目标", "均衡进度", "累计计入"]
+        {
             assert!(svg.contains(label), "no {label}");
         }
+        // The second half: its own axis, from the start of July to the end of December.
+        let svg = cumulative(&Cumulative {
+            counted: vec![1_000_000],
+            pace: Some((0..=6).map(|m| m * 2_000_000).collect()),
+            target: Some(12_000_000),
+            months: (7, 12),
+            whole_year: false,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        for label in ["期初", "9月", "12月", "本期目标"] {
+            assert!(svg.contains(label), "no {label}");
+        }
+        assert!(!svg.contains(">3月<") && !svg.contains("年度目标"), "{svg}");
     }
 
     #[test]
@@ -211,6 +238,7 @@ mod tests {
     #[test]
     fn an_empty_chart_still_draws() {
         assert!(bars(&[], "万元").is_ok());
-        assert!(cumulative(&Cumulative { counted: vec![], pace: None, target: None }).is_ok());
+        let empty = Cumulative { counted: vec![], pace: None, target: None, months: (1, 12), whole_year: true };
+        assert!(cumulative(&empty).is_ok());
     }
 }

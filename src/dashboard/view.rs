@@ -123,38 +123,40 @@ fn places_by(scope: &Scope) -> By {
     }
 }
 
-/// How far the cumulative line runs: the months of the year that have begun by `as_of`.
-fn months_begun(p: &ProgressView, ctx: &Ctx) -> usize {
+/// How far the cumulative line runs: the months of the period that have begun by `as_of`.
+fn months_begun(p: &ProgressView, span: &Span, ctx: &Ctx) -> usize {
     let at = p.as_of.with_timezone(&ctx.zone);
-    match at.year().cmp(&p.year) {
+    let begun = match at.year().cmp(&p.year) {
         std::cmp::Ordering::Greater => 12,
-        std::cmp::Ordering::Equal => at.month() as usize,
+        std::cmp::Ordering::Equal => at.month(),
         std::cmp::Ordering::Less => 0,
-    }
+    };
+    (begun.min(span.last_month) + 1).saturating_sub(span.first_month) as usize
 }
 
-fn cumulative_chart(p: &ProgressView, ctx: &Ctx) -> AppResult<String> {
+fn cumulative_chart(p: &ProgressView, span: &Span, ctx: &Ctx) -> AppResult<String> {
     let counted: Vec<i64> = p
         .by_month
         .iter()
-        .take(months_begun(p, ctx))
+        .take(months_begun(p, span, ctx))
         .scan(0i64, |sum, m| {
             *sum += m.counted_fen;
             Some(*sum)
         })
         .collect();
-    // The start of the year, then each month's end: the even pace at the 13 ticks of the axis.
-    let pace = p.target_fen.map(|t| {
-        (1..=13)
+    // The start of the period, then each month's end: the even pace at each tick of the axis.
+    let pace = p.year_target_fen.map(|t| {
+        (span.first_month..=span.last_month + 1)
             .map(|m| {
                 let (y, m) = if m == 13 { (p.year + 1, 1) } else { (p.year, m) };
                 NaiveDate::from_ymd_opt(y, m, 1)
-                    .map(|d| progress::expected(t, p.year, start_of_day(d, ctx.zone), ctx))
+                    .map(|d| span.expected_by(t, start_of_day(d, ctx.zone), ctx))
                     .unwrap_or(0)
             })
             .collect::<Vec<i64>>()
     });
-    charts::cumulative(&Cumulative { pace, counted, target: p.target_fen })
+    let months = (span.first_month, span.last_month);
+    charts::cumulative(&Cumulative { pace, counted, target: p.target_fen, months, whole_year: span.is_whole_year() })
 }
 
 #[derive(Serialize)]
@@ -410,7 +412,7 @@ pub fn dashboard(conn: &mut DbConn, actor: &Actor, sel: &Selection, ctx: &Ctx) -
             "status": progress.status,
             "status_label": progress.status.label(),
         },
-        "cumulative_chart": cumulative_chart(&progress, ctx)?,
+        "cumulative_chart": cumulative_chart(&progress, &sel.span, ctx)?,
         "time_to_money": super::money::section(conn, actor, &scope, year, ctx.zone)?,
         "places": breakdown_section(conn, actor, &places, link_to)?,
         "categories": breakdown_section(conn, actor, &categories, |_| None)?,
