@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::model::SessionRow;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
 use crate::db::schema::{live_items as li, live_sessions as ls};
@@ -22,8 +23,12 @@ pub struct Wanted<'a> {
 /// 409 `live_session_not_live` outside the window, 422 `not_in_live_session` for a product the
 /// session does not pin, 409 `live_cap_reached` when the cap has too few units left.
 pub fn take(conn: &mut DbConn, session_id: &str, wanted: &[Wanted<'_>], ctx: &Ctx) -> AppResult<HashMap<String, i64>> {
-    let session = super::sessions::find(conn, session_id)
-        .map_err(|_| AppError::invalid_field("validation_failed", "live_session_id", "no such live session"))?;
+    let session: SessionRow = ls::table
+        .find(session_id)
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::invalid_field("validation_failed", "live_session_id", "no such live session"))?;
     let held = diesel::update(
         ls::table
             .filter(ls::id.eq(session_id))

@@ -184,6 +184,22 @@ pub fn cancel(conn: &mut DbConn, actor: &Actor, id: &str, ctx: &Ctx) -> AppResul
     find(conn, id)
 }
 
+/// Whether a session is due to go live or to end at `now`: a read, so the worker's pass writes
+/// only when there is something to change.
+pub fn any_due(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<bool> {
+    let due: Option<String> = ls::table
+        .filter(
+            ls::status
+                .eq("scheduled")
+                .and(ls::starts_at.le(now))
+                .or(ls::status.eq_any(["scheduled", "live"]).and(ls::ends_at.le(now))),
+        )
+        .select(ls::id)
+        .first(conn)
+        .optional()?;
+    Ok(due.is_some())
+}
+
 /// The worker's pass: sessions whose start has come go live, those whose end has come end —
 /// each exactly once (a conditional update), however many workers run. Returns (started, ended).
 pub fn advance(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<(usize, usize)> {

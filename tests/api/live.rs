@@ -72,8 +72,12 @@ backend_tests! {
         let p = early.assert_problem(409, "live_session_not_live");
         assert_eq!(p["live_session_id"], id);
 
+        let due = |at: DateTime<Utc>| app.db(move |c| dongxi::live::sessions::any_due(c, at.naive_utc()).unwrap());
+        assert!(!due(app.clock.now()).await, "nothing to start or end yet");
         app.clock.set(start + Duration::minutes(1));
+        assert!(due(app.clock.now()).await);
         assert_eq!(advance(&app, app.clock.now()).await, (2, 0), "both sessions starting now go live");
+        assert!(!due(app.clock.now()).await, "the worker's next pass has nothing to write");
         let ordered = live_order(&app, &w.school, &id, &[(&w.fungi, 30), (&w.tea, 60)]).await;
         ordered.assert_status(201);
         let order = ordered.json();

@@ -48,6 +48,10 @@ impl Periodic for LiveTimetable {
 
     async fn tick(state: &AppState) -> AppResult<(usize, usize)> {
         let now = state.clock.now_naive();
+        // Most seconds nothing is due: look first, and take the write lock only to change something.
+        if !state.db.read(move |c| crate::live::sessions::any_due(c, now)).await? {
+            return Ok((0, 0));
+        }
         state.db.write(move |c| crate::live::sessions::advance(c, now)).await
     }
 }
