@@ -14,6 +14,7 @@ use super::model::LabelRow;
 use super::service;
 use super::view::label_view as view;
 pub use super::view::{KINDS, LabelView};
+use super::view::{LABEL_KINDS_TEXT, is_label_kind};
 use crate::db::DbConn;
 use crate::db::schema::product_labels as pl;
 use crate::error::{AppError, AppResult, Violations, on_unique_violation};
@@ -55,11 +56,7 @@ pub fn add(
     let product = service::owned(conn, actor, product_id, today)?;
     let mut v = Violations::new();
     let kind = body.kind.trim().to_owned();
-    v.check(
-        KINDS.iter().any(|(code, _)| *code == kind),
-        "kind",
-        "must be szpin, green_food, organic or geo_indication",
-    );
+    v.check(is_label_kind(&kind), "kind", LABEL_KINDS_TEXT);
     let issuer = required_text(&mut v, "issuer", &body.issuer, 100);
     let certificate_no = required_text(&mut v, "certificate_no", &body.certificate_no, 64);
     v.check(body.valid_until >= body.valid_from, "valid_until", "must not be before valid_from");

@@ -200,6 +200,14 @@ mod tests {
 pub const KINDS: [(&str, &str); 4] =
     [("szpin", "圳品"), ("green_food", "绿色食品"), ("organic", "有机产品"), ("geo_indication", "农产品地理标志")];
 
+/// Whether `kind` is one of the label kinds (the search filter and adding a label both ask).
+pub fn is_label_kind(kind: &str) -> bool {
+    KINDS.iter().any(|(code, _)| *code == kind)
+}
+
+/// How a refusal of an unknown label kind reads.
+pub const LABEL_KINDS_TEXT: &str = "must be szpin, green_food, organic or geo_indication";
+
 pub fn kind_name(kind: &str) -> &'static str {
     KINDS.iter().find(|(code, _)| *code == kind).map_or("", |(_, name)| name)
 }

@@ -9,14 +9,14 @@ use serde_json::json;
 
 use super::query::{self, field_value};
 use super::session::WebActor;
-use super::view::{percent, query_string, scope_param};
+use super::view::{query_string, scope_param};
 use super::web;
 use crate::accounting::bulletin;
 use crate::accounting::export::{self, FileFormat, as_of_text};
 use crate::accounting::progress;
 use crate::accounting::scope::ScopeKind;
 use crate::error::AppError;
-use crate::notify::yuan;
+use crate::notify::{percent, yuan};
 use crate::state::AppState;
 
 pub async fn bulletin_page(

@@ -30,7 +30,7 @@ use crate::error::{AppError, AppResult};
 use crate::identity::Actor;
 use crate::identity::model::org_names;
 use crate::identity::types::OrgKind;
-use crate::notify::yuan;
+use crate::notify::{percent, yuan};
 
 /// Rows a breakdown chart shows before the rest are summed into one.
 const CHART_ROWS: usize = 10;
@@ -46,10 +46,6 @@ pub fn scope_param(kind: ScopeKind, id: &str) -> String {
 
 pub fn wan_text(fen: i64) -> String {
     format!("{:.2}", charts::wan(fen))
-}
-
-pub fn percent(ratio: Option<f64>) -> String {
-    ratio.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
 }
 
 #[derive(Serialize)]

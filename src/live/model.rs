@@ -33,10 +33,3 @@ pub struct ItemRow {
     pub stock_cap: Option<i64>,
     pub sold_qty: i64,
 }
-
-impl SessionRow {
-    /// Open to live-price orders at `now`: inside its window and neither ended nor cancelled.
-    pub fn is_selling(&self, now: NaiveDateTime) -> bool {
-        matches!(self.status.as_str(), "scheduled" | "live") && self.starts_at <= now && now < self.ends_at
-    }
-}

@@ -47,16 +47,16 @@ pub fn take(conn: &mut DbConn, session_id: &str, wanted: &[Wanted<'_>], ctx: &Ct
         .with("starts_at", session.starts_at.and_utc().to_rfc3339())
         .with("ends_at", session.ends_at.and_utc().to_rfc3339()));
     }
-    let items: HashMap<String, (i64, Option<i64>, i64)> = li::table
+    let items: HashMap<String, (i64, Option<i64>)> = li::table
         .filter(li::session_id.eq(session_id))
-        .select((li::product_id, li::live_price_fen, li::stock_cap, li::sold_qty))
-        .load::<(String, i64, Option<i64>, i64)>(conn)?
+        .select((li::product_id, li::live_price_fen, li::stock_cap))
+        .load::<(String, i64, Option<i64>)>(conn)?
         .into_iter()
-        .map(|(p, price, cap, sold)| (p, (price, cap, sold)))
+        .map(|(p, price, cap)| (p, (price, cap)))
         .collect();
     let mut prices = HashMap::new();
     for w in wanted {
-        let Some((price, cap, _)) = items.get(w.product_id) else {
+        let Some((price, cap)) = items.get(w.product_id) else {
             return Err(AppError::invalid_field(
                 "not_in_live_session",
                 &format!("lines[{}].product_id", w.line),

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::recipients::admins_of;
-use super::{Mail, local_time, yuan};
+use super::{Mail, local_time, percent, yuan};
 use crate::accounting::bulletin::{self, BulletinView};
 use crate::accounting::progress;
 use crate::accounting::span::Span;
@@ -52,10 +52,6 @@ fn supervising_in(conn: &mut DbConn, region_code: &str) -> AppResult<Vec<String>
         .load(conn)?)
 }
 
-fn percent(ratio: Option<f64>) -> String {
-    ratio.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
-}
-
 fn section(b: &BulletinView, link: String) -> serde_json::Value {
     let mut behind: Vec<_> = b.rows.iter().filter(|r| r.ratio.is_some()).collect();
     behind.sort_by(|x, y| x.ratio.unwrap_or(0.0).total_cmp(&y.ratio.unwrap_or(0.0)));
@@ -80,7 +76,12 @@ pub fn mails(conn: &mut DbConn, year: i32, period: &str, base_url: &str, ctx: &C
         let Some(actor) = actor_for_user(conn, &r.user_id)? else { continue };
         let mut sections = Vec::new();
         for org_id in supervising_in(conn, &actor.org.region_code)? {
-            let Ok(scope) = progress::visible_scope(conn, &actor, "org", &org_id) else { continue };
+            // An organisation this coordinator may not be shown (a refusal, not a failure) is left out.
+            let scope = match progress::visible_scope(conn, &actor, "org", &org_id) {
+                Ok(scope) => scope,
+                Err(crate::error::AppError::Problem(_)) => continue,
+                Err(e) => return Err(e),
+            };
             let b = bulletin::bulletin(conn, &scope, &span, None, ctx)?;
             if b.units == b.no_target && b.counted_fen == 0 {
                 continue;

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use super::recipients::{Recipient, admins_of};
-use super::{Mail, local_time, yuan};
+use super::{Mail, local_time, percent, yuan};
 use crate::accounting::progress::ProgressView;
 use crate::ctx::Ctx;
 use crate::db::DbConn;
@@ -98,10 +98,6 @@ fn certificate_notices(conn: &mut DbConn, day: NaiveDate, now: NaiveDateTime) ->
         }
     }
     Ok(n)
-}
-
-fn percent(ratio: Option<f64>) -> String {
-    ratio.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
 }
 
 fn section(p: &ProgressView, laggards: Vec<laggards::LaggardRow>) -> Value {

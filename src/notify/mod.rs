@@ -19,6 +19,11 @@ pub mod templates;
 
 pub use mailer::{Mail, Mailer};
 
+/// A ratio as a percentage with one decimal (`42.3%`), or a dash without one.
+pub fn percent(ratio: Option<f64>) -> String {
+    ratio.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
+}
+
 /// Yuan with thousands separators and two decimals, as Chinese offices write amounts: `1,234.56`.
 pub fn yuan(fen: i64) -> String {
     let plain = crate::money::Fen(fen).yuan();

@@ -36,7 +36,7 @@ pub struct EmbeddedEngine {
     last_check_ms: AtomicI64,
     /// Set when the server switched to a generation built elsewhere: changes since then are replayed.
     replay_since: Mutex<Option<i64>>,
-    /// The live index lacks a field of this version's schema (see `take_needs_rebuild`).
+    /// The live index lacks a field of this version's schema (see `needs_rebuild`).
     outdated: AtomicBool,
 }
 

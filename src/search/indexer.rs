@@ -68,7 +68,8 @@ pub async fn replay_since(db: &Db, engine: &dyn SearchEngine, since_ms: i64, tod
 }
 
 /// Once a day (in the deployment's zone): queue the products whose certificate lapsed, so the
-/// index drops them, and those whose label lapsed or began, so their label facet follows. Exactly one worker wins each day (a conditional update).
+/// index drops them, and those whose label lapsed or began, so their label facet follows.
+/// Exactly one worker wins each day (a conditional update).
 pub fn sweep_expired(conn: &mut DbConn, today: NaiveDate, now: NaiveDateTime) -> AppResult<usize> {
     db::write_tx(conn, |conn| {
         let previous = db::meta_get(conn, EXPIRY_META_KEY)?;

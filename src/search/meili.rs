@@ -52,10 +52,13 @@ fn strings(settings: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn settings_file() -> Result<Value, SearchError> {
+    serde_json::from_str(SETTINGS).map_err(|e| SearchError::Failed(format!("search/settings.json: {e}")))
+}
+
 /// The index settings of `search/settings.json`, with the shared synonyms and stop words.
 pub fn settings() -> Result<Settings, SearchError> {
-    let file: Value =
-        serde_json::from_str(SETTINGS).map_err(|e| SearchError::Failed(format!("search/settings.json: {e}")))?;
+    let file = settings_file()?;
     let analyzer = Analyzer::shared();
     let max_total = file.pointer("/pagination/maxTotalHits").and_then(Value::as_u64).unwrap_or(100_000) as usize;
     let settings = Settings::new()
@@ -119,8 +122,7 @@ impl MeiliEngine {
             // An index that does not exist yet has nothing to rebuild.
             let index = self.client.index(&self.index);
             if let Ok(current) = within(SEARCH_DEADLINE, index.get_filterable_attributes()).await {
-                let file: Value = serde_json::from_str(SETTINGS).unwrap_or_default();
-                let wanted = strings(&file, "filterableAttributes");
+                let wanted = strings(&settings_file()?, "filterableAttributes");
                 if !current.is_empty() && wanted.iter().any(|w| !current.contains(w)) {
                     self.outdated.store(true, Ordering::Relaxed);
                 }

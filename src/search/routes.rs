@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 use super::engine::{SearchQuery, SearchResults, SortOrder};
 use super::indexer::search_error;
 use crate::catalog::categories;
-use crate::catalog::view::KINDS;
+use crate::catalog::view::{LABEL_KINDS_TEXT, is_label_kind};
 use crate::error::{AppError, AppResult, Problem, Violations};
 use crate::state::AppState;
 
@@ -57,11 +57,7 @@ pub fn parse_search(p: SearchParams) -> AppResult<SearchQuery> {
         );
     }
     if let Some(l) = &p.label {
-        v.check(
-            KINDS.iter().any(|(code, _)| code == l),
-            "label",
-            "must be szpin, green_food, organic or geo_indication",
-        );
+        v.check(is_label_kind(l), "label", LABEL_KINDS_TEXT);
     }
     let sort = match p.sort.as_deref() {
         None => SortOrder::Relevance,
