@@ -10,7 +10,7 @@
 //! to orders switched off (`session_replication_role = replica`: no orders are made for them).
 //!
 //! Then, through the real report code: p50/p99 of progress and of each breakdown, with and
-//! without `as_of`, for a county, a prefecture and a province on each side, against the plain
+//! without `as_of` (a month's end, which a snapshot holds, and the middle of a month), for a county, a prefecture and a province on each side, against the plain
 //! GROUP BY over the ledger lines (path prefix, no rollups) in the same run; and what writing the
 //! ledger adds to a payment (the same payments counted on payment and on acceptance).
 
@@ -344,6 +344,21 @@ fn main() {
         load(&mut conn, entries);
         eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     }
+    // Month-end snapshots, as the worker takes them once each month has ended.
+    if count(&mut conn, "SELECT count(*) AS n FROM ledger_snapshots") == 0 {
+        let started = Instant::now();
+        let zone = chrono_tz::Asia::Shanghai;
+        for month in 1..=12u32 {
+            let (y, m) = if month == 12 { (YEAR + 1, 1) } else { (YEAR, month + 1) };
+            let local = chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+            let at = zone.from_local_datetime(&local).unwrap().naive_utc();
+            dongxi::accounting::snapshots::take(&mut conn, at, zone, at).expect("snapshot");
+        }
+        for s in &dongxi::accounting::snapshots::SNAPSHOTS {
+            conn.batch_execute(&format!("VACUUM ANALYZE {}", s.table)).expect("vacuum");
+        }
+        eprintln!("12 month-end snapshots taken in {:.0} s", started.elapsed().as_secs_f64());
+    }
     let n_entries = count(&mut conn, "SELECT count(*) AS n FROM ledger_entries");
     let n_lines = count(&mut conn, "SELECT count(*) AS n FROM ledger_lines");
     let rollups: Vec<String> = dongxi::accounting::rollups::ROLLUPS
@@ -356,13 +371,40 @@ fn main() {
             )
         })
         .collect();
+    let snapshot_rows: Vec<String> = dongxi::accounting::snapshots::SNAPSHOTS
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.table.trim_start_matches("ledger_snap_"),
+                count(&mut conn, &format!("SELECT count(*) AS n FROM {}", s.table))
+            )
+        })
+        .collect();
+    let size = |conn: &mut DbConn, like: &str| {
+        count(
+            conn,
+            &format!(
+                "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) / 1048576 AS BIGINT) AS n FROM pg_class c \
+                 JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '{schema}' AND c.relkind = 'r' AND c.relname LIKE '{like}'"
+            ),
+        )
+    };
     println!(
-        "ledger: {n_entries} entries, {n_lines} lines; rollup rows: {}; year {YEAR}; {runs} runs each",
-        rollups.join(", ")
+        "ledger: {n_entries} entries, {n_lines} lines; rollup rows: {}; snapshot rows (12 month ends): {}; year {YEAR}; {runs} runs each",
+        rollups.join(", "),
+        snapshot_rows.join(", ")
+    );
+    println!(
+        "\nsize with indexes: entries and lines {} MB, rollups {} MB, snapshots {} MB\n",
+        size(&mut conn, "ledger_entries") + size(&mut conn, "ledger_lines"),
+        size(&mut conn, "ledger\\_sums\\_%"),
+        size(&mut conn, "ledger\\_snap\\_%")
     );
     let now = Utc.with_ymd_and_hms(YEAR + 1, 3, 1, 0, 0, 0).single().unwrap();
     let ctx = Ctx::new(now.naive_utc(), chrono_tz::Asia::Shanghai, CountOn::Paid, SettleOn::Accepted);
     let as_of: DateTime<Utc> = Utc.with_ymd_and_hms(YEAR, 9, 30, 16, 0, 0).single().unwrap();
+    let mid_month: DateTime<Utc> = Utc.with_ymd_and_hms(YEAR, 8, 15, 4, 0, 0).single().unwrap();
     println!("| scope | query | ours p50 / p99 (ms) | plain GROUP BY p50 / p99 (ms) | plain ÷ ours (means) |");
     println!("|---|---|---|---|---|");
     for (kind, code, label) in [
@@ -426,27 +468,31 @@ fn main() {
             let base = time(runs.min(10), || plain(&mut conn, side, &path, group, None));
             row(&format!("breakdown by {by}"), ours, base);
         }
-        let ours = time(runs.min(20), || {
-            drop(progress::progress(&mut conn, &s, &Span::year(YEAR), Some(as_of), &ctx).unwrap())
-        });
-        let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", Some(as_of.naive_utc())));
-        row("progress as_of 30 Sep", ours, base);
-        let ours = time(runs.min(20), || {
-            drop(
-                breakdown::breakdown(
-                    &mut conn,
-                    &s,
-                    &Span::year(YEAR),
-                    By::BuyerOrg,
-                    Some(as_of),
-                    Some(breakdown::DEFAULT_ROWS),
-                    &ctx,
+        // A month's end (a snapshot holds it) and the middle of a month (half a month of lines
+        // from the nearest snapshot: what the lines between cost).
+        for (at, label) in [(as_of, "30 Sep"), (mid_month, "15 Aug 12:00")] {
+            let ours = time(runs.min(20), || {
+                drop(progress::progress(&mut conn, &s, &Span::year(YEAR), Some(at), &ctx).unwrap())
+            });
+            let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", Some(at.naive_utc())));
+            row(&format!("progress as_of {label}"), ours, base);
+            let ours = time(runs.min(20), || {
+                drop(
+                    breakdown::breakdown(
+                        &mut conn,
+                        &s,
+                        &Span::year(YEAR),
+                        By::BuyerOrg,
+                        Some(at),
+                        Some(breakdown::DEFAULT_ROWS),
+                        &ctx,
+                    )
+                    .unwrap(),
                 )
-                .unwrap(),
-            )
-        });
-        let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", Some(as_of.naive_utc())));
-        row("breakdown by buyer_org as_of 30 Sep", ours, base);
+            });
+            let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", Some(at.naive_utc())));
+            row(&format!("breakdown by buyer_org as_of {label}"), ours, base);
+        }
         // A half-year reads the month rollups where they answer, the lines elsewhere.
         let h1 = Span::parse(YEAR, Some("H1")).unwrap();
         let ours = time(runs, || drop(progress::progress(&mut conn, &s, &h1, None, &ctx).unwrap()));

@@ -188,13 +188,24 @@ pub fn breakdown(
     let (cutoff, at) = instant(as_of, ctx)?;
     let year = span.year;
     let cond = facts::scope_cond(scope);
-    let mut sums = facts::sums(conn, span, &cond, by.group(scope), cutoff)?;
+    let group = by.group(scope);
     let mut other: Option<(usize, i64)> = None;
-    if by == By::Month {
-        let got: HashMap<String, i64> = sums.into_iter().collect();
-        sums =
-            span.months().map(|m| (format!("{year}-{m:02}"), got.get(&m.to_string()).copied().unwrap_or(0))).collect();
+    let top = match limit {
+        Some(limit) => facts::top(conn, span, &cond, group, cutoff, limit)?,
+        None => None,
+    };
+    let sums = if let Some(top) = top {
+        if top.rest_count > 0 {
+            other = Some((top.rest_count, top.rest_sum));
+        }
+        top.rows
+    } else if by == By::Month {
+        let got: HashMap<String, i64> = facts::sums(conn, span, &cond, group, cutoff)?.into_iter().collect();
+        span.months().map(|m| (format!("{year}-{m:02}"), got.get(&m.to_string()).copied().unwrap_or(0))).collect()
     } else {
+        // A group whose lines add up to nothing (bought, then refunded in full) is no row.
+        let mut sums: Vec<(String, i64)> =
+            facts::sums(conn, span, &cond, group, cutoff)?.into_iter().filter(|(_, v)| *v != 0).collect();
         sums.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         if let Some(limit) = limit
             && sums.len() > limit
@@ -202,7 +213,8 @@ pub fn breakdown(
             let rest = sums.split_off(limit);
             other = Some((rest.len(), rest.iter().map(|(_, v)| v).sum()));
         }
-    }
+        sums
+    };
     let keys: Vec<String> = sums.iter().map(|(k, _)| k.clone()).collect();
     let names = names(conn, by, &keys, year)?;
     let goals = match by.target_kind() {

@@ -132,7 +132,7 @@ fn ledger_selection(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ctx
         binds.extend(cond.binds);
     }
     sql.push(')');
-    if let Some(t) = cutoff {
+    if let Some(t) = cutoff.map(|c| c.at) {
         sql.push_str(" AND recorded_at <= ?");
         binds.push(Bind::Time(t));
     }

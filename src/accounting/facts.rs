@@ -3,11 +3,14 @@
 //! grouping and no `as_of` is asked, else from the ledger lines themselves. Every reported
 //! number comes through here.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 
 use super::scope::Scope;
+use super::snapshots;
 use super::span::Span;
 use crate::db::{DbConn, prefix_pattern};
 use crate::error::AppResult;
@@ -79,6 +82,17 @@ pub struct Cond {
     /// leads with the province, find the rows; the lines' indexes lead with the prefecture and
     /// would have to visit the table to check it, so they are not given it.
     pub rollup_lead: Option<(String, Bind)>,
+    /// Which side a region scope is on (`origin` or `buyer`); none for pairings, organisations
+    /// and producers.
+    pub side: Option<&'static str>,
+}
+
+/// The instant a report answers for, when it is not now, and now (to tell which of the nearest
+/// snapshot and today's rollup is closer to it).
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoff {
+    pub at: NaiveDateTime,
+    pub now: NaiveDateTime,
 }
 
 impl Cond {
@@ -91,7 +105,8 @@ impl Cond {
     }
 }
 
-fn region_cond(cond: &mut Cond, side: &str, p: &Placed) {
+fn region_cond(cond: &mut Cond, side: &'static str, p: &Placed) {
+    cond.side = Some(side);
     match p.level.as_str() {
         "province" => {
             cond.and(&format!("{side}_province = ?"), [Bind::Text(p.code.clone())]);
@@ -157,10 +172,15 @@ fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
         (_, G::OriginPrefecture | G::BuyerPrefecture) => "ledger_sums_pref",
         (_, G::OriginCounty | G::BuyerCounty) => "ledger_sums_county",
         (Grain::Province, G::Total | G::Month | G::Category) => "ledger_sums_month_province",
-        (Grain::Province, G::BuyerOrg) => "ledger_sums_buyer_province",
+        (_, G::BuyerOrg) => match (cond.side, cond.grain) {
+            (Some("origin"), Grain::Province) => "ledger_sums_buyer_origin_province",
+            (Some("origin"), _) => "ledger_sums_buyer_origin",
+            (Some(_), _) => "ledger_sums_buyer_donor",
+            // A pairing's buyers: the rollup that keeps the pairing.
+            (None, _) => "ledger_sums_buyer",
+        },
         (Grain::Province, G::Producer) => "ledger_sums_producer_province",
         (Grain::Prefecture, G::Total | G::Month | G::Category) => "ledger_sums_month",
-        (Grain::Prefecture, G::BuyerOrg) => "ledger_sums_buyer",
         (Grain::Prefecture, G::Producer) => "ledger_sums_producer",
     })
 }
@@ -174,42 +194,208 @@ struct KeySum {
 }
 
 /// Sums of a span's ledger in a scope, grouped; `as_of` counts only entries recorded by then.
-/// From a rollup where one answers: with `as_of`, the rollup less the lines recorded after it, in
-/// one statement (one snapshot) — cheap when `as_of` is recent, as it usually is.
+/// From a rollup where one answers. With `as_of`, from whichever is nearer to it: today's rollup
+/// less the lines recorded since, or a month-end snapshot plus or minus the lines recorded
+/// between it and `as_of` — each in one statement (one snapshot of the database).
 pub fn sums(
     conn: &mut DbConn,
     span: &Span,
     cond: &Cond,
     group: Group,
-    as_of: Option<NaiveDateTime>,
+    as_of: Option<Cutoff>,
 ) -> AppResult<Vec<(String, i64)>> {
     let column = group.column();
-    let (mut sql, mut binds) = part("ledger_lines", span, cond, column, "amount_fen");
-    match (rollup(group, cond, span), as_of) {
-        (None, Some(t)) => {
+    let (sql, binds) = match (rollup(group, cond, span), as_of) {
+        (None, None) => part("ledger_lines", None, span, cond, column, "amount_fen"),
+        (None, Some(c)) => {
+            let (mut sql, mut binds) = part("ledger_lines", None, span, cond, column, "amount_fen");
             sql.push_str(" AND recorded_at <= ?");
-            binds.push(Bind::Time(t));
+            binds.push(Bind::Time(c.at));
+            (sql, binds)
         }
-        (None, None) => {}
-        (Some(table), None) => (sql, binds) = part(table, span, cond, column, "amount_fen"),
-        (Some(table), Some(t)) => {
-            let (current, mut current_binds) = part(table, span, cond, column, "amount_fen");
-            let (later, later_binds) = part("ledger_lines", span, cond, column, "-amount_fen");
-            sql = format!("{current} UNION ALL {later} AND recorded_at > ?");
-            current_binds.extend(later_binds);
-            current_binds.push(Bind::Time(t));
-            binds = current_binds;
+        (Some(table), None) => part(table, None, span, cond, column, "amount_fen"),
+        (Some(table), Some(c)) => {
+            let base = base(conn, table, group, cond, span, c)?;
+            let (stored, mut binds) = part(base.table, base.taken_at, span, cond, column, "amount_fen");
+            let sign = if base.adds { "amount_fen" } else { "-amount_fen" };
+            let (between, between_binds) = part("ledger_lines", None, span, cond, column, sign);
+            binds.extend(between_binds);
+            let mut sql = format!("{stored} UNION ALL {between} AND recorded_at > ?");
+            binds.push(Bind::Time(base.from));
+            if let Some(to) = base.to {
+                sql.push_str(" AND recorded_at <= ?");
+                binds.push(Bind::Time(to));
+            }
+            (sql, binds)
         }
-    }
+    };
     let sql = format!("SELECT key, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
     let rows: Vec<KeySum> = query(conn, &sql, &binds)?;
     Ok(rows.into_iter().map(|r| (r.key, r.amount)).collect())
 }
 
-/// `SELECT key, amount FROM table WHERE year = ? [AND month BETWEEN ? AND ?] AND cond`.
-fn part(table: &str, span: &Span, cond: &Cond, column: &str, amount: &str) -> (String, Vec<Bind>) {
-    let mut sql = format!("SELECT {column} AS key, {amount} AS a FROM {table} WHERE year = ?");
-    let mut binds = vec![Bind::Int(span.year)];
+/// Where an `as_of` answer starts, and the lines that take it to the instant: those recorded
+/// after `from` (and by `to`), added (`adds`) or taken away.
+struct Base {
+    table: &'static str,
+    taken_at: Option<NaiveDateTime>,
+    from: NaiveDateTime,
+    to: Option<NaiveDateTime>,
+    adds: bool,
+}
+
+/// The snapshot table that can stand in for `table` for this grouping; pairings have none.
+fn snapshot_table(table: &str, group: Group, cond: &Cond) -> Option<&'static str> {
+    cond.side?;
+    match group {
+        Group::Total | Group::Month | Group::OriginPrefecture | Group::BuyerPrefecture => Some("ledger_snap_month"),
+        Group::BuyerOrg => snapshots::of_rollup(table).map(|s| s.table),
+        _ => None,
+    }
+}
+
+/// Today's rollup less what was recorded after the instant, or the nearest month-end snapshot,
+/// whichever is nearer in time (the lines between are what costs).
+fn base(conn: &mut DbConn, table: &'static str, group: Group, cond: &Cond, span: &Span, c: Cutoff) -> AppResult<Base> {
+    let current = Base { table, taken_at: None, from: c.at, to: None, adds: false };
+    let Some(snap) = snapshot_table(table, group, cond) else {
+        return Ok(current);
+    };
+    Ok(match snapshots::nearest(conn, span.year, c.at)? {
+        Some((taken_at, distance)) if distance < (c.now - c.at).num_seconds() => Base {
+            table: snap,
+            taken_at: Some(taken_at),
+            from: taken_at.min(c.at),
+            to: Some(taken_at.max(c.at)),
+            adds: taken_at <= c.at,
+        },
+        _ => current,
+    })
+}
+
+/// A breakdown's largest groups, the count and the sum of the rest.
+#[derive(Debug)]
+pub struct Top {
+    pub rows: Vec<(String, i64)>,
+    pub rest_count: usize,
+    pub rest_sum: i64,
+}
+
+/// Lines between the base and the instant beyond which `top` leaves the work to `sums`.
+const TOP_DELTA_MAX: usize = 2_000;
+
+/// A row of `part`.
+#[derive(QueryableByName)]
+struct Part {
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+}
+
+#[derive(QueryableByName)]
+struct Stats {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+/// The `limit` largest buyers of a region scope over a whole year (amount descending, key
+/// ascending; groups adding up to nothing left out), read from the top of an index of a rollup
+/// or snapshot that holds one row per buyer, instead of summing every buyer. With `as_of`, the
+/// buyers the lines between base and instant touch are corrected exactly: the top `limit + d`
+/// rows of the base hold every untouched buyer that can still be among the `limit` largest.
+/// `None`: no such table answers (or too many buyers moved since it); use `sums`.
+pub fn top(
+    conn: &mut DbConn,
+    span: &Span,
+    cond: &Cond,
+    group: Group,
+    as_of: Option<Cutoff>,
+    limit: usize,
+) -> AppResult<Option<Top>> {
+    if group != Group::BuyerOrg || !span.is_whole_year() {
+        return Ok(None);
+    }
+    let Some(table) = rollup(group, cond, span).filter(|t| *t != "ledger_sums_buyer") else {
+        return Ok(None);
+    };
+    let base = match as_of {
+        Some(c) => Some(base(conn, table, group, cond, span, c)?),
+        None => None,
+    };
+    let (stored, taken_at) = base.as_ref().map_or((table, None), |b| (b.table, b.taken_at));
+    let mut delta: HashMap<String, i64> = HashMap::new();
+    if let Some(b) = &base {
+        let sign = if b.adds { "amount_fen" } else { "-amount_fen" };
+        let (mut sql, mut binds) = part("ledger_lines", None, span, cond, "buyer_org_id", sign);
+        sql.push_str(" AND recorded_at > ?");
+        binds.push(Bind::Time(b.from));
+        if let Some(to) = b.to {
+            sql.push_str(" AND recorded_at <= ?");
+            binds.push(Bind::Time(to));
+        }
+        let sql = format!("SELECT key, CAST(SUM(a) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
+        let rows: Vec<KeySum> = query(conn, &sql, &binds)?;
+        if rows.len() > TOP_DELTA_MAX {
+            return Ok(None);
+        }
+        delta = rows.into_iter().map(|r| (r.key, r.amount)).collect();
+    }
+    let (scoped, scoped_binds) = part(stored, taken_at, span, cond, "buyer_org_id", "amount_fen");
+    let mut binds = scoped_binds.clone();
+    binds.push(Bind::BigInt((limit + delta.len()) as i64));
+    let head: Vec<Part> =
+        query(conn, &format!("{scoped} AND amount_fen <> 0 ORDER BY amount_fen DESC, buyer_org_id LIMIT ?"), &binds)?;
+    let stats: Vec<Stats> = query(
+        conn,
+        &format!(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM ({scoped} AND amount_fen <> 0) x"
+        ),
+        &scoped_binds,
+    )?;
+    let (mut count, mut total) = stats.first().map_or((0, 0), |s| (s.n, s.total));
+    let mut values: HashMap<String, i64> = head.into_iter().map(|r| (r.key, r.a)).collect();
+    let touched: Vec<String> = delta.keys().cloned().collect();
+    for chunk in touched.chunks(500) {
+        let mut binds = scoped_binds.clone();
+        binds.extend(chunk.iter().map(|k| Bind::Text(k.clone())));
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let rows: Vec<Part> = query(conn, &format!("{scoped} AND buyer_org_id IN ({marks})"), &binds)?;
+        values.extend(rows.into_iter().map(|r| (r.key, r.a)));
+    }
+    for (key, d) in delta {
+        let before = values.get(&key).copied().unwrap_or(0);
+        let after = before + d;
+        count += i64::from(after != 0) - i64::from(before != 0);
+        total += d;
+        values.insert(key, after);
+    }
+    let mut rows: Vec<(String, i64)> = values.into_iter().filter(|(_, v)| *v != 0).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    rows.truncate(limit);
+    let shown: i64 = rows.iter().map(|(_, v)| v).sum();
+    Ok(Some(Top { rest_count: (count as usize).saturating_sub(rows.len()), rest_sum: total - shown, rows }))
+}
+
+/// `SELECT key, amount FROM table WHERE [taken_at = ? AND] year = ? [AND month BETWEEN ? AND ?] AND cond`.
+fn part(
+    table: &str,
+    taken_at: Option<NaiveDateTime>,
+    span: &Span,
+    cond: &Cond,
+    column: &str,
+    amount: &str,
+) -> (String, Vec<Bind>) {
+    let mut sql = format!("SELECT {column} AS key, {amount} AS a FROM {table} WHERE ");
+    let mut binds = Vec::new();
+    if let Some(t) = taken_at {
+        sql.push_str("taken_at = ? AND ");
+        binds.push(Bind::Time(t));
+    }
+    sql.push_str("year = ?");
+    binds.push(Bind::Int(span.year));
     if !span.is_whole_year() {
         sql.push_str(" AND month BETWEEN ? AND ?");
         binds.extend([Bind::Int(span.first_month as i32), Bind::Int(span.last_month as i32)]);

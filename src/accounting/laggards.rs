@@ -121,7 +121,7 @@ pub fn subtree_sums(
     roots: &[String],
     group: Group,
     span: &Span,
-    cutoff: Option<chrono::NaiveDateTime>,
+    cutoff: Option<facts::Cutoff>,
 ) -> AppResult<HashMap<String, i64>> {
     let paths: Vec<(String, String)> = organizations::table
         .filter(organizations::id.eq_any(roots))
@@ -148,6 +148,7 @@ pub fn subtree_sums(
         },
         grain: facts::Grain::Prefecture,
         rollup_lead: None,
+        side: None,
     };
     let sums: HashMap<String, i64> = facts::sums(conn, span, &members, group, cutoff)?.into_iter().collect();
     Ok(paths

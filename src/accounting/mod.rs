@@ -21,6 +21,7 @@ pub mod progress;
 pub mod rollups;
 pub mod routes;
 pub mod scope;
+pub mod snapshots;
 pub mod span;
 pub mod targets;
 pub mod verify;

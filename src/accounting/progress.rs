@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::facts::{self, Group};
+use super::facts::{self, Cutoff, Group};
 use super::scope::{self, Scope, ScopeKind};
 use super::span::Span;
 pub use super::span::expected;
@@ -81,12 +81,12 @@ pub struct ProgressView {
 }
 
 /// The moment a report answers for: `as_of` (not in the future) or now.
-pub fn instant(as_of: Option<DateTime<Utc>>, ctx: &Ctx) -> AppResult<(Option<NaiveDateTime>, NaiveDateTime)> {
+pub fn instant(as_of: Option<DateTime<Utc>>, ctx: &Ctx) -> AppResult<(Option<Cutoff>, NaiveDateTime)> {
     match as_of {
         Some(t) if t.naive_utc() > ctx.now => {
             Err(AppError::invalid_field("validation_failed", "as_of", "must not be in the future"))
         }
-        Some(t) => Ok((Some(t.naive_utc()), t.naive_utc())),
+        Some(t) => Ok((Some(Cutoff { at: t.naive_utc(), now: ctx.now }), t.naive_utc())),
         None => Ok((None, ctx.now)),
     }
 }

@@ -15,7 +15,7 @@ pub struct Rollup {
 }
 
 /// The rollups, written with every entry, checked by `ledger verify`, read by `facts`.
-pub const ROLLUPS: [Rollup; 8] = [
+pub const ROLLUPS: [Rollup; 10] = [
     Rollup {
         table: "ledger_sums_month",
         key: &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"],
@@ -41,10 +41,18 @@ pub const ROLLUPS: [Rollup; 8] = [
         key: &["year", "origin_prefecture", "buyer_org_id", "pairing_key"],
         rest: &["origin_province", "buyer_province", "buyer_prefecture"],
     },
+    // A buyer's total per recipient prefecture, recipient province and donor prefecture, without
+    // the pairing: one row per buyer, so a breakdown's largest buyers are the top of an index.
     Rollup {
-        table: "ledger_sums_buyer_province",
-        key: &["year", "origin_province", "buyer_org_id", "pairing_key"],
-        rest: &["buyer_province", "buyer_prefecture"],
+        table: "ledger_sums_buyer_origin",
+        key: &["year", "origin_prefecture", "buyer_org_id"],
+        rest: &["origin_province"],
+    },
+    Rollup { table: "ledger_sums_buyer_origin_province", key: &["year", "origin_province", "buyer_org_id"], rest: &[] },
+    Rollup {
+        table: "ledger_sums_buyer_donor",
+        key: &["year", "buyer_prefecture", "buyer_org_id"],
+        rest: &["buyer_province"],
     },
     Rollup {
         table: "ledger_sums_producer",

@@ -1,7 +1,8 @@
 //! `dongxi ledger verify`: recomputes what the ledger must hold from orders, payments and
 //! refunds, and checks every invariant: the net per sub-order, one entry per cause, each entry's
 //! lines adding up to it, reversals matching their refunds, years and months in the deployment's
-//! zone, closed years untouched since they closed, and the rollups equal to the lines.
+//! zone, closed years untouched since they closed, and the rollups and month-end snapshots equal to the
+//! lines.
 
 use std::collections::HashMap;
 
@@ -189,6 +190,12 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
 
     for rollup in &super::rollups::ROLLUPS {
         compare_rollup(conn, rollup.table, rollup.key, &mut out)?;
+    }
+    // Each month-end snapshot holds what the lines recorded by its instant add up to.
+    for snap in super::snapshots::all(conn)? {
+        for table in &super::snapshots::SNAPSHOTS {
+            out.drift.extend(super::snapshots::drift(conn, table, &snap)?);
+        }
     }
     Ok(out)
 }

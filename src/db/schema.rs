@@ -662,14 +662,39 @@ diesel::table! {
 }
 
 diesel::table! {
-    ledger_sums_buyer_province (year, origin_province, buyer_org_id, pairing_key) {
+    ledger_sums_buyer_origin (year, origin_prefecture, buyer_org_id) {
+        year -> Integer,
+        origin_prefecture -> Text,
+        buyer_org_id -> Text,
+        origin_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_buyer_origin_province (year, origin_province, buyer_org_id) {
         year -> Integer,
         origin_province -> Text,
         buyer_org_id -> Text,
-        pairing_key -> Text,
-        buyer_province -> Text,
-        buyer_prefecture -> Text,
         amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_buyer_donor (year, buyer_prefecture, buyer_org_id) {
+        year -> Integer,
+        buyer_prefecture -> Text,
+        buyer_org_id -> Text,
+        buyer_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_snapshots (taken_at) {
+        taken_at -> Timestamp,
+        first_year -> Integer,
+        made_at -> Timestamp,
     }
 }
 
@@ -908,7 +933,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_sums_pref,
     ledger_sums_county,
     ledger_sums_buyer,
-    ledger_sums_buyer_province,
+    ledger_sums_buyer_origin,
+    ledger_sums_buyer_origin_province,
+    ledger_sums_buyer_donor,
+    ledger_snapshots,
     ledger_sums_producer,
     ledger_sums_producer_province,
     bank_accounts,

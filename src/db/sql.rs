@@ -101,6 +101,18 @@ where
     })
 }
 
+/// Runs one data-changing statement written with `?` placeholders; how many rows it changed.
+pub fn execute(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> AppResult<usize> {
+    Ok(match conn {
+        DbConn::Sqlite(c) => {
+            bound!(diesel::sql_query(sql.to_owned()).into_boxed::<diesel::sqlite::Sqlite>(), binds).execute(c)?
+        }
+        DbConn::Postgres(c) => {
+            bound!(diesel::sql_query(numbered(sql)).into_boxed::<diesel::pg::Pg>(), binds).execute(c)?
+        }
+    })
+}
+
 /// Runs data-changing statements: on PostgreSQL as one statement (each a `WITH` part, so one
 /// round trip), on SQLite one after the other (each a local call).
 pub fn execute_all(conn: &mut DbConn, statements: &[Statement]) -> AppResult<()> {

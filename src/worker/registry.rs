@@ -14,7 +14,8 @@ use super::jobs::run_settlement::RunSettlement;
 use super::jobs::send_mail::SendMail;
 use super::jobs::stripe::{CaptureAuthorization, PushRefund, PushTransfer, ReturnSurplus, Stripe, VoidAuthorization};
 use super::jobs::timetables::{
-    ExpirySweep, GroupBuyTimetable, Housekeeping, LiveTimetable, MailTimetable, SettlementTimetable, StockSweep,
+    ExpirySweep, GroupBuyTimetable, Housekeeping, LedgerSnapshots, LiveTimetable, MailTimetable, SettlementTimetable,
+    StockSweep,
 };
 use super::runner::{self, Ran};
 use crate::error::AppResult;
@@ -93,7 +94,7 @@ registry! {
         RunSettlement,
         Stripe<PushTransfer>,
     ],
-    timetable: [Housekeeping, MailTimetable, GroupBuyTimetable, LiveTimetable, StockSweep, ExpirySweep, SettlementTimetable, UnknownTopics],
+    timetable: [Housekeeping, MailTimetable, GroupBuyTimetable, LiveTimetable, StockSweep, ExpirySweep, SettlementTimetable, LedgerSnapshots, UnknownTopics],
 }
 
 /// Every topic a registered job performs.

@@ -17,7 +17,7 @@ use dongxi::orders::lifecycle;
 use dongxi::orders::placing;
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use dongxi::accounting::span::Span;
 use dongxi::accounting::{breakdown, entries, periods, progress, scope};
@@ -328,6 +328,18 @@ fn lines_sum_by(
     org_path: Option<&str>,
     recorded_by: Option<NaiveDateTime>,
 ) -> i64 {
+    lines_by_buyer(conn, year, kind, id, org_path, recorded_by).values().sum()
+}
+
+/// A scope's ledger lines of a year recorded by an instant, summed per buying organisation.
+fn lines_by_buyer(
+    conn: &mut DbConn,
+    year: i32,
+    kind: &str,
+    id: &str,
+    org_path: Option<&str>,
+    recorded_by: Option<NaiveDateTime>,
+) -> HashMap<String, i64> {
     use dongxi::db::schema::ledger_lines as l;
     let cutoff = recorded_by.unwrap_or_else(|| Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap().naive_utc());
     let lines: Vec<(i64, String, String, String, String, String, String)> = l::table
@@ -340,22 +352,25 @@ fn lines_sum_by(
             l::buyer_org_path,
             l::producer_id,
             l::pairing_key,
-            l::producer_path,
+            l::buyer_org_id,
         ))
         .load(conn)
         .unwrap();
-    lines
-        .into_iter()
-        .filter(|(_, origin, buyer_region, buyer_org, producer, pairing, _)| match kind {
+    let mut out: HashMap<String, i64> = HashMap::new();
+    for (amount, origin, buyer_region, buyer_org, producer, pairing, buyer) in lines {
+        let counts = match kind {
             "recipient" => origin.split('/').any(|c| c == id),
             "donor" => buyer_region.split('/').any(|c| c == id),
             "org" => buyer_org.starts_with(org_path.unwrap()),
             "producer" => producer == id,
             "pairing" => pairing == id,
             _ => unreachable!(),
-        })
-        .map(|l| l.0)
-        .sum()
+        };
+        if counts {
+            *out.entry(buyer).or_default() += amount;
+        }
+    }
+    out
 }
 
 fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
@@ -423,7 +438,19 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     // Settlement days: every Monday 02:00 Beijing (Sunday 18:00 UTC), from the first week on.
     let mut settle_at = Utc.with_ymd_and_hms(2021, 1, 10, 18, 0, 0).unwrap().naive_utc();
     let (mut settled_days, mut payouts_failed, mut settlements_cancelled) = (0, 0, 0);
+    // Month-end snapshots, taken as the worker takes them: once the month and the grace are over.
+    let zone = chrono_tz::Asia::Shanghai;
+    let mut snapshot_at = Utc.with_ymd_and_hms(2021, 1, 31, 16, 0, 0).unwrap().naive_utc();
+    let mut snapshots_taken = 0;
     for ((now, i), step) in timeline {
+        while dongxi::accounting::snapshots::due_month_end(now, zone).is_some_and(|due| due >= snapshot_at) {
+            let took = write_tx(conn, |t| dongxi::accounting::snapshots::take(t, snapshot_at, zone, now)).unwrap();
+            assert!(took, "{snapshot_at}: a snapshot is taken once");
+            snapshots_taken += 1;
+            let local = snapshot_at.and_utc().with_timezone(&zone).date_naive();
+            let next = local.checked_add_months(chrono::Months::new(1)).unwrap().with_day(1).unwrap();
+            snapshot_at = zone.from_local_datetime(&next.and_hms_opt(0, 0, 0).unwrap()).unwrap().naive_utc();
+        }
         while settle_at <= now {
             let (failed, cancelled) = settlement_day(conn, &cast, &mut rng, &ctx(settle_at, count_on));
             payouts_failed += failed;
@@ -527,15 +554,33 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
             )
             .unwrap();
             assert_eq!(as_of.counted_fen, plain, "seed {seed}: {kind} {id} {year}: as_of now against the rollups");
-            for cut in [(2022, 6, 30), (year, 11, 1)] {
-                let at = Utc.with_ymd_and_hms(cut.0, cut.1, cut.2, 0, 0, 0).unwrap();
+            // Instants a few hours after a month-end snapshot, mid-month (half a month from
+            // the nearest one), and exactly at one (1 October, Beijing).
+            for cut in [(2022, 6, 30, 0), (year, 8, 15, 12), (year, 9, 30, 16), (year, 11, 1, 0)] {
+                let at = Utc.with_ymd_and_hms(cut.0, cut.1, cut.2, cut.3, 0, 0).unwrap();
                 let then = progress::progress(conn, &s, &Span::year(year), Some(at), &c).unwrap();
-                let plain_then = lines_sum_by(conn, year, kind, id, org_path.as_deref(), Some(at.naive_utc()));
+                let buyers = lines_by_buyer(conn, year, kind, id, org_path.as_deref(), Some(at.naive_utc()));
+                let plain_then: i64 = buyers.values().sum();
                 assert_eq!(then.counted_fen, plain_then, "seed {seed}: {kind} {id} {year} as of {at}");
                 let b =
                     breakdown::breakdown(conn, &s, &Span::year(year), breakdown::By::BuyerOrg, Some(at), Some(2), &c)
                         .unwrap();
                 assert_eq!(b.total_fen, plain_then, "seed {seed}: {kind} {id} {year} by buyer as of {at}");
+                // The two largest buyers exactly, and the rest folded: how many and how much.
+                let mut want: Vec<(String, i64)> = buyers.into_iter().filter(|(_, v)| *v != 0).collect();
+                want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                let got: Vec<(String, i64)> = b.rows.iter().map(|r| (r.key.clone(), r.counted_fen)).collect();
+                let mut expected: Vec<(String, i64)> = want.iter().take(2).cloned().collect();
+                if want.len() > 2 {
+                    expected.push((breakdown::OTHER_KEY.to_owned(), want[2..].iter().map(|(_, v)| v).sum()));
+                    let other = b.rows.last().map(|r| r.name.clone()).unwrap_or_default();
+                    assert_eq!(
+                        other,
+                        format!("其他（{}个）", want.len() - 2),
+                        "seed {seed}: {kind} {id} {year} at {at}"
+                    );
+                }
+                assert_eq!(got, expected, "seed {seed}: {kind} {id} {year}: the largest buyers as of {at}");
                 // The quarters (read from the month rollups or the lines) add up to the year.
                 let quarters: i64 = ["Q1", "Q2", "Q3", "Q4"]
                     .iter()
@@ -588,6 +633,28 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     let v = dongxi::accounting::verify::verify(conn, count_on, chrono_tz::Asia::Shanghai).unwrap();
     assert!(v.drift.is_empty(), "seed {seed}: {:?}", &v.drift[..v.drift.len().min(10)]);
     assert!(v.entries > lifecycles, "{} entries", v.entries);
+    assert!(snapshots_taken >= 28, "seed {seed}: {snapshots_taken} month-end snapshots over the three years");
+    // A month-end snapshot changed by hand is drift, and an `as_of` report next to it reads it.
+    let province = scope::resolve(conn, scope::ScopeKind::Recipient, "520000").unwrap();
+    let at = Utc.with_ymd_and_hms(2022, 9, 30, 16, 0, 0).unwrap();
+    let before = progress::progress(conn, &province, &Span::year(2022), Some(at), &c).unwrap().counted_fen;
+    let tamper = |conn: &mut DbConn, by: i64| {
+        let sql = format!(
+            "UPDATE ledger_snap_month SET amount_fen = amount_fen + {by} WHERE taken_at = '2022-09-30 16:00:00' \
+             AND year = 2022 AND month = 9 AND origin_province = '520000'"
+        );
+        match conn {
+            DbConn::Sqlite(c) => diesel::sql_query(sql).execute(c).unwrap(),
+            DbConn::Postgres(c) => diesel::sql_query(sql).execute(c).unwrap(),
+        }
+    };
+    let changed = tamper(conn, 1);
+    assert!(changed > 0, "seed {seed}: the snapshot of 30 September 2022 holds September's sales of 贵州");
+    let v = dongxi::accounting::verify::verify(conn, count_on, chrono_tz::Asia::Shanghai).unwrap();
+    assert!(v.drift.iter().any(|d| d.starts_with("ledger_snap_month at 2022-09-30 16:00:00")), "{:?}", v.drift);
+    let after = progress::progress(conn, &province, &Span::year(2022), Some(at), &c).unwrap().counted_fen;
+    assert_eq!(after, before + changed as i64, "seed {seed}: the as_of report reads the snapshot");
+    tamper(conn, -1);
 
     // 5. `settlement verify` finds nothing: every payable from a sub-order and counted once, each
     // settlement the sum of its lines, payouts matching, and per producer paid + scheduled + due =

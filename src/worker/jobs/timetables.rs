@@ -127,3 +127,26 @@ impl Periodic for SettlementTimetable {
             .await
     }
 }
+
+/// Once a month has ended (and the grace for transactions in flight has passed), the ledger's
+/// month-end snapshot, which reports `as_of` an earlier instant start from. Once per month end
+/// whatever the number of workers: the snapshot's own row is the claim.
+pub struct LedgerSnapshots;
+
+impl Periodic for LedgerSnapshots {
+    const NAME: &'static str = "ledger month-end snapshots";
+    const EVERY: Duration = Duration::from_secs(60);
+    type Report = bool;
+
+    async fn tick(state: &AppState) -> AppResult<bool> {
+        use crate::accounting::snapshots;
+        let ctx = state.ctx();
+        let Some(at) = snapshots::due_month_end(ctx.now, ctx.zone) else {
+            return Ok(false);
+        };
+        if state.db.read(move |c| snapshots::exists(c, at)).await? {
+            return Ok(false);
+        }
+        state.db.write(move |c| snapshots::take(c, at, ctx.zone, ctx.now)).await
+    }
+}

@@ -1,0 +1,242 @@
+//! Month-end snapshots of the rollups a report `as_of` an earlier instant reads. Without them such
+//! a report is today's rollup less every line recorded since (a quarter of a province's year for
+//! an `as_of` a quarter back); with them it is the nearest snapshot, plus or minus the lines
+//! recorded between it and the instant. Taken by the worker once a month has ended (and a grace
+//! for transactions still in flight has passed), from the lines themselves; `ledger verify`
+//! recomputes every one.
+
+use chrono::{Datelike, NaiveDateTime, TimeZone};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Integer, Timestamp};
+
+use crate::db::DbConn;
+use crate::db::sql::{self, Bind, Statement};
+use crate::error::AppResult;
+
+/// A snapshot table: the rows of `source` (summed to `key` when coarser) as they stood at the
+/// snapshot's instant. Every column is a ledger line's, so a snapshot is computed from the lines.
+pub struct Snapshot {
+    pub table: &'static str,
+    pub source: &'static str,
+    pub key: &'static [&'static str],
+    pub rest: &'static [&'static str],
+}
+
+pub const SNAPSHOTS: [Snapshot; 4] = [
+    // The month rollup without category and pairing: progress and the prefecture breakdowns.
+    Snapshot {
+        table: "ledger_snap_month",
+        source: "ledger_sums_month",
+        key: &["year", "month", "origin_prefecture", "buyer_prefecture"],
+        rest: &["origin_province", "buyer_province"],
+    },
+    Snapshot {
+        table: "ledger_snap_buyer_origin",
+        source: "ledger_sums_buyer_origin",
+        key: &["year", "origin_prefecture", "buyer_org_id"],
+        rest: &["origin_province"],
+    },
+    Snapshot {
+        table: "ledger_snap_buyer_origin_province",
+        source: "ledger_sums_buyer_origin_province",
+        key: &["year", "origin_province", "buyer_org_id"],
+        rest: &[],
+    },
+    Snapshot {
+        table: "ledger_snap_buyer_donor",
+        source: "ledger_sums_buyer_donor",
+        key: &["year", "buyer_prefecture", "buyer_org_id"],
+        rest: &["buyer_province"],
+    },
+];
+
+/// The snapshot table that copies a rollup, if any.
+pub fn of_rollup(table: &str) -> Option<&'static Snapshot> {
+    SNAPSHOTS.iter().find(|s| s.source == table)
+}
+
+/// How long after a month's end its snapshot waits, so that no transaction that recorded a line
+/// before the end is still uncommitted (payments take milliseconds; this is generous).
+pub const GRACE_MINUTES: i64 = 10;
+
+/// The latest month end (in `zone`, as a UTC instant) at least the grace before `now`.
+pub fn due_month_end(now: NaiveDateTime, zone: chrono_tz::Tz) -> Option<NaiveDateTime> {
+    let local = (now - chrono::Duration::minutes(GRACE_MINUTES)).and_utc().with_timezone(&zone);
+    let first = chrono::NaiveDate::from_ymd_opt(local.year(), local.month(), 1)?.and_hms_opt(0, 0, 0)?;
+    Some(zone.from_local_datetime(&first).earliest()?.naive_utc())
+}
+
+/// The earliest year a snapshot taken at `at` holds: the year of the month it closes, less one
+/// (lines of the year before still arrive in January; older years are closed or quiet).
+pub fn first_year(at: NaiveDateTime, zone: chrono_tz::Tz) -> i32 {
+    (at - chrono::Duration::seconds(1)).and_utc().with_timezone(&zone).year() - 1
+}
+
+/// `SELECT key…, rest…, SUM(amount_fen) FROM ledger_lines WHERE year >= ? AND recorded_at <= ?`
+/// grouped by the key, groups that add up to nothing left out: a snapshot's rows at `at`.
+fn from_lines(s: &Snapshot) -> String {
+    let key = s.key.join(", ");
+    let rest: String = s.rest.iter().map(|c| format!("MIN({c}), ")).collect();
+    format!(
+        "SELECT {key}, {rest}CAST(SUM(amount_fen) AS BIGINT) FROM ledger_lines WHERE year >= ? AND recorded_at <= ? \
+         GROUP BY {key} HAVING SUM(amount_fen) <> 0"
+    )
+}
+
+/// Takes the snapshot standing for `at` (a month end) unless it exists; whether it took it.
+/// One transaction: the row in `ledger_snapshots` and every table's rows, or nothing.
+pub fn take(conn: &mut DbConn, at: NaiveDateTime, zone: chrono_tz::Tz, now: NaiveDateTime) -> AppResult<bool> {
+    let first = first_year(at, zone);
+    crate::db::write_tx(conn, |c| {
+        let claimed = sql::execute(
+            c,
+            "INSERT INTO ledger_snapshots (taken_at, first_year, made_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            &[Bind::Time(at), Bind::Int(first), Bind::Time(now)],
+        )?;
+        if claimed == 0 {
+            return Ok(false);
+        }
+        let statements: Vec<Statement> = SNAPSHOTS
+            .iter()
+            .map(|s| {
+                let mut columns: Vec<&str> = vec!["taken_at"];
+                columns.extend(s.key);
+                columns.extend(s.rest);
+                columns.push("amount_fen");
+                Statement {
+                    sql: format!(
+                        "INSERT INTO {} ({}) SELECT ?, x.* FROM ({}) x",
+                        s.table,
+                        columns.join(", "),
+                        from_lines(s)
+                    ),
+                    binds: vec![Bind::Time(at), Bind::Int(first), Bind::Time(at)],
+                }
+            })
+            .collect();
+        sql::execute_all(c, &statements)?;
+        Ok(true)
+    })
+}
+
+#[derive(QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = Timestamp)]
+    taken_at: NaiveDateTime,
+}
+
+/// Whether the snapshot standing for `at` has been taken.
+pub fn exists(conn: &mut DbConn, at: NaiveDateTime) -> AppResult<bool> {
+    let rows: Vec<Taken> =
+        sql::query(conn, "SELECT taken_at FROM ledger_snapshots WHERE taken_at = ?", &[Bind::Time(at)])?;
+    Ok(!rows.is_empty())
+}
+
+/// The snapshot holding `year` nearest to `at`, and how far from it (seconds).
+pub fn nearest(conn: &mut DbConn, year: i32, at: NaiveDateTime) -> AppResult<Option<(NaiveDateTime, i64)>> {
+    let mut best: Option<(NaiveDateTime, i64)> = None;
+    for (cmp, order) in [("<=", "DESC"), (">", "ASC")] {
+        let rows: Vec<Taken> = sql::query(
+            conn,
+            &format!(
+                "SELECT taken_at FROM ledger_snapshots WHERE first_year <= ? AND taken_at {cmp} ? \
+                 ORDER BY taken_at {order} LIMIT 1"
+            ),
+            &[Bind::Int(year), Bind::Time(at)],
+        )?;
+        for r in rows {
+            let distance = (r.taken_at - at).num_seconds().abs();
+            if best.is_none_or(|(_, d)| distance < d) {
+                best = Some((r.taken_at, distance));
+            }
+        }
+    }
+    Ok(best)
+}
+
+#[derive(QueryableByName)]
+pub struct Stored {
+    #[diesel(sql_type = Timestamp)]
+    pub taken_at: NaiveDateTime,
+    #[diesel(sql_type = Integer)]
+    pub first_year: i32,
+}
+
+/// Every snapshot taken, oldest first.
+pub fn all(conn: &mut DbConn) -> AppResult<Vec<Stored>> {
+    sql::query(conn, "SELECT taken_at, first_year FROM ledger_snapshots ORDER BY taken_at", &[])
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    k: String,
+    #[diesel(sql_type = BigInt)]
+    amount: i64,
+}
+
+/// Differences between one snapshot table's rows at `at` and what the lines say they were.
+pub fn drift(conn: &mut DbConn, s: &Snapshot, snap: &Stored) -> AppResult<Vec<String>> {
+    let key_expr = s.key.iter().map(|k| format!("CAST({k} AS TEXT)")).collect::<Vec<_>>().join(" || '|' || ");
+    let key = s.key.join(", ");
+    let want: Vec<Row> = sql::query(
+        conn,
+        &format!(
+            "SELECT {key_expr} AS k, CAST(SUM(amount_fen) AS BIGINT) AS amount FROM ledger_lines \
+             WHERE year >= ? AND recorded_at <= ? GROUP BY {key} HAVING SUM(amount_fen) <> 0"
+        ),
+        &[Bind::Int(snap.first_year), Bind::Time(snap.taken_at)],
+    )?;
+    let have: Vec<Row> = sql::query(
+        conn,
+        &format!("SELECT {key_expr} AS k, amount_fen AS amount FROM {} WHERE taken_at = ?", s.table),
+        &[Bind::Time(snap.taken_at)],
+    )?;
+    let want: std::collections::HashMap<String, i64> = want.into_iter().map(|r| (r.k, r.amount)).collect();
+    let have: std::collections::HashMap<String, i64> = have.into_iter().map(|r| (r.k, r.amount)).collect();
+    let mut out = Vec::new();
+    for (k, w) in &want {
+        let h = have.get(k).copied().unwrap_or(0);
+        if h != *w {
+            out.push(format!(
+                "{} at {} [{k}]: holds {h} fen, the lines recorded by then add up to {w} fen",
+                s.table, snap.taken_at
+            ));
+        }
+    }
+    for (k, h) in &have {
+        if !want.contains_key(k) {
+            out.push(format!("{} at {} [{k}]: holds {h} fen with no ledger lines behind it", s.table, snap.taken_at));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::model::LedgerLine;
+    use crate::accounting::rollups::ROLLUPS;
+
+    #[test]
+    fn every_snapshot_column_is_a_line_column_and_its_source_a_rollup() {
+        for s in &SNAPSHOTS {
+            assert!(ROLLUPS.iter().any(|r| r.table == s.source), "{} copies {}, not a rollup", s.table, s.source);
+            for c in s.key.iter().chain(s.rest) {
+                assert!(LedgerLine::COLUMNS.contains(c), "{} names {c}, which no ledger line has", s.table);
+            }
+        }
+    }
+
+    #[test]
+    fn month_ends_are_in_the_zone_and_wait_for_the_grace() {
+        let zone = chrono_tz::Asia::Shanghai;
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        // 1 October 00:00 in Beijing is 30 September 16:00 UTC.
+        assert_eq!(due_month_end(t("2025-09-30 16:20:00"), zone), Some(t("2025-09-30 16:00:00")));
+        // Within the grace the month before is still the latest due.
+        assert_eq!(due_month_end(t("2025-09-30 16:05:00"), zone), Some(t("2025-08-31 16:00:00")));
+        assert_eq!(first_year(t("2025-12-31 16:00:00"), zone), 2024);
+        assert_eq!(first_year(t("2026-01-31 16:00:00"), zone), 2025);
+    }
+}
