@@ -264,6 +264,7 @@ diesel::table! {
         reminded_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pledges_settled_at -> Nullable<Timestamp>,
     }
 }
 

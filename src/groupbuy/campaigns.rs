@@ -95,6 +95,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, new: NewCampaign, ctx: &Ctx) -> 
         reminded_at: None,
         created_at: ctx.now,
         updated_at: ctx.now,
+        pledges_settled_at: None,
     };
     model::insert(conn, &row)?;
     if opens_now {

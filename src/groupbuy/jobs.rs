@@ -6,8 +6,7 @@
 use chrono::Duration;
 
 use super::campaigns::notify;
-use super::close::Closer;
-use super::close::close;
+use super::close::{self, Closer, close};
 use super::model;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -23,6 +22,8 @@ pub struct Pass {
     pub reminded: usize,
     pub closed: usize,
     pub failed: usize,
+    /// Pledges of closed rounds made orders (or released) after the close's first chunk.
+    pub settled: usize,
 }
 
 impl Pass {
@@ -84,7 +85,33 @@ pub async fn run_due(state: &AppState) -> AppResult<Pass> {
             }
         }
     }
-    if pass.closed > 0 {
+    // Rounds closed with more pledges than one chunk: the rest, a chunk per transaction.
+    let unsettled = state.db.run(|c| model::unsettled(c, BATCH)).await?;
+    for id in unsettled {
+        let campaign = id.clone();
+        let done = state
+            .db
+            .run(move |c| {
+                let who = close::closer_of(c, &campaign)?;
+                let mut settled = 0;
+                loop {
+                    let n = crate::db::write_tx(c, |t| close::settle_chunk(t, &campaign, &who, &ctx))?;
+                    settled += n;
+                    if (n as i64) < close::SETTLE_CHUNK {
+                        return Ok(settled);
+                    }
+                }
+            })
+            .await;
+        match done {
+            Ok(n) => pass.settled += n,
+            Err(e) => {
+                tracing::error!(group_buy_id = %id, error = %e, "settling a closed group purchase failed");
+                pass.failed += 1;
+            }
+        }
+    }
+    if pass.closed > 0 || pass.settled > 0 {
         // Card authorisations of the closed campaigns are captured or released from the outbox.
         state.stripe_nudge.notify_one();
     }

@@ -37,6 +37,8 @@ pub struct CampaignRow {
     pub reminded_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the last pledge of a closed round became its order (or was released).
+    pub pledges_settled_at: Option<NaiveDateTime>,
 }
 
 impl CampaignRow {
@@ -84,19 +86,34 @@ pub fn insert(conn: &mut DbConn, row: &CampaignRow) -> AppResult<()> {
     Ok(())
 }
 
-/// Moves the total by `delta` (and the pledge count by `count_delta`) while the campaign is live
-/// and the total stays within `[0, max_total_qty]`; false when it would not.
-pub fn add_to_total(conn: &mut DbConn, id: &str, delta: i64, count_delta: i32) -> AppResult<bool> {
-    let changed = diesel::update(
+/// Moves the total by `delta` (and the pledge count by `count_delta`) while the campaign takes
+/// pledges (open, inside its window) and the total stays within `[0, max_total_qty]`: the
+/// total and count after it, or `None` when it would not. One statement, so it holds whatever it
+/// checked at the moment it takes the row.
+pub fn add_to_total(
+    conn: &mut DbConn,
+    id: &str,
+    delta: i64,
+    count_delta: i32,
+    now: NaiveDateTime,
+) -> AppResult<Option<(i64, i32)>> {
+    Ok(diesel::update(
         g::table
             .find(id)
             .filter(g::status.eq_any(LIVE))
+            .filter(g::opens_at.le(now))
+            .filter(g::closes_at.gt(now))
             .filter((g::total_qty + delta).le(g::max_total_qty))
             .filter((g::total_qty + delta).ge(0)),
     )
-    .set((g::total_qty.eq(g::total_qty + delta), g::pledge_count.eq(g::pledge_count + count_delta)))
-    .execute(conn)?;
-    Ok(changed == 1)
+    .set((
+        g::total_qty.eq(g::total_qty + delta),
+        g::pledge_count.eq(g::pledge_count + count_delta),
+        g::updated_at.eq(now),
+    ))
+    .returning((g::total_qty, g::pledge_count))
+    .get_result(conn)
+    .optional()?)
 }
 
 /// The campaign's outcome, written once: only a live campaign moves, so a second close (another
@@ -244,6 +261,36 @@ pub fn active_pledges_within(conn: &mut DbConn, campaign_ids: &[String], org_pat
         .order(p::id.asc())
         .select(PledgeRow::as_select())
         .load(conn)?)
+}
+
+/// Up to `limit` active pledges of a campaign, in the order they were made.
+pub fn active_pledges_first(conn: &mut DbConn, campaign_id: &str, limit: i64) -> AppResult<Vec<PledgeRow>> {
+    Ok(p::table
+        .filter(p::group_buy_id.eq(campaign_id))
+        .filter(p::status.eq("active"))
+        .order(p::id.asc())
+        .limit(limit)
+        .select(PledgeRow::as_select())
+        .load(conn)?)
+}
+
+/// Closed rounds whose pledges are not all settled yet, oldest first.
+pub fn unsettled(conn: &mut DbConn, limit: i64) -> AppResult<Vec<String>> {
+    Ok(g::table
+        .filter(g::closed_at.is_not_null())
+        .filter(g::pledges_settled_at.is_null())
+        .order(g::closed_at.asc())
+        .limit(limit)
+        .select(g::id)
+        .load(conn)?)
+}
+
+/// Every pledge of a closed round is settled; true for the one caller that marked it.
+pub fn mark_settled(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> AppResult<bool> {
+    let changed = diesel::update(g::table.find(id).filter(g::pledges_settled_at.is_null()))
+        .set(g::pledges_settled_at.eq(now))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Every active pledge of a campaign, in the order they were made.

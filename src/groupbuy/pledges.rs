@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::campaigns::lock;
-use super::model::{self, PledgeRow};
+use super::model::{self, CampaignRow, PledgeRow};
 use super::status::{accepting, not_open};
 use super::types::NewPledge;
-use super::view::{CampaignView, PledgeView, pledge_view, view};
+use super::view::{CampaignView, PledgeView, load, pledge_view};
 use crate::catalog::service::{give_back_stock, take_stock};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
@@ -41,9 +41,15 @@ fn campaign_full(available: i64, asked: i64) -> AppError {
 
 /// An agency pledges (or, pledging again, replaces its pledge): the quantity comes out of the
 /// product's stock at once, and the campaign's total never passes `max_total_qty`.
+///
+/// A round's pledges all change its row, so they queue on it: the campaign is read, not locked,
+/// and the row is taken as late as possible, by the one conditional update that checks what
+/// matters at that moment (still taking pledges, the total within the cap), followed only by
+/// the product's stock, so a pledge holds the row for two statements and the commit. Campaign
+/// row, then product row, as closing and withdrawing take them, so none of them deadlock.
 pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &Ctx) -> AppResult<PledgeMade> {
     require_agency(actor)?;
-    let c = lock(conn, id, ctx)?;
+    let c = model::find(conn, id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
     if !actor.region_path.starts_with(&c.eligible_region_path) {
         return Err(AppError::forbidden_code(
             "not_eligible",
@@ -64,26 +70,6 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
     }
     let previous = model::active_pledge_of(conn, &c.id, &actor.org.id)?;
     let before = previous.as_ref().map_or(0, |p| p.quantity);
-    // What this organisation may hold: the room left plus what it holds already.
-    let available = c.max_total_qty - c.total_qty + before;
-    if new.quantity > available {
-        return Err(campaign_full(available, new.quantity));
-    }
-    let delta = new.quantity - before;
-    if !model::add_to_total(conn, &c.id, delta, i32::from(previous.is_none()))? {
-        return Err(campaign_full(available, new.quantity));
-    }
-    match delta {
-        d if d > 0 => take_stock(conn, &c.product_id, d, ctx.now)?,
-        d if d < 0 => give_back_stock(conn, &c.product_id, -d, ctx.now)?,
-        _ => {}
-    }
-    if let Some(p) = &previous {
-        if !model::end_pledge(conn, &p.id, "replaced", ctx.now)? {
-            return Err(anyhow::anyhow!("pledge {} stopped being active under the campaign lock", p.id).into());
-        }
-        super::card::void_for(conn, &p.id, ctx.now)?;
-    }
     let row = PledgeRow {
         id: new_id("plg"),
         group_buy_id: c.id.clone(),
@@ -96,15 +82,51 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
         delivery_contact: new.delivery.contact_name,
         delivery_phone: new.delivery.phone,
         note: new.note,
-        replaces_id: previous.map(|p| p.id),
+        replaces_id: previous.as_ref().map(|p| p.id.clone()),
         order_id: None,
         created_at: ctx.now,
         updated_at: ctx.now,
         ended_at: None,
     };
-    model::insert_pledge(conn, &row)?;
-    let campaign = model::find(conn, &c.id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
-    let group_buy = view(conn, Some(actor), campaign, ctx.now)?;
+    // A first pledge (nearly all of a rush) is written before the row is taken. A second one
+    // must end the first before it is written (one active pledge per organisation), and ending
+    // it locks a pledge that a close also locks, after the campaign row: so that happens after.
+    let first = previous.is_none();
+    let mut loaded = None;
+    if first {
+        model::insert_pledge(conn, &row)?;
+        loaded = Some(load(conn, Some(actor), std::slice::from_ref(&c))?);
+    }
+    let delta = new.quantity - before;
+    let Some((total_qty, pledge_count)) = model::add_to_total(conn, &c.id, delta, i32::from(first), ctx.now)? else {
+        // Closed, or full, since it was read: say which, from the campaign as it is now.
+        let now = model::find(conn, &c.id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
+        if !accepting(&now, ctx.now)? {
+            return Err(not_open(&now, ctx.now)?);
+        }
+        return Err(campaign_full(now.max_total_qty - now.total_qty + before, new.quantity));
+    };
+    let after = CampaignRow { total_qty, pledge_count, updated_at: ctx.now, ..c };
+    match delta {
+        d if d > 0 => take_stock(conn, &after.product_id, d, ctx.now)?,
+        d if d < 0 => give_back_stock(conn, &after.product_id, -d, ctx.now)?,
+        _ => {}
+    }
+    if let Some(p) = &previous {
+        if !model::end_pledge(conn, &p.id, "replaced", ctx.now)? {
+            return Err(AppError::conflict(
+                "conflict",
+                "your organisation's pledge changed while this one was being made; look at it and pledge again",
+            ));
+        }
+        super::card::void_for(conn, &p.id, ctx.now)?;
+        model::insert_pledge(conn, &row)?;
+    }
+    let loaded = match loaded {
+        Some(l) => l,
+        None => load(conn, Some(actor), std::slice::from_ref(&after))?,
+    };
+    let group_buy = loaded.view(after, ctx.now)?;
     let names = HashMap::from([(actor.org.id.clone(), actor.org.name.clone())]);
     Ok(PledgeMade { pledge: pledge_view(row, &names), group_buy })
 }
@@ -127,7 +149,9 @@ pub fn withdraw(conn: &mut DbConn, actor: &Actor, id: &str, pledge_id: &str, ctx
     if !accepting(&c, ctx.now)? {
         return Err(not_open(&c, ctx.now)?);
     }
-    if !model::add_to_total(conn, &c.id, -p.quantity, -1)? || !model::end_pledge(conn, &p.id, "withdrawn", ctx.now)? {
+    if model::add_to_total(conn, &c.id, -p.quantity, -1, ctx.now)?.is_none()
+        || !model::end_pledge(conn, &p.id, "withdrawn", ctx.now)?
+    {
         return Err(anyhow::anyhow!("pledge {} could not be withdrawn under the campaign lock", p.id).into());
     }
     super::card::void_for(conn, &p.id, ctx.now)?;

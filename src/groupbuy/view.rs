@@ -125,13 +125,13 @@ fn headline(c: &CampaignRow, status: CampaignStatus, unit: &str, current: i64, n
 }
 
 /// What the views of some campaigns need, loaded in a few queries.
-struct Loaded {
+pub(super) struct Loaded {
     products: HashMap<String, ProductRow>,
     names: HashMap<String, String>,
     mine: HashMap<String, PledgeRow>,
 }
 
-fn load(conn: &mut DbConn, viewer: Option<&Actor>, rows: &[CampaignRow]) -> AppResult<Loaded> {
+pub(super) fn load(conn: &mut DbConn, viewer: Option<&Actor>, rows: &[CampaignRow]) -> AppResult<Loaded> {
     let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
     let product_ids: Vec<String> = rows.iter().map(|c| c.product_id.clone()).collect();
     let products = products::find_many(conn, &product_ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
@@ -152,7 +152,7 @@ fn load(conn: &mut DbConn, viewer: Option<&Actor>, rows: &[CampaignRow]) -> AppR
 }
 
 impl Loaded {
-    fn view(&self, c: CampaignRow, now: NaiveDateTime) -> AppResult<CampaignView> {
+    pub(super) fn view(&self, c: CampaignRow, now: NaiveDateTime) -> AppResult<CampaignView> {
         let product = self
             .products
             .get(&c.product_id)

@@ -631,3 +631,67 @@ async fn a_card_authorised_pledge_is_captured_at_the_reached_price_sqlite() {
 async fn a_card_authorised_pledge_is_captured_at_the_reached_price_postgres() {
     a_card_authorised_pledge_is_captured_at_the_reached_price(true).await;
 }
+
+// 450 agencies pledge a tin each; the close writes the outcome and settles the first chunk (200)
+// in its transaction, and the worker settles the rest a chunk per transaction: every pledge one
+// order, once, however often the worker passes.
+backend_tests! {
+    async fn a_round_larger_than_a_chunk_settles_a_chunk_per_transaction(app: TestApp) {
+        use dongxi::groupbuy::{close, model, pledges, types::NewPledge};
+        let w = world(&app).await;
+        let now = app.clock.now();
+        let mut body = campaign_body(&w.tea, now, now + Duration::hours(2));
+        body["max_total_qty"] = json!(1000);
+        body["min_pledge_qty"] = json!(1);
+        let r = app.post("/api/v1/group-buys").token(&w.coordinator).json(body).send().await;
+        r.assert_status(201);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let chunk = close::SETTLE_CHUNK as usize;
+        let n = 2 * chunk + 50;
+        let ctx = app.state.ctx();
+        let mut conn = app.state.db.get().unwrap();
+        for i in 0..n {
+            let org = dongxi::identity::service::create_org_unchecked(
+                &mut conn,
+                &format!("惠州市惠城区第{i}幼儿园"),
+                OrgKind::Agency,
+                "441302",
+                None,
+                ctx.now,
+            )
+            .unwrap();
+            let user = dongxi::identity::model::UserRow {
+                id: dongxi::ids::new_id("usr"),
+                org_id: org.id.clone(),
+                email: format!("kg{i}@huicheng.example.cn"),
+                name: "园长".into(),
+                role: "admin".into(),
+                password_hash: "-".into(),
+                created_at: ctx.now,
+            };
+            dongxi::identity::model::insert_user(&mut conn, &user).unwrap();
+            let actor = dongxi::identity::actor::actor_for_user(&mut conn, &user.id).unwrap().unwrap();
+            let new = NewPledge { quantity: 1, delivery: serde_json::from_value(delivery()).unwrap(), note: None };
+            dongxi::db::write_tx(&mut conn, |c| pledges::pledge(c, &actor, &id, new, &ctx)).unwrap();
+        }
+        drop(conn);
+        let r = app.post(&format!("/api/v1/group-buys/{id}/close")).token(&w.coordinator).json(json!({})).send().await;
+        r.assert_status(200);
+        assert_eq!((r.json()["status"].as_str(), r.json()["final_unit_price_fen"].as_i64()), (Some("succeeded"), Some(14000)));
+        let row = |app: &TestApp| {
+            let mut c = app.state.db.get().unwrap();
+            model::find(&mut c, &id).unwrap().unwrap()
+        };
+        assert_eq!(count_rows(&app, "orders").await, chunk as i64, "the close settles one chunk");
+        assert!(row(&app).pledges_settled_at.is_none());
+        let pass = run_due(&app).await;
+        assert_eq!((pass.settled, pass.failed), (n - chunk, 0), "{pass:?}");
+        assert_eq!(count_rows(&app, "orders").await, n as i64);
+        assert!(row(&app).pledges_settled_at.is_some());
+        assert_eq!(run_due(&app).await.settled, 0, "nothing settles twice");
+        let mut c = app.state.db.get().unwrap();
+        assert!(model::active_pledges(&mut c, &id).unwrap().is_empty());
+        assert_eq!(count_rows(&app, "orders").await, n as i64);
+        assert_eq!(stock(&app, &w.tea).await, 800 - n as i64);
+    }
+}
