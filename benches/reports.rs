@@ -1,4 +1,4 @@
-//! Report benchmark on PostgreSQL: `cargo bench --bench reports -- [--entries N] [--runs R] [--reuse]`.
+//! Report benchmark on PostgreSQL: `cargo bench --bench reports -- [--entries N] [--runs R] [--plain-runs P] [--reuse]`.
 //!
 //! Loads N ledger entries (default 10,000,000) into a fresh schema of `DONGXI_BENCH_PG_URL`,
 //! shaped like the national platform: ~30,000 producers in the 992 counties of the western
@@ -311,6 +311,8 @@ fn main() {
     };
     let entries: u64 = arg("--entries").and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let runs: usize = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(30);
+    // The plain GROUP BY takes a second or more a query: fewer runs of it keep a rerun short.
+    let plain_runs: usize = arg("--plain-runs").and_then(|v| v.parse().ok()).unwrap_or(runs.min(10));
     let schema = format!("bench_reports_{entries}");
     let mut admin = dongxi::db::establish(&base).expect("DONGXI_BENCH_PG_URL");
     let loaded = flag("--reuse")
@@ -432,7 +434,7 @@ fn main() {
             );
         };
         let ours = time(runs, || drop(progress::progress(&mut conn, &s, &Span::year(YEAR), None, &ctx).unwrap()));
-        let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", None));
+        let base = time(plain_runs, || plain(&mut conn, side, &path, "month", None));
         row("progress", ours, base);
         for by in By::ALL {
             let b = By::parse(by).unwrap();
@@ -465,7 +467,7 @@ fn main() {
                 "category" => "category",
                 _ => "month",
             };
-            let base = time(runs.min(10), || plain(&mut conn, side, &path, group, None));
+            let base = time(plain_runs, || plain(&mut conn, side, &path, group, None));
             row(&format!("breakdown by {by}"), ours, base);
         }
         // A month's end (a snapshot holds it) and the middle of a month (half a month of lines
@@ -474,7 +476,7 @@ fn main() {
             let ours = time(runs.min(20), || {
                 drop(progress::progress(&mut conn, &s, &Span::year(YEAR), Some(at), &ctx).unwrap())
             });
-            let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", Some(at.naive_utc())));
+            let base = time(plain_runs, || plain(&mut conn, side, &path, "month", Some(at.naive_utc())));
             row(&format!("progress as_of {label}"), ours, base);
             let ours = time(runs.min(20), || {
                 drop(
@@ -490,13 +492,13 @@ fn main() {
                     .unwrap(),
                 )
             });
-            let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", Some(at.naive_utc())));
+            let base = time(plain_runs, || plain(&mut conn, side, &path, "buyer_org_id", Some(at.naive_utc())));
             row(&format!("breakdown by buyer_org as_of {label}"), ours, base);
         }
         // A half-year reads the month rollups where they answer, the lines elsewhere.
         let h1 = Span::parse(YEAR, Some("H1")).unwrap();
         let ours = time(runs, || drop(progress::progress(&mut conn, &s, &h1, None, &ctx).unwrap()));
-        let base = time(runs.min(10), || plain(&mut conn, side, &path, "month", None));
+        let base = time(plain_runs, || plain(&mut conn, side, &path, "month", None));
         row("progress period=H1 (baseline: the whole year from the lines)", ours, base);
         let ours = time(runs, || {
             drop(
@@ -504,7 +506,7 @@ fn main() {
                     .unwrap(),
             )
         });
-        let base = time(runs.min(10), || plain(&mut conn, side, &path, "buyer_org_id", None));
+        let base = time(plain_runs, || plain(&mut conn, side, &path, "buyer_org_id", None));
         row("breakdown by buyer_org period=H1 (baseline: the whole year from the lines)", ours, base);
     }
     let payments = runs.max(50);

@@ -28,7 +28,7 @@ pub enum Group {
     BuyerOrg,
     Producer,
     Category,
-    /// The order's channel (catalogue, group_buy, live): only the lines carry it.
+    /// The order's channel (catalogue, group_buy, live).
     Channel,
 }
 
@@ -159,7 +159,8 @@ fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
     if !span.is_whole_year() {
         // Only the month rollups can tell part of a year; they also carry the prefectures.
         return match (cond.grain, group) {
-            (Grain::Lines, _) | (_, G::Channel) => None,
+            (Grain::Lines, _) => None,
+            (_, G::Channel) => Some("ledger_sums_channel"),
             (Grain::Province, G::Total | G::Month | G::Category) => Some("ledger_sums_month_province"),
             (_, G::Total | G::Month | G::Category | G::OriginPrefecture | G::BuyerPrefecture) => {
                 Some("ledger_sums_month")
@@ -168,7 +169,8 @@ fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
         };
     }
     Some(match (cond.grain, group) {
-        (Grain::Lines, _) | (_, G::Channel) => return None,
+        (Grain::Lines, _) => return None,
+        (_, G::Channel) => "ledger_sums_channel",
         (_, G::OriginPrefecture | G::BuyerPrefecture) => "ledger_sums_pref",
         (_, G::OriginCounty | G::BuyerCounty) => "ledger_sums_county",
         (Grain::Province, G::Total | G::Month | G::Category) => "ledger_sums_month_province",

@@ -15,7 +15,7 @@ pub struct Rollup {
 }
 
 /// The rollups, written with every entry, checked by `ledger verify`, read by `facts`.
-pub const ROLLUPS: [Rollup; 10] = [
+pub const ROLLUPS: [Rollup; 11] = [
     Rollup {
         table: "ledger_sums_month",
         key: &["year", "month", "origin_prefecture", "buyer_prefecture", "category", "pairing_key"],
@@ -53,6 +53,11 @@ pub const ROLLUPS: [Rollup; 10] = [
         table: "ledger_sums_buyer_donor",
         key: &["year", "buyer_prefecture", "buyer_org_id"],
         rest: &["buyer_province"],
+    },
+    Rollup {
+        table: "ledger_sums_channel",
+        key: &["year", "month", "origin_prefecture", "buyer_prefecture", "pairing_key", "channel"],
+        rest: &["origin_province", "buyer_province"],
     },
     Rollup {
         table: "ledger_sums_producer",

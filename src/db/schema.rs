@@ -692,6 +692,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    ledger_sums_channel (year, month, origin_prefecture, buyer_prefecture, pairing_key, channel) {
+        year -> Integer,
+        month -> Integer,
+        origin_prefecture -> Text,
+        buyer_prefecture -> Text,
+        pairing_key -> Text,
+        channel -> Text,
+        origin_province -> Text,
+        buyer_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
     ledger_snapshots (taken_at) {
         taken_at -> Timestamp,
         first_year -> Integer,
@@ -938,6 +952,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_sums_buyer_origin_province,
     ledger_sums_buyer_donor,
     ledger_snapshots,
+    ledger_sums_channel,
     ledger_sums_producer,
     ledger_sums_producer_province,
     bank_accounts,

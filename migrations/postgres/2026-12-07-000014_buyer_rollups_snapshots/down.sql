@@ -1,3 +1,4 @@
+DROP TABLE ledger_sums_channel;
 DROP TABLE ledger_snap_buyer_donor;
 DROP TABLE ledger_snap_buyer_origin_province;
 DROP TABLE ledger_snap_buyer_origin;

@@ -39,6 +39,25 @@ INSERT INTO ledger_sums_buyer_origin SELECT year, origin_prefecture, buyer_org_i
 INSERT INTO ledger_sums_buyer_origin_province SELECT year, origin_province, buyer_org_id, sum(amount_fen) FROM ledger_lines GROUP BY year, origin_province, buyer_org_id;
 INSERT INTO ledger_sums_buyer_donor SELECT year, buyer_prefecture, buyer_org_id, min(buyer_province), sum(amount_fen) FROM ledger_lines GROUP BY year, buyer_prefecture, buyer_org_id;
 
+-- By order channel (catalogue, group purchase, live) per month: the channel breakdown of a
+-- prefecture or a province, which otherwise reads the lines (a province's: ~1 s at 10M entries).
+CREATE TABLE ledger_sums_channel (
+    year INTEGER NOT NULL,
+    month INTEGER NOT NULL,
+    origin_prefecture TEXT NOT NULL,
+    buyer_prefecture TEXT NOT NULL,
+    pairing_key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    origin_province TEXT NOT NULL,
+    buyer_province TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (year, month, origin_prefecture, buyer_prefecture, pairing_key, channel)
+);
+CREATE INDEX ledger_sums_channel_origin_idx ON ledger_sums_channel (year, origin_province, origin_prefecture) INCLUDE (month, buyer_prefecture, pairing_key, channel, buyer_province, amount_fen);
+CREATE INDEX ledger_sums_channel_buyer_idx ON ledger_sums_channel (year, buyer_province, buyer_prefecture) INCLUDE (month, origin_prefecture, pairing_key, channel, origin_province, amount_fen);
+CREATE INDEX ledger_sums_channel_pairing_idx ON ledger_sums_channel (year, pairing_key) INCLUDE (month, origin_prefecture, buyer_prefecture, channel, origin_province, buyer_province, amount_fen);
+INSERT INTO ledger_sums_channel SELECT year, month, origin_prefecture, buyer_prefecture, pairing_key, channel, min(origin_province), min(buyer_province), sum(amount_fen) FROM ledger_lines GROUP BY year, month, origin_prefecture, buyer_prefecture, pairing_key, channel;
+
 -- Month-end snapshots of some rollups, so that a report `as_of` an instant inside the year is
 -- the nearest snapshot plus or minus the lines recorded between, not today's rollup less
 -- everything recorded since (a quarter of a province's year, for an as_of a quarter back).
