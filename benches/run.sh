@@ -2,12 +2,15 @@
 # Every benchmark in one run: start-up and memory, import, search (in-process, PostgreSQL ILIKE
 # and pg_trgm in the same run, HTTP with wrk), orders (HTTP with wrk against pgbench running the
 # same transaction), reports over the ledger (against plain GROUP BY), group purchases, mail and
-# a settlement run (100,000 payables of 10,000 producers in the full run).
+# a settlement run (100,000 payables of 10,000 producers in the full run), and the soak (mixed
+# traffic at a fixed rate, memory every minute, ledger verify at the end).
 # The data generators are seeded, so two runs measure the same data.
 #
-#   benches/run.sh --quick      small data, under 5 minutes once built (CI runs this)
+#   benches/run.sh --quick      small data and a 5-minute soak, about 10 minutes once built (CI
+#                               runs this)
 #   benches/run.sh              the full sizes (100,000 and 1,000,000 products, 10,000,000
-#                               ledger entries): about an hour on 2 cores
+#                               ledger entries, 10,000 agencies in one group purchase) and a
+#                               one-hour soak: about three hours on 2 cores
 #   --write                     put the figures into BENCHMARKS.md (the full run does by default)
 #
 # PostgreSQL: DONGXI_BENCH_PG_URL names an existing database (fresh schemas inside it; default
@@ -57,6 +60,7 @@ if [ "$quick" = 1 ]; then
     "mail|cargo bench --quiet --bench mail -- --orders 50"
     "settlement|cargo bench --quiet --bench settlement -- --payables 10000 --producers 1000"
     "sheet|cargo bench --quiet --bench sheet -- --lines 2000 --runs 5"
+    "soak|benches/soak.sh 5 200 2"
   )
 else
   mode="full"
@@ -71,6 +75,7 @@ else
     "mail|cargo bench --quiet --bench mail"
     "settlement|cargo bench --quiet --bench settlement"
     "sheet|cargo bench --quiet --bench sheet -- --lines 2000 --runs 10"
+    "soak|benches/soak.sh 60 200 10"
   )
 fi
 

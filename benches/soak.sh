@@ -2,7 +2,8 @@
 # The soak: a real `dongxi serve` (release) on the demo data plus 10,000 products, under mixed
 # traffic at a fixed rate for a while (search 70%, orders and their payments 20%, reports 10%;
 # benches/data/soak.lua). RSS sampled every minute; at the end the errors (non-2xx answers and
-# socket errors), the RSS growth after the warm-up, and `dongxi ledger verify` over what it wrote.
+# socket errors: the run fails on any), the RSS growth after the warm-up, and `dongxi ledger
+# verify` over what it wrote (the run fails on any drift).
 # PostgreSQL when DONGXI_BENCH_PG_URL names a database (a fresh schema), SQLite otherwise.
 # Usage: benches/soak.sh [minutes, default 60] [requests/s, default 200] [warm-up minutes, default 10]
 set -euo pipefail
@@ -52,11 +53,11 @@ token() {
 }
 export SOAK_BUYER=$(token canteen.hz) SOAK_FINANCE=$(token finance) SOAK_COORDINATOR=$(token huizhou)
 # Each connection waits this long between an answer and its next request.
-export SOAK_DELAY_MS=$((conns * 1000 / rate))
+export SOAK_DELAY_MS=$((conns * 1000 / rate)) SOAK_ERRORS="$dir/refusals.txt"
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$pid/status; }
 echo "soak: $backend, $minutes min at ~$rate requests/s ($conns connections, ${SOAK_DELAY_MS} ms apart), commit $(git rev-parse --short HEAD)"
 echo "minute 0: RSS $(rss) MB"
-wrk -t2 -c$conns -d"${minutes}m" --timeout 10s --latency -s benches/data/soak.lua "http://127.0.0.1:$port" >"$dir/wrk.txt" &
+wrk -t2 -c$conns -d"$((minutes * 60))s" --timeout 10s --latency -s benches/data/soak.lua "http://127.0.0.1:$port" >"$dir/wrk.txt" 2>&1 &
 wrk_pid=$!
 samples=("$(rss)")
 for m in $(seq 1 "$minutes"); do
@@ -64,15 +65,18 @@ for m in $(seq 1 "$minutes"); do
   samples+=("$(rss)")
   echo "minute $m: RSS ${samples[$m]} MB"
 done
-wait $wrk_pid
+wait $wrk_pid || { echo "wrk failed:"; cat "$dir/wrk.txt"; exit 1; }
 grep -E "requests in|Requests/sec|50%|99%|Non-2xx|Socket errors" "$dir/wrk.txt"
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$dir/wrk.txt"); non2xx=${non2xx:-0}
 sockets=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' "$dir/wrk.txt"); sockets=${sockets:-0}
 warm=$(( warm < minutes ? warm : minutes - 1 ))
 growth=$(python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{(b-a)/a*100:.1f}')" "${samples[$warm]}" "${samples[$minutes]}")
 echo "errors: $non2xx non-2xx, $sockets socket errors"
+[ -s "$dir/refusals.txt" ] && { echo "the first refusals:"; sort "$dir/refusals.txt" | uniq -c | head -10; }
 echo "RSS growth from minute $warm to minute $minutes: ${samples[$warm]} → ${samples[$minutes]} MB ($growth%)"
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 "$bin" ledger verify | tail -3
-python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 5 and int(sys.argv[2]) == 0 and int(sys.argv[3]) == 0 else 1)" "$growth" "$non2xx" "$sockets" \
-  && echo "soak: met (≤ 5% growth, 0 errors, ledger verify clean)" || { echo "soak: NOT met"; exit 1; }
+python3 -c "import sys; print('RSS growth goal (≤ 5%):', 'met' if float(sys.argv[1]) <= 5 else 'NOT met')" "$growth"
+# Errors fail the run (and `ledger verify` above, by its exit status); memory is a figure to read.
+if [ "$non2xx" != 0 ] || [ "$sockets" != 0 ]; then echo "soak: errors"; exit 1; fi
+echo "soak: 0 errors, ledger verify clean"

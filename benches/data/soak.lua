@@ -3,9 +3,12 @@
 -- the ledger grows) and 1 a report (progress or a breakdown of a demo scope). Each connection waits
 -- SOAK_DELAY_MS between its answer and its next request, which fixes the rate.
 -- Tokens: SOAK_BUYER (orders), SOAK_FINANCE (payments), SOAK_COORDINATOR (reports).
+-- Non-ASCII bytes percent-encoded: wrk refuses a request whose URL has them.
 local queries = {}
 for line in io.lines("search/bench-queries.txt") do
-  if line:sub(1, 1) ~= "#" and #line > 0 then queries[#queries + 1] = line end
+  if line:sub(1, 1) ~= "#" and #line > 0 then
+    queries[#queries + 1] = line:gsub("[^%w%+_=&%.%-]", function(c) return string.format("%%%02X", string.byte(c)) end)
+  end
 end
 local buyer = "Bearer " .. os.getenv("SOAK_BUYER")
 local finance = "Bearer " .. os.getenv("SOAK_FINANCE")
@@ -37,9 +40,12 @@ request = function()
   if k <= 7 then
     return wrk.format("GET", "/api/v1/search/products?" .. queries[math.random(1, #queries)], {})
   elseif k <= 9 then
-    if #unpaid > 0 and math.random(1, 2) == 1 then
+    -- An order is paid a second or more after it was placed: `paid_at` has whole seconds, and a
+    -- payment may not be dated before its order.
+    if #unpaid > 0 and unpaid[1][3] < os.time() and math.random(1, 2) == 1 then
       local o = table.remove(unpaid, 1)
-      local body = string.format('{"amount_fen":%s,"reference":"SOAK-%s","paid_at":"2021-11-20T02:00:00Z"}', o[2], o[1])
+      local body = string.format('{"amount_fen":%s,"reference":"SOAK-%s","paid_at":"%s"}', o[2], o[1],
+        os.date("!%Y-%m-%dT%H:%M:%SZ"))
       return wrk.format("POST", "/api/v1/orders/" .. o[1] .. "/payments/offline",
         { ["Authorization"] = finance, ["Content-Type"] = "application/json" }, body)
     end
@@ -55,10 +61,20 @@ request = function()
   end
 end
 
+-- The first refusals of each thread go to SOAK_ERRORS (the script prints them), to say why.
+local logged = 0
 response = function(status, headers, body)
-  if status == 201 and #unpaid < 100 then
+  if status >= 300 and logged < 5 and os.getenv("SOAK_ERRORS") then
+    logged = logged + 1
+    local f = io.open(os.getenv("SOAK_ERRORS"), "a")
+    if f then f:write(status, " ", body:sub(1, 300), "\n"); f:close() end
+  end
+  -- A new order (nothing paid yet); a payment answers with its order too, paid.
+  if status == 201 and #unpaid < 100 and not body:find('"paid_fen":[1-9]') then
+    -- Keys come in alphabetical order: the order's own total follows its sub-orders' totals.
     local id = body:match('"id":"(ord_[^"]+)"')
-    local total = body:match('"total_fen":(%d+)')
-    if id and total then unpaid[#unpaid + 1] = { id, total } end
+    local total = nil
+    for t in body:gmatch('"total_fen":(%d+)') do total = t end
+    if id and total then unpaid[#unpaid + 1] = { id, total, os.time() } end
   end
 end

@@ -10,7 +10,7 @@ use super::campaigns::lock;
 use super::model::{self, CampaignRow, PledgeRow};
 use super::status::{accepting, not_open};
 use super::types::NewPledge;
-use super::view::{CampaignView, PledgeView, load, pledge_view};
+use super::view::{CampaignView, PledgeView, load_with, pledge_view};
 use crate::catalog::service::{give_back_stock, take_stock};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
@@ -92,11 +92,10 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
     // must end the first before it is written (one active pledge per organisation), and ending
     // it locks a pledge that a close also locks, after the campaign row: so that happens after.
     let first = previous.is_none();
-    let mut loaded = None;
     if first {
         model::insert_pledge(conn, &row)?;
-        loaded = Some(load(conn, Some(actor), std::slice::from_ref(&c))?);
     }
+    let loaded = load_with(conn, std::slice::from_ref(&c), HashMap::from([(c.id.clone(), row.clone())]))?;
     let delta = new.quantity - before;
     let Some((total_qty, pledge_count)) = model::add_to_total(conn, &c.id, delta, i32::from(first), ctx.now)? else {
         // Closed, or full, since it was read: say which, from the campaign as it is now.
@@ -122,10 +121,6 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
         super::card::void_for(conn, &p.id, ctx.now)?;
         model::insert_pledge(conn, &row)?;
     }
-    let loaded = match loaded {
-        Some(l) => l,
-        None => load(conn, Some(actor), std::slice::from_ref(&after))?,
-    };
     let group_buy = loaded.view(after, ctx.now)?;
     let names = HashMap::from([(actor.org.id.clone(), actor.org.name.clone())]);
     Ok(PledgeMade { pledge: pledge_view(row, &names), group_buy })

@@ -133,8 +133,6 @@ pub(super) struct Loaded {
 
 pub(super) fn load(conn: &mut DbConn, viewer: Option<&Actor>, rows: &[CampaignRow]) -> AppResult<Loaded> {
     let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
-    let product_ids: Vec<String> = rows.iter().map(|c| c.product_id.clone()).collect();
-    let products = products::find_many(conn, &product_ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
     let mine: HashMap<String, PledgeRow> = match viewer {
         Some(actor) if actor.org_kind == OrgKind::Agency => model::active_pledges_within(conn, &ids, &actor.org.path)?
             .into_iter()
@@ -143,6 +141,18 @@ pub(super) fn load(conn: &mut DbConn, viewer: Option<&Actor>, rows: &[CampaignRo
             .collect(),
         _ => HashMap::new(),
     };
+    load_with(conn, rows, mine)
+}
+
+/// What the views need when the viewer's pledges are known already (the one just made): reading
+/// them back would look through every pledge of the round, each time one is made.
+pub(super) fn load_with(
+    conn: &mut DbConn,
+    rows: &[CampaignRow],
+    mine: HashMap<String, PledgeRow>,
+) -> AppResult<Loaded> {
+    let product_ids: Vec<String> = rows.iter().map(|c| c.product_id.clone()).collect();
+    let products = products::find_many(conn, &product_ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
     let mut org_ids: Vec<String> =
         rows.iter().flat_map(|c| [c.organizer_org_id.clone(), c.producer_id.clone()]).collect();
     org_ids.extend(mine.values().map(|p| p.org_id.clone()));
