@@ -68,11 +68,12 @@ done
 wait $wrk_pid || { echo "wrk failed:"; cat "$dir/wrk.txt"; exit 1; }
 grep -E "requests in|Requests/sec|50%|99%|Non-2xx|Socket errors" "$dir/wrk.txt"
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$dir/wrk.txt"); non2xx=${non2xx:-0}
-sockets=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' "$dir/wrk.txt"); sockets=${sockets:-0}
+sockets=$(awk -F'[ ,]+' '/Socket errors/ {print $5+$7+$9+$11}' "$dir/wrk.txt"); sockets=${sockets:-0}
 warm=$(( warm < minutes ? warm : minutes - 1 ))
 growth=$(python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{(b-a)/a*100:.1f}')" "${samples[$warm]}" "${samples[$minutes]}")
 echo "errors: $non2xx non-2xx, $sockets socket errors"
 [ -s "$dir/refusals.txt" ] && { echo "the first refusals:"; sort "$dir/refusals.txt" | uniq -c | head -10; }
+grep -m 10 -E "ERROR|WARN" "$dir/serve.log" | cut -c1-400 || true
 echo "RSS growth from minute $warm to minute $minutes: ${samples[$warm]} → ${samples[$minutes]} MB ($growth%)"
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 "$bin" ledger verify | tail -3
