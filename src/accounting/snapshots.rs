@@ -3,11 +3,11 @@
 //! an `as_of` a quarter back); with them it is the nearest snapshot, plus or minus the lines
 //! recorded between it and the instant. Taken by the worker once a month has ended (and a grace
 //! for transactions still in flight has passed), from the lines themselves; `ledger verify`
-//! recomputes every one.
+//! recomputes every one (`verify`).
 
 use chrono::{Datelike, NaiveDateTime, TimeZone};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Integer, Timestamp};
+use diesel::sql_types::{Integer, Timestamp};
 
 use crate::db::DbConn;
 use crate::db::sql::{self, Bind, Statement};
@@ -165,51 +165,6 @@ pub struct Stored {
 /// Every snapshot taken, oldest first.
 pub fn all(conn: &mut DbConn) -> AppResult<Vec<Stored>> {
     sql::query(conn, "SELECT taken_at, first_year FROM ledger_snapshots ORDER BY taken_at", &[])
-}
-
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    k: String,
-    #[diesel(sql_type = BigInt)]
-    amount: i64,
-}
-
-/// Differences between one snapshot table's rows at `at` and what the lines say they were.
-pub fn drift(conn: &mut DbConn, s: &Snapshot, snap: &Stored) -> AppResult<Vec<String>> {
-    let key_expr = s.key.iter().map(|k| format!("CAST({k} AS TEXT)")).collect::<Vec<_>>().join(" || '|' || ");
-    let key = s.key.join(", ");
-    let want: Vec<Row> = sql::query(
-        conn,
-        &format!(
-            "SELECT {key_expr} AS k, CAST(SUM(amount_fen) AS BIGINT) AS amount FROM ledger_lines \
-             WHERE year >= ? AND recorded_at <= ? GROUP BY {key} HAVING SUM(amount_fen) <> 0"
-        ),
-        &[Bind::Int(snap.first_year), Bind::Time(snap.taken_at)],
-    )?;
-    let have: Vec<Row> = sql::query(
-        conn,
-        &format!("SELECT {key_expr} AS k, amount_fen AS amount FROM {} WHERE taken_at = ?", s.table),
-        &[Bind::Time(snap.taken_at)],
-    )?;
-    let want: std::collections::HashMap<String, i64> = want.into_iter().map(|r| (r.k, r.amount)).collect();
-    let have: std::collections::HashMap<String, i64> = have.into_iter().map(|r| (r.k, r.amount)).collect();
-    let mut out = Vec::new();
-    for (k, w) in &want {
-        let h = have.get(k).copied().unwrap_or(0);
-        if h != *w {
-            out.push(format!(
-                "{} at {} [{k}]: holds {h} fen, the lines recorded by then add up to {w} fen",
-                s.table, snap.taken_at
-            ));
-        }
-    }
-    for (k, h) in &have {
-        if !want.contains_key(k) {
-            out.push(format!("{} at {} [{k}]: holds {h} fen with no ledger lines behind it", s.table, snap.taken_at));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

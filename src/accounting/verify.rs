@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use crate::config::CountOn;
 use crate::db::DbConn;
 use crate::db::schema::{ledger_entries as e, ledger_lines as l, payments, refunds, sub_orders};
+use crate::db::sql::Bind;
 use crate::error::AppResult;
 
 #[derive(Debug, Default)]
@@ -22,8 +23,20 @@ pub struct Verification {
     pub drift: Vec<String>,
 }
 
-/// Rollup rows (key → amount) as the table holds them, and as the lines say they should be.
-fn compare_rollup(conn: &mut DbConn, table: &str, keys: &[&str], out: &mut Verification) -> AppResult<()> {
+/// Rows of `table` (key → amount) as it holds them, and as the lines say they should be: a
+/// rollup (every line, no condition) or a month-end snapshot (the lines recorded by its instant,
+/// its rows of that instant). `label` names the rows in each difference found.
+struct Compared<'a> {
+    label: String,
+    table: &'a str,
+    keys: &'a [&'a str],
+    lines_where: &'a str,
+    lines_binds: Vec<Bind>,
+    table_where: &'a str,
+    table_binds: Vec<Bind>,
+}
+
+fn compare(conn: &mut DbConn, c: Compared<'_>, out: &mut Verification) -> AppResult<()> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -31,28 +44,33 @@ fn compare_rollup(conn: &mut DbConn, table: &str, keys: &[&str], out: &mut Verif
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         amount: i64,
     }
-    let key_expr = keys.iter().map(|k| format!("CAST({k} AS TEXT)")).collect::<Vec<_>>().join(" || '|' || ");
-    let group = keys.join(", ");
+    let key_expr = c.keys.iter().map(|k| format!("CAST({k} AS TEXT)")).collect::<Vec<_>>().join(" || '|' || ");
+    let group = c.keys.join(", ");
     let from_lines: Vec<Row> = super::facts::query(
         conn,
         &format!(
-            "SELECT {key_expr} AS k, CAST(SUM(amount_fen) AS BIGINT) AS amount FROM ledger_lines GROUP BY {group}"
+            "SELECT {key_expr} AS k, CAST(SUM(amount_fen) AS BIGINT) AS amount FROM ledger_lines {} GROUP BY {group}",
+            c.lines_where
         ),
-        &[],
+        &c.lines_binds,
     )?;
-    let stored: Vec<Row> =
-        super::facts::query(conn, &format!("SELECT {key_expr} AS k, amount_fen AS amount FROM {table}"), &[])?;
+    let stored: Vec<Row> = super::facts::query(
+        conn,
+        &format!("SELECT {key_expr} AS k, amount_fen AS amount FROM {} {}", c.table, c.table_where),
+        &c.table_binds,
+    )?;
     let want: HashMap<String, i64> = from_lines.into_iter().map(|r| (r.k, r.amount)).collect();
     let have: HashMap<String, i64> = stored.into_iter().map(|r| (r.k, r.amount)).collect();
+    let label = &c.label;
     for (k, w) in &want {
         let h = have.get(k).copied().unwrap_or(0);
         if h != *w {
-            out.drift.push(format!("{table} [{k}]: holds {h} fen, the lines add up to {w} fen (drift {})", h - w));
+            out.drift.push(format!("{label} [{k}]: holds {h} fen, the lines add up to {w} fen (drift {})", h - w));
         }
     }
     for (k, h) in &have {
         if !want.contains_key(k) && *h != 0 {
-            out.drift.push(format!("{table} [{k}]: holds {h} fen with no ledger lines behind it"));
+            out.drift.push(format!("{label} [{k}]: holds {h} fen with no ledger lines behind it"));
         }
     }
     Ok(())
@@ -189,12 +207,30 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
     }
 
     for rollup in &super::rollups::ROLLUPS {
-        compare_rollup(conn, rollup.table, rollup.key, &mut out)?;
+        let c = Compared {
+            label: rollup.table.to_owned(),
+            table: rollup.table,
+            keys: rollup.key,
+            lines_where: "",
+            lines_binds: vec![],
+            table_where: "",
+            table_binds: vec![],
+        };
+        compare(conn, c, &mut out)?;
     }
     // Each month-end snapshot holds what the lines recorded by its instant add up to.
     for snap in super::snapshots::all(conn)? {
         for table in &super::snapshots::SNAPSHOTS {
-            out.drift.extend(super::snapshots::drift(conn, table, &snap)?);
+            let c = Compared {
+                label: format!("{} at {}", table.table, snap.taken_at),
+                table: table.table,
+                keys: table.key,
+                lines_where: "WHERE year >= ? AND recorded_at <= ?",
+                lines_binds: vec![Bind::Int(snap.first_year), Bind::Time(snap.taken_at)],
+                table_where: "WHERE taken_at = ?",
+                table_binds: vec![Bind::Time(snap.taken_at)],
+            };
+            compare(conn, c, &mut out)?;
         }
     }
     Ok(out)
