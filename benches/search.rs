@@ -3,6 +3,11 @@
 //! embedded index, runs every query of `search/bench-queries.txt` in-process (p50/p99), and, when
 //! `DONGXI_BENCH_PG_URL` names a database, the same queries as PostgreSQL ILIKE and pg_trgm in the
 //! same run. With `--http`, serves the index and measures requests/s with wrk (32 connections).
+//! With `--meili URL` (a Meilisearch server, e.g. one built locally outside the project), the
+//! same products go into it through Dongxi's own Meilisearch engine and settings, and the same
+//! queries run against both engines in the same run: one at a time (p50/p99), from 32 clients at
+//! once (throughput), and, with `--http`, over HTTP with wrk (Dongxi's server against
+//! Meilisearch's own search route, given the very request bodies Dongxi sends it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use dongxi::identity::types::OrgKind;
 use dongxi::search::SearchEngine;
 use dongxi::search::embedded::EmbeddedEngine;
 use dongxi::search::engine::{SearchQuery, SortOrder};
+use dongxi::search::meili::MeiliEngine;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -228,6 +234,68 @@ fn time_pg(conn: &mut dongxi::db::DbConn, queries: &[SearchQuery]) -> Vec<f64> {
     ms
 }
 
+/// Searches per second and their p50/p99 with `clients` searching at once for `secs` seconds,
+/// each cycling through the queries from its own starting point.
+async fn throughput(
+    engine: Arc<dyn SearchEngine>,
+    queries: Arc<Vec<SearchQuery>>,
+    clients: usize,
+    secs: u64,
+) -> String {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let (engine, queries) = (engine.clone(), queries.clone());
+        tasks.spawn(async move {
+            let (mut ms, mut failed) = (Vec::new(), 0u64);
+            let mut i = client * queries.len() / clients.max(1);
+            while Instant::now() < until {
+                let t = Instant::now();
+                match engine.search(&queries[i % queries.len()]).await {
+                    Ok(_) => ms.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(_) => failed += 1,
+                }
+                i += 1;
+            }
+            (ms, failed)
+        });
+    }
+    let (mut ms, mut failed) = (Vec::new(), 0);
+    while let Some(r) = tasks.join_next().await {
+        let (m, f) = r.expect("client");
+        ms.extend(m);
+        failed += f;
+    }
+    ms.sort_by(f64::total_cmp);
+    format!(
+        "{:.0} searches/s, p50 {:.2} ms, p99 {:.2} ms, {failed} failed",
+        ms.len() as f64 / secs as f64,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99)
+    )
+}
+
+/// wrk's throughput and latency lines for one script against one server.
+async fn wrk(script: std::path::PathBuf, target: String) -> Vec<String> {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("wrk")
+            .args(["-t2", "-c32", "-d15s", "--latency", "-s"])
+            .arg(&script)
+            .arg(target)
+            .output()
+    })
+    .await
+    .expect("wrk task");
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("Requests/sec") || l.contains("99%") || l.contains("50%") || l.contains("Non-2xx"))
+            .map(|l| l.trim().to_owned())
+            .collect(),
+        Err(e) => vec![format!("wrk not available ({e}); install Debian's wrk for the HTTP figure")],
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = arg("--products").and_then(|v| v.parse().ok()).unwrap_or(100_000);
@@ -378,6 +446,51 @@ async fn main() {
         let _ = conn.batch_execute("DROP TABLE bench_products");
     }
 
+    // Meilisearch beside the embedded engine: the same products through Dongxi's own
+    // Meilisearch engine (its settings and documents), the same queries, the same run.
+    let meili = match arg("--meili") {
+        Some(meili_url) => {
+            let key = std::env::var("DONGXI_BENCH_MEILI_KEY").ok();
+            let meili = Arc::new(MeiliEngine::new(&meili_url, key.as_deref(), "dongxi_bench_products").expect("meili"));
+            let started = Instant::now();
+            let indexed =
+                dongxi::search::indexer::rebuild(&db, meili.as_ref(), today, &|_, _| {}).await.expect("meili rebuild");
+            println!(
+                "meilisearch index build (Dongxi's rebuild, batches of 1,000 each awaited): {indexed} products in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            for q in &queries {
+                meili.search(q).await.expect("meili search");
+            }
+            let (mut theirs, mut same_total) = (Vec::new(), 0);
+            for q in &queries {
+                let t = Instant::now();
+                let r = meili.search(q).await.expect("meili search");
+                theirs.push(t.elapsed().as_secs_f64() * 1000.0);
+                same_total += usize::from(engine.search(q).await.expect("search").total == r.total);
+            }
+            theirs.sort_by(f64::total_cmp);
+            println!(
+                "meilisearch through Dongxi's client (HTTP on loopback), one at a time: p50 {:.2} ms, p99 {:.2} ms over {} searches; the same total as the embedded engine in {same_total} of {}",
+                percentile(&theirs, 0.5),
+                percentile(&theirs, 0.99),
+                theirs.len(),
+                queries.len()
+            );
+            let shared = Arc::new(queries.clone());
+            println!(
+                "embedded in-process, 32 clients, 15 s: {}",
+                throughput(engine.clone(), shared.clone(), 32, 15).await
+            );
+            println!(
+                "meilisearch through Dongxi's client, 32 clients, 15 s: {}",
+                throughput(meili.clone(), shared, 32, 15).await
+            );
+            Some(meili)
+        }
+        None => None,
+    };
+
     if flag("--http") {
         let config = dongxi::config::Config::from_lookup(|k| match k {
             "DATABASE_URL" => Some(url.clone()),
@@ -416,27 +529,26 @@ async fn main() {
             .collect();
         std::fs::write(&script, format!("local paths = {{{}}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n", paths.join(","))).expect("lua");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let target = format!("http://{addr}");
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("wrk")
-                .args(["-t2", "-c32", "-d15s", "--latency", "-s"])
-                .arg(&script)
-                .arg(target)
-                .output()
-        })
-        .await
-        .expect("wrk task");
-        match out {
-            Ok(o) => {
-                let text = String::from_utf8_lossy(&o.stdout);
-                for line in text.lines().filter(|l| {
-                    l.contains("Requests/sec") || l.contains("99%") || l.contains("50%") || l.contains("Non-2xx")
-                }) {
-                    println!("http (wrk, 32 connections, 15 s): {}", line.trim());
-                }
-                println!("RSS under load: {:.0} MB", rss_mb());
+        for line in wrk(script, format!("http://{addr}")).await {
+            println!("http (wrk, 32 connections, 15 s): {line}");
+        }
+        println!("RSS under load: {:.0} MB", rss_mb());
+        if let (Some(meili), Some(meili_url)) = (&meili, arg("--meili")) {
+            // Long brackets keep the JSON bodies as they are; `]==]` never occurs in them.
+            let bodies: Vec<String> =
+                queries.iter().map(|q| format!("[==[{}]==]", meili.request_body(q).expect("request body"))).collect();
+            let script = dir_path.as_path().join("meili-queries.lua");
+            std::fs::write(
+                &script,
+                format!(
+                    "local bodies = {{{}}}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n  return wrk.format(\"POST\", \"/indexes/dongxi_bench_products/search\", {{[\"Content-Type\"] = \"application/json\"}}, bodies[i])\nend\n",
+                    bodies.join(",")
+                ),
+            )
+            .expect("lua");
+            for line in wrk(script, meili_url.trim_end_matches('/').to_owned()).await {
+                println!("meilisearch http, its own search route (wrk, 32 connections, 15 s): {line}");
             }
-            Err(e) => println!("wrk not available ({e}); install Debian's wrk for the HTTP figure"),
         }
     }
 }

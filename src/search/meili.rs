@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use meilisearch_sdk::client::{Client, SwapIndexes};
+use meilisearch_sdk::indexes::Index;
 use meilisearch_sdk::search::Selectors;
 use meilisearch_sdk::settings::{PaginationSetting, Settings, TypoToleranceSettings};
 use meilisearch_sdk::task_info::TaskInfo;
@@ -104,6 +105,41 @@ pub fn filter_expression(q: &SearchQuery) -> String {
     parts.join(" AND ")
 }
 
+fn sort_of(q: &SearchQuery) -> Vec<&'static str> {
+    match q.sort {
+        SortOrder::Relevance if q.q.trim().is_empty() => vec!["created_at:desc"],
+        SortOrder::Relevance => vec![],
+        SortOrder::PriceAsc => vec!["price_fen:asc"],
+        SortOrder::PriceDesc => vec!["price_fen:desc"],
+        SortOrder::Newest => vec!["created_at:desc"],
+        SortOrder::Rating => vec!["rating_avg:desc"],
+    }
+}
+
+fn request<'a>(
+    index: &'a Index,
+    q: &'a SearchQuery,
+    filter: &'a str,
+    sort: &'a [&'a str],
+) -> meilisearch_sdk::search::SearchQuery<'a, meilisearch_sdk::DefaultHttpClient> {
+    let mut request = index.search();
+    request.with_query(&q.q).with_facets(Selectors::Some(&["category", "origin_prefecture", "storage", "labels"]));
+    // Page-based requests report an exact total; an offset that is not a whole number of pages cannot.
+    let limit = q.limit.max(1);
+    if q.offset.is_multiple_of(limit) {
+        request.with_hits_per_page(limit).with_page(q.offset / limit + 1);
+    } else {
+        request.with_offset(q.offset).with_limit(limit);
+    }
+    if !filter.is_empty() {
+        request.with_filter(filter);
+    }
+    if !sort.is_empty() {
+        request.with_sort(sort);
+    }
+    request
+}
+
 impl MeiliEngine {
     /// A client for `url`; nothing is sent until the first use, so a server that is down does
     /// not stop Dongxi from starting. Settings are applied before the first write.
@@ -150,33 +186,19 @@ impl MeiliEngine {
         Ok(())
     }
 
+    /// The body of the search request sent for `q`, as JSON: what a benchmark replays against
+    /// Meilisearch directly, so both engines answer the same searches.
+    pub fn request_body(&self, q: &SearchQuery) -> Result<Value, SearchError> {
+        let index = self.client.index(&self.index);
+        let (filter, sort) = (filter_expression(q), sort_of(q));
+        serde_json::to_value(request(&index, q, &filter, &sort)).map_err(|e| SearchError::Failed(e.to_string()))
+    }
+
     async fn search_async(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let started = Instant::now();
         let index = self.client.index(&self.index);
-        let filter = filter_expression(q);
-        let sort: Vec<&str> = match q.sort {
-            SortOrder::Relevance if q.q.trim().is_empty() => vec!["created_at:desc"],
-            SortOrder::Relevance => vec![],
-            SortOrder::PriceAsc => vec!["price_fen:asc"],
-            SortOrder::PriceDesc => vec!["price_fen:desc"],
-            SortOrder::Newest => vec!["created_at:desc"],
-            SortOrder::Rating => vec!["rating_avg:desc"],
-        };
-        let mut request = index.search();
-        request.with_query(&q.q).with_facets(Selectors::Some(&["category", "origin_prefecture", "storage", "labels"]));
-        // Page-based requests report an exact total; an offset that is not a whole number of pages cannot.
-        let limit = q.limit.max(1);
-        if q.offset.is_multiple_of(limit) {
-            request.with_hits_per_page(limit).with_page(q.offset / limit + 1);
-        } else {
-            request.with_offset(q.offset).with_limit(limit);
-        }
-        if !filter.is_empty() {
-            request.with_filter(&filter);
-        }
-        if !sort.is_empty() {
-            request.with_sort(&sort);
-        }
+        let (filter, sort) = (filter_expression(q), sort_of(q));
+        let request = request(&index, q, &filter, &sort);
         let results = within(SEARCH_DEADLINE, request.execute::<SearchDoc>()).await?;
         let facet = |name: &str| -> BTreeMap<String, u64> {
             results
