@@ -4,6 +4,10 @@
 # SQLite always; on PostgreSQL when DONGXI_BENCH_PG_URL names an existing database (a fresh
 # schema each run), followed in the same run by pgbench with as many clients running the same
 # transaction as raw SQL (benches/data/orders-pgbench.sql), and their ratio.
+# With ORDERS_PIN=1 (needs two cores and the right to move PostgreSQL's processes, e.g. root),
+# PostgreSQL runs on core 0 and the server, wrk and pgbench on core 1 (taskset), so the server
+# and the database never take each other's core; on SQLite the server has core 1 and wrk core 0.
+# PostgreSQL's affinity is put back when the script ends.
 # Usage: benches/orders.sh [seconds] [connections]
 set -euo pipefail
 export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
@@ -23,6 +27,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+pin=${ORDERS_PIN:-}
+server_cpu="" load_cpu=""
+pg_pin() { # cpu list: every PostgreSQL process (new backends inherit the postmaster's)
+  local p
+  for p in $(pgrep -x postgres); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
+}
+if [ -n "$pin" ]; then
+  [ "$(nproc)" -ge 2 ] || { echo "ORDERS_PIN needs two cores"; exit 1; }
+  command -v taskset >/dev/null || { echo "ORDERS_PIN needs taskset (util-linux)"; exit 1; }
+  all_cpus="0-$(($(nproc) - 1))"
+  trap 'pg_pin "$all_cpus"; cleanup' EXIT
+fi
+cpu_ticks() { awk '/^cpu[0-9]/ {print $1, $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
+busy() { # before after: each core's busy share between two cpu_ticks readings
+  join <(echo "$1") <(echo "$2") | awk '{printf "%s %.0f%% busy; ", $1, 100*($4-$2)/($5-$3)}'
+}
+on() { # cpu command...: the command, pinned when ORDERS_PIN is set
+  local cpu=$1; shift
+  if [ -n "$pin" ] && [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
+}
+
 sql() { # backend url file
   if [ "$1" = sqlite ]; then
     python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(open(sys.argv[2]).read()); c.commit()' "${2#sqlite://}" "$3"
@@ -41,15 +66,23 @@ run() { # backend url
   DATABASE_URL="$url" DONGXI_DATA_DIR="$dir" RUST_LOG=warn "$bin" seed-demo >/dev/null
   sql "$backend" "$url" benches/data/bench-products.sql
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  if [ -n "$pin" ]; then
+    server_cpu=1
+    if [ "$backend" = postgres ]; then load_cpu=1; pg_pin 0; else load_cpu=0; pg_pin "$all_cpus"; fi
+  fi
+  local runner=()
+  [ -n "$pin" ] && runner=(taskset -c "$server_cpu") # taskset execs the server: $! stays its pid
   DATABASE_URL="$url" DONGXI_DATA_DIR="$dir" DONGXI_BIND="127.0.0.1:$port" RUST_LOG=warn \
-    "$bin" serve --no-migrate >/dev/null 2>"$dir/serve.log" &
+    "${runner[@]}" "$bin" serve --no-migrate >/dev/null 2>"$dir/serve.log" &
   pid=$!
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.05; done
   token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
     -d '{"email":"canteen.hz@demo.dongxi.cn","password":"dongxi-demo-2021"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  ORDERS_TOKEN="$token" wrk -t2 -c32 -d3s -s benches/data/orders.lua "http://127.0.0.1:$port" >/dev/null
-  ORDERS_TOKEN="$token" wrk -t2 -c"$conns" -d"${secs}s" --latency -s benches/data/orders.lua "http://127.0.0.1:$port" >"$dir/wrk.txt"
+  ORDERS_TOKEN="$token" on "$load_cpu" wrk -t2 -c32 -d3s -s benches/data/orders.lua "http://127.0.0.1:$port" >/dev/null
+  local before; before=$(cpu_ticks)
+  ORDERS_TOKEN="$token" on "$load_cpu" wrk -t2 -c"$conns" -d"${secs}s" --latency -s benches/data/orders.lua "http://127.0.0.1:$port" >"$dir/wrk.txt"
   grep -E "Requests/sec|50%|90%|99%|Non-2xx|Socket errors" "$dir/wrk.txt" | sed "s/^/$backend http: /"
+  echo "$backend http: cores during the load: $(busy "$before" "$(cpu_ticks)")"
   echo "$backend http: RSS under load $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$pid/status)"
   [ -n "${ORDERS_SMAPS:-}" ] && grep -E "^(Rss|Anonymous|Pss_File|Pss_Anon)" /proc/$pid/smaps_rollup | sed "s/^/$backend smaps: /"
   kill -TERM "$pid"; wait "$pid" || true; pid=""
@@ -60,9 +93,11 @@ run() { # backend url
     sed -e "s|@HASH@|$hash|; s|@BUYER@|$buyer|g; s|@BUYER_PATH@|$buyer_path|; s|@BUYER_REGION@|$buyer_region|; s|@USER@|$user|g" \
       benches/data/orders-pgbench.sql >"$dir/pgbench.sql"
     local pg_conn=${url%%\?*}
-    (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" pgbench -n -c "$conns" -j 2 -T "$secs" -r --log --log-prefix=pgb \
+    before=$(cpu_ticks)
+    (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" on "$load_cpu" pgbench -n -c "$conns" -j 2 -T "$secs" -r --log --log-prefix=pgb \
       -f "$dir/pgbench.sql" "$pg_conn" >"$dir/pgbench.txt" 2>&1) || { cat "$dir/pgbench.txt"; exit 1; }
     grep -E "^tps|latency average|failed" "$dir/pgbench.txt" | sed 's/^/postgres pgbench: /'
+    echo "postgres pgbench: cores during the run: $(busy "$before" "$(cpu_ticks)")"
     # Per-transaction latencies (µs, third column) from pgbench's log: the same percentiles as wrk's.
     cat "$dir"/pgb.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {printf "postgres pgbench: latency p50 %.2fms p90 %.2fms p99 %.2fms\n", a[int(NR*0.5)]/1000, a[int(NR*0.9)]/1000, a[int(NR*0.99)]/1000}'
     local ours theirs
@@ -71,7 +106,7 @@ run() { # backend url
   fi
 }
 
-echo "orders benchmark: $conns connections, ${secs}s, 3-line orders over 10,000 products; $(nproc) cores; commit $(git rev-parse --short HEAD)"
+echo "orders benchmark: $conns connections, ${secs}s, 3-line orders over 10,000 products; $(nproc) cores${pin:+, pinned: PostgreSQL on core 0, server and load on core 1 (SQLite: server 1, wrk 0)}; commit $(git rev-parse --short HEAD)"
 run sqlite ""
 if [ -n "${DONGXI_BENCH_PG_URL:-}" ]; then
   schema="bench_orders_$$"
