@@ -90,10 +90,11 @@ async fn run(label: &str, db: Db, n: usize, clients: usize) {
         db.write(move |conn| campaigns::create(conn, &office, new, &c)).await.expect("campaign").id
     };
     let queue = Arc::new(std::sync::Mutex::new(agencies));
+    let turns = Arc::new(dongxi::turns::Turns::new(dongxi::state::PLEDGES_AT_ONCE));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (db, queue, campaign) = (db.clone(), queue.clone(), campaign.clone());
+        let (db, queue, campaign, turns) = (db.clone(), queue.clone(), campaign.clone(), turns.clone());
         tasks.spawn(async move {
             let mut timings = Vec::new();
             let mut full = 0;
@@ -101,6 +102,8 @@ async fn run(label: &str, db: Db, n: usize, clients: usize) {
                 let Some(user) = queue.lock().expect("queue").pop() else { break };
                 let t = Instant::now();
                 let campaign = campaign.clone();
+                // As the route does: a few pledges of the round at a time reach the database.
+                let _turn = turns.enter(&campaign).await;
                 let result = db
                     .write(move |c| {
                         let actor = actor_for_user(c, &user)?.ok_or_else(|| anyhow::anyhow!("user"))?;

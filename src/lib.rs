@@ -29,6 +29,7 @@ pub mod server;
 pub mod settlement;
 pub mod state;
 pub mod telemetry;
+pub mod turns;
 pub mod validate;
 pub mod worker;
 pub mod workplace;

@@ -100,6 +100,7 @@ async fn pledge(
     let fingerprint = key.fingerprint(&body);
     let new = NewPledge::try_from(body)?;
     let org = actor.org.id.clone();
+    let _turn = state.pledge_turns.enter(&id).await;
     idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
         idempotency::created(&pledges::pledge(c, &actor, &id, new, &ctx)?)
     })
