@@ -13,6 +13,8 @@
 #                               one-hour soak: about three hours on 2 cores
 #   --write                     put the figures into BENCHMARKS.md (the full run does by default)
 #
+# Meilisearch: DONGXI_BENCH_MEILI_URL names a running server (built locally, outside the project);
+# the full run's 100,000-product search then measures it beside the embedded engine.
 # PostgreSQL: DONGXI_BENCH_PG_URL names an existing database (fresh schemas inside it; default
 # postgres://postgres@127.0.0.1:5432/postgres). Needs wrk and pgbench (apt-get install wrk
 # postgresql-client). Output: benches/out/<step>.txt and benches/out/report.md.
@@ -30,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --write) write=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $arg (try --help)"; exit 2 ;;
   esac
 done
@@ -67,9 +69,10 @@ else
   steps=(
     "startup|benches/startup.sh 3"
     "import|benches/import.sh"
-    "search-100k|cargo bench --quiet --bench search -- --products 100000 --http"
+    "search-100k|cargo bench --quiet --bench search -- --products 100000 --http ${DONGXI_BENCH_MEILI_URL:+--meili $DONGXI_BENCH_MEILI_URL}"
     "search-1m|cargo bench --quiet --bench search -- --products 1000000 --pg-sample 60"
     "orders|benches/orders.sh 20 32"
+    "orders-pinned|ORDERS_PIN=1 benches/orders.sh 20 32"
     "reports|cargo bench --quiet --bench reports -- --entries 10000000 --runs 30"
     "group-buys|cargo bench --quiet --bench group_buys"
     "mail|cargo bench --quiet --bench mail"
