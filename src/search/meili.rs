@@ -1,7 +1,7 @@
 //! The Meilisearch engine: the same documents and settings (from `search/`), sent through
 //! meilisearch-sdk. Every call has a deadline, so an unreachable server is a prompt 503.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,8 @@ use super::engine::{BoxFuture, Facets, SearchEngine, SearchError, SearchQuery, S
 
 const SEARCH_DEADLINE: Duration = Duration::from_millis(900);
 const WRITE_DEADLINE: Duration = Duration::from_secs(30);
+/// Batches of a rebuild sent ahead of the one being waited for.
+const IN_FLIGHT: usize = 16;
 
 pub struct MeiliEngine {
     client: Client,
@@ -238,6 +240,18 @@ impl MeiliEngine {
         Ok(())
     }
 
+    /// Waits for the oldest queued batch; the number of documents it indexed.
+    async fn settle(
+        &self,
+        queued: &mut VecDeque<(TaskInfo, u64)>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, SearchError> {
+        let Some((task, n)) = queued.pop_front() else { return Ok(0) };
+        self.wait(task).await?;
+        progress(n);
+        Ok(n)
+    }
+
     async fn rebuild_async(
         &self,
         docs: Box<dyn Iterator<Item = Result<Vec<SearchDoc>, SearchError>> + Send + '_>,
@@ -250,6 +264,10 @@ impl MeiliEngine {
         }
         self.configure(&fresh).await?;
         let target = self.client.index(&fresh);
+        // Batches are sent without waiting for the one before, up to IN_FLIGHT queued, so
+        // Meilisearch merges queued additions into one indexing batch; each is still awaited
+        // (in order) before it counts, and a failed one fails the rebuild before the swap.
+        let mut queued: VecDeque<(TaskInfo, u64)> = VecDeque::new();
         let mut count = 0u64;
         for batch in docs {
             let batch = batch?;
@@ -257,9 +275,13 @@ impl MeiliEngine {
                 continue;
             }
             let task = within(WRITE_DEADLINE, target.add_or_replace(&batch, Some("id"))).await?;
-            self.wait(task).await?;
-            count += batch.len() as u64;
-            progress(batch.len() as u64);
+            queued.push_back((task, batch.len() as u64));
+            if queued.len() >= IN_FLIGHT {
+                count += self.settle(&mut queued, progress).await?;
+            }
+        }
+        while !queued.is_empty() {
+            count += self.settle(&mut queued, progress).await?;
         }
         let swap = SwapIndexes { indexes: (self.index.clone(), fresh.clone()), rename: None };
         let task = within(WRITE_DEADLINE, self.client.swap_indexes([&swap])).await?;
