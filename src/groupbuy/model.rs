@@ -243,10 +243,13 @@ pub fn find_pledge(conn: &mut DbConn, id: &str) -> AppResult<Option<PledgeRow>> 
 }
 
 pub fn active_pledge_of(conn: &mut DbConn, campaign_id: &str, org_id: &str) -> AppResult<Option<PledgeRow>> {
+    // `status = 'active'` as a literal: with a bound status, PostgreSQL's generic plan for this
+    // prepared statement cannot use the partial index `group_buy_pledges_one_active` and walks
+    // every active pledge of the round instead (0.22 ms each at 10,000 pledgers, and growing).
     Ok(p::table
         .filter(p::group_buy_id.eq(campaign_id))
         .filter(p::org_id.eq(org_id))
-        .filter(p::status.eq("active"))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("group_buy_pledges.status = 'active'"))
         .select(PledgeRow::as_select())
         .first(conn)
         .optional()?)
