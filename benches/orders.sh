@@ -28,7 +28,6 @@ cleanup() {
 trap cleanup EXIT
 
 pin=${ORDERS_PIN:-}
-server_cpu="" load_cpu=""
 pg_pin() { # cpu list: every PostgreSQL process (new backends inherit the postmaster's)
   local p
   for p in $(pgrep -x postgres); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
@@ -42,10 +41,6 @@ fi
 cpu_ticks() { awk '/^cpu[0-9]/ {print $1, $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 busy() { # before after: each core's busy share between two cpu_ticks readings
   join <(echo "$1") <(echo "$2") | awk '{printf "%s %.0f%% busy; ", $1, 100*($4-$2)/($5-$3)}'
-}
-on() { # cpu command...: the command, pinned when ORDERS_PIN is set
-  local cpu=$1; shift
-  if [ -n "$pin" ] && [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
 }
 
 sql() { # backend url file
@@ -66,21 +61,22 @@ run() { # backend url
   DATABASE_URL="$url" DONGXI_DATA_DIR="$dir" RUST_LOG=warn "$bin" seed-demo >/dev/null
   sql "$backend" "$url" benches/data/bench-products.sql
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # Command prefixes that pin the server and the load generators (empty when not pinned);
+  # taskset execs what it runs, so $! stays the server's pid.
+  local on_server=() on_load=()
   if [ -n "$pin" ]; then
-    server_cpu=1
-    if [ "$backend" = postgres ]; then load_cpu=1; pg_pin 0; else load_cpu=0; pg_pin "$all_cpus"; fi
+    on_server=(taskset -c 1)
+    if [ "$backend" = postgres ]; then on_load=(taskset -c 1); pg_pin 0; else on_load=(taskset -c 0); pg_pin "$all_cpus"; fi
   fi
-  local runner=()
-  [ -n "$pin" ] && runner=(taskset -c "$server_cpu") # taskset execs the server: $! stays its pid
   DATABASE_URL="$url" DONGXI_DATA_DIR="$dir" DONGXI_BIND="127.0.0.1:$port" RUST_LOG=warn \
-    "${runner[@]}" "$bin" serve --no-migrate >/dev/null 2>"$dir/serve.log" &
+    "${on_server[@]}" "$bin" serve --no-migrate >/dev/null 2>"$dir/serve.log" &
   pid=$!
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.05; done
   token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
     -d '{"email":"canteen.hz@demo.dongxi.cn","password":"dongxi-demo-2021"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  ORDERS_TOKEN="$token" on "$load_cpu" wrk -t2 -c32 -d3s -s benches/data/orders.lua "http://127.0.0.1:$port" >/dev/null
+  ORDERS_TOKEN="$token" "${on_load[@]}" wrk -t2 -c32 -d3s -s benches/data/orders.lua "http://127.0.0.1:$port" >/dev/null
   local before; before=$(cpu_ticks)
-  ORDERS_TOKEN="$token" on "$load_cpu" wrk -t2 -c"$conns" -d"${secs}s" --latency -s benches/data/orders.lua "http://127.0.0.1:$port" >"$dir/wrk.txt"
+  ORDERS_TOKEN="$token" "${on_load[@]}" wrk -t2 -c"$conns" -d"${secs}s" --latency -s benches/data/orders.lua "http://127.0.0.1:$port" >"$dir/wrk.txt"
   grep -E "Requests/sec|50%|90%|99%|Non-2xx|Socket errors" "$dir/wrk.txt" | sed "s/^/$backend http: /"
   echo "$backend http: cores during the load: $(busy "$before" "$(cpu_ticks)")"
   echo "$backend http: RSS under load $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$pid/status)"
@@ -94,7 +90,7 @@ run() { # backend url
       benches/data/orders-pgbench.sql >"$dir/pgbench.sql"
     local pg_conn=${url%%\?*}
     before=$(cpu_ticks)
-    (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" on "$load_cpu" pgbench -n -c "$conns" -j 2 -T "$secs" -r --log --log-prefix=pgb \
+    (cd "$dir" && PGOPTIONS="$PGOPTIONS -c search_path=${url##*%3D}" "${on_load[@]}" pgbench -n -c "$conns" -j 2 -T "$secs" -r --log --log-prefix=pgb \
       -f "$dir/pgbench.sql" "$pg_conn" >"$dir/pgbench.txt" 2>&1) || { cat "$dir/pgbench.txt"; exit 1; }
     grep -E "^tps|latency average|failed" "$dir/pgbench.txt" | sed 's/^/postgres pgbench: /'
     echo "postgres pgbench: cores during the run: $(busy "$before" "$(cpu_ticks)")"
