@@ -1,4 +1,4 @@
-//! Search benchmark: `cargo bench --bench search -- [--products N] [--http]`.
+//! Search benchmark: `cargo bench --bench search -- [--products N] [--http] [--slowest N]`.
 //! Generates N realistic products from the seed regions' vocabulary (deterministic), builds the
 //! embedded index, runs every query of `search/bench-queries.txt` in-process (p50/p99), and, when
 //! `DONGXI_BENCH_PG_URL` names a database, the same queries as PostgreSQL ILIKE and pg_trgm in the
@@ -359,12 +359,16 @@ async fn main() {
     }
     let mut ms = Vec::new();
     let mut total_hits = 0u64;
+    // Each query's slowest pass and its number of matches, for `--slowest N`.
+    let mut worst: Vec<(f64, u64, usize)> = vec![(0.0, 0, 0); queries.len()];
     for _ in 0..3 {
-        for q in &queries {
+        for (i, q) in queries.iter().enumerate() {
             let t = Instant::now();
             let r = engine.search(q).await.expect("search");
-            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let took = t.elapsed().as_secs_f64() * 1000.0;
+            ms.push(took);
             total_hits += r.total;
+            worst[i] = (worst[i].0.max(took), r.total, i);
         }
     }
     ms.sort_by(f64::total_cmp);
@@ -377,6 +381,12 @@ async fn main() {
         rss_mb(),
         rss_before
     );
+    if let Some(slowest) = arg("--slowest").and_then(|v| v.parse::<usize>().ok()) {
+        worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (took, hits, i) in worst.iter().take(slowest) {
+            println!("  slowest: {took:.2} ms, {hits} matches: {}", lines[*i]);
+        }
+    }
 
     if let Ok(pg_url) = std::env::var("DONGXI_BENCH_PG_URL") {
         let mut conn = dongxi::db::establish(&pg_url).expect("DONGXI_BENCH_PG_URL");

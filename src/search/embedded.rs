@@ -18,8 +18,9 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, 
 
 use super::analysis::Analyzer;
 use super::engine::{BoxFuture, Facets, SearchDoc, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
-use super::facets::{FacetCounter, Values};
+use super::facets::{FacetCache, FacetCounter};
 use super::tantivy_index::{Fields, WRITER_HEAP, failed, fields, open_index, to_document, unavailable};
+use super::top::TopByField;
 
 struct Live {
     generation: String,
@@ -27,6 +28,7 @@ struct Live {
     reader: IndexReader,
     writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
+    facet_cache: FacetCache,
 }
 
 pub struct EmbeddedEngine {
@@ -104,7 +106,8 @@ impl EmbeddedEngine {
         let mut live = self.live.write().map_err(failed)?;
         // Release the old generation's writer before the new one is taken.
         *live = None;
-        *live = Some(Live { generation, index, reader, writer: None, fields });
+        let facet_cache = FacetCache::new(fields.labels.is_some());
+        *live = Some(Live { generation, index, reader, writer: None, fields, facet_cache });
         if had_previous {
             let started =
                 std::fs::read_to_string(dir.join("STARTED_AT")).ok().and_then(|s| s.trim().parse::<i64>().ok());
@@ -126,41 +129,24 @@ impl EmbeddedEngine {
         let searcher = live.reader.searcher();
         let query = self.build_query(&live.fields, q);
         let limit = q.limit.max(1);
-        let window = TopDocs::with_limit(limit).and_offset(q.offset);
-        let mut fields = vec![("category", Values::One), ("origin_prefecture", Values::One), ("storage", Values::One)];
-        if live.fields.labels.is_some() {
-            fields.push(("labels", Values::Many));
-        }
-        let facets = FacetCounter { fields };
+        live.facet_cache.keep_only(&searcher);
+        let facets = FacetCounter { cache: &live.facet_cache };
+        let by = |field, order| TopByField::<i64>::new(field, order, limit, q.offset);
         let (addresses, counts): (Vec<DocAddress>, _) = match q.sort {
             SortOrder::Relevance if q.q.trim().is_empty() => {
-                let (docs, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), facets))
-                    .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), counts)
+                searcher.search(&query, &(by("created_at", Order::Desc), facets)).map_err(failed)?
             }
             SortOrder::Relevance => {
+                let window = TopDocs::with_limit(limit).and_offset(q.offset);
                 let (docs, counts) = searcher.search(&query, &(window.order_by_score(), facets)).map_err(failed)?;
                 (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
-            SortOrder::PriceAsc | SortOrder::PriceDesc => {
-                let order = if q.sort == SortOrder::PriceAsc { Order::Asc } else { Order::Desc };
-                let (docs, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<i64>("price_fen", order), facets))
-                    .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), counts)
-            }
-            SortOrder::Newest => {
-                let (docs, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<i64>("created_at", Order::Desc), facets))
-                    .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), counts)
-            }
+            SortOrder::PriceAsc => searcher.search(&query, &(by("price_fen", Order::Asc), facets)).map_err(failed)?,
+            SortOrder::PriceDesc => searcher.search(&query, &(by("price_fen", Order::Desc), facets)).map_err(failed)?,
+            SortOrder::Newest => searcher.search(&query, &(by("created_at", Order::Desc), facets)).map_err(failed)?,
             SortOrder::Rating => {
-                let (docs, counts) = searcher
-                    .search(&query, &(window.order_by_fast_field::<f64>("rating", Order::Desc), facets))
-                    .map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), counts)
+                let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
+                searcher.search(&query, &(top, facets)).map_err(failed)?
             }
         };
         let mut hits = Vec::with_capacity(addresses.len());

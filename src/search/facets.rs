@@ -1,46 +1,156 @@
 //! Exact facet counts (category, origin prefecture, storage, labels) of everything a query
-//! matches, counted a segment block at a time from fast fields.
+//! matches. A segment's facet values are decoded once into plain arrays, one slot per document,
+//! and kept while the segment lives: a segment never changes (a deleted document keeps its slot
+//! and is skipped by the search), and counting a match is then one array read, which is what
+//! makes counting a million matches cheap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::{DocId, Score, SegmentReader};
+use tantivy::columnar::StrColumn;
+use tantivy::index::SegmentId;
+use tantivy::{DocId, Score, Searcher, SegmentReader};
 
 /// How many values a facet field holds per product.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Values {
-    /// Exactly one (category, prefecture, storage): read a block of matches at once.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Values {
+    /// Exactly one (category, prefecture, storage).
     One,
-    /// Any number (labels): each value of each match counts.
+    /// Any number (labels).
     Many,
 }
 
-/// Counts documents per value of string fast fields, over every match (not just the page).
-pub(super) struct FacetCounter {
-    pub(super) fields: Vec<(&'static str, Values)>,
+/// Up to this many distinct values a field with many values per product is kept as one bit per
+/// value; beyond it (never so far) its matches are counted from the column itself.
+const MASK_BITS: usize = 64;
+
+/// One facet field of one segment, decoded.
+enum Decoded {
+    /// Each document's value, as its index in `names` (`NONE` when it has none).
+    One { ords: Vec<u16>, names: Vec<String> },
+    /// Each document's values, as bits of indexes in `names`.
+    Mask { masks: Vec<u64>, names: Vec<String> },
+    /// Too many distinct values to decode: counted from the column at search time.
+    Column(StrColumn),
 }
 
-type Counted = Option<(tantivy::columnar::StrColumn, Vec<u64>, Values)>;
+const NONE: u16 = u16::MAX;
+
+/// Counters per value of a single-valued field (see `SegmentFacetCounter::count`).
+const LANES: usize = 4;
+
+/// The facet fields of an index, and their decoded values in the segments being searched.
+pub(super) struct FacetCache {
+    fields: Vec<(&'static str, Values)>,
+    segments: Mutex<HashMap<SegmentId, Arc<Vec<Option<Decoded>>>>>,
+}
+
+impl FacetCache {
+    /// `labels`: whether the index has them (one built before labels has not).
+    pub(super) fn new(labels: bool) -> FacetCache {
+        let mut fields = vec![("category", Values::One), ("origin_prefecture", Values::One), ("storage", Values::One)];
+        if labels {
+            fields.push(("labels", Values::Many));
+        }
+        FacetCache { fields, segments: Mutex::new(HashMap::new()) }
+    }
+
+    /// How many fields are counted (the fruit has one map per field, in this order).
+    pub(super) fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    fn get(&self, reader: &SegmentReader) -> tantivy::Result<Arc<Vec<Option<Decoded>>>> {
+        let id = reader.segment_id();
+        if let Some(found) = self.segments.lock().ok().and_then(|s| s.get(&id).cloned()) {
+            return Ok(found);
+        }
+        // Decoded outside the lock: two searches racing on a new segment both decode it once.
+        let mut columns = Vec::with_capacity(self.fields.len());
+        for (name, values) in &self.fields {
+            columns.push(reader.fast_fields().str(name)?.map(|c| decode(c, *values, reader.max_doc())).transpose()?);
+        }
+        let decoded = Arc::new(columns);
+        if let Ok(mut segments) = self.segments.lock() {
+            segments.insert(id, decoded.clone());
+        }
+        Ok(decoded)
+    }
+
+    /// Forgets segments the searcher no longer has (merged away, or an older generation).
+    pub(super) fn keep_only(&self, searcher: &Searcher) {
+        let Ok(mut segments) = self.segments.lock() else { return };
+        if segments.len() > searcher.segment_readers().len() {
+            let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();
+            segments.retain(|id, _| live.contains(id));
+        }
+    }
+}
+
+fn names_of(column: &StrColumn) -> tantivy::Result<Vec<String>> {
+    let mut names = Vec::with_capacity(column.num_terms());
+    let mut text = String::new();
+    for ord in 0..column.num_terms() as u64 {
+        text.clear();
+        column.ord_to_str(ord, &mut text)?;
+        names.push(text.clone());
+    }
+    Ok(names)
+}
+
+fn decode(column: StrColumn, values: Values, max_doc: DocId) -> tantivy::Result<Decoded> {
+    let terms = column.num_terms();
+    match values {
+        Values::One if terms < usize::from(NONE) => {
+            let mut ords = Vec::with_capacity(max_doc as usize);
+            let mut buffer = vec![None; 1024];
+            let docs: Vec<DocId> = (0..max_doc).collect();
+            for chunk in docs.chunks(1024) {
+                let out = &mut buffer[..chunk.len()];
+                out.iter_mut().for_each(|v| *v = None);
+                column.ords().first_vals(chunk, out);
+                ords.extend(out.iter().map(|o| o.map_or(NONE, |o| o as u16)));
+            }
+            Ok(Decoded::One { ords, names: names_of(&column)? })
+        }
+        Values::Many if terms <= MASK_BITS => {
+            let masks = (0..max_doc)
+                .map(|doc| column.ords().values_for_doc(doc).fold(0u64, |mask, ord| mask | (1u64 << ord)))
+                .collect();
+            Ok(Decoded::Mask { masks, names: names_of(&column)? })
+        }
+        _ => Ok(Decoded::Column(column)),
+    }
+}
+
+/// Counts documents per value of string fast fields, over every match (not just the page).
+pub(super) struct FacetCounter<'a> {
+    pub(super) cache: &'a FacetCache,
+}
 
 pub(super) struct SegmentFacetCounter {
-    columns: Vec<Counted>,
-    buffer: Vec<Option<u64>>,
+    decoded: Arc<Vec<Option<Decoded>>>,
+    /// Per field, a count per value (and, for single values, one more slot for "none").
+    counts: Vec<Vec<u64>>,
 }
 
-impl Collector for FacetCounter {
+impl Collector for FacetCounter<'_> {
     type Fruit = Vec<BTreeMap<String, u64>>;
     type Child = SegmentFacetCounter;
 
     fn for_segment(&self, _segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentFacetCounter> {
-        let mut columns = Vec::new();
-        for (name, values) in &self.fields {
-            let column = reader.fast_fields().str(name)?;
-            columns.push(column.map(|c| {
-                let n = c.dictionary().num_terms();
-                (c, vec![0u64; n], *values)
-            }));
-        }
-        Ok(SegmentFacetCounter { columns, buffer: Vec::new() })
+        let decoded = self.cache.get(reader)?;
+        let counts = decoded
+            .iter()
+            .map(|d| match d {
+                Some(Decoded::One { names, .. }) => vec![0; (names.len() + 1) * LANES],
+                Some(Decoded::Mask { names, .. }) => vec![0; names.len()],
+                Some(Decoded::Column(c)) => vec![0; c.num_terms()],
+                None => Vec::new(),
+            })
+            .collect();
+        Ok(SegmentFacetCounter { decoded, counts })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -48,7 +158,7 @@ impl Collector for FacetCounter {
     }
 
     fn merge_fruits(&self, fruits: Vec<Vec<BTreeMap<String, u64>>>) -> tantivy::Result<Self::Fruit> {
-        let mut merged = vec![BTreeMap::new(); self.fields.len()];
+        let mut merged = vec![BTreeMap::new(); self.cache.len()];
         for fruit in fruits {
             for (i, counts) in fruit.into_iter().enumerate() {
                 for (k, v) in counts {
@@ -60,52 +170,80 @@ impl Collector for FacetCounter {
     }
 }
 
+impl SegmentFacetCounter {
+    fn count(&mut self, docs: &[DocId]) {
+        for (decoded, counts) in self.decoded.iter().zip(self.counts.iter_mut()) {
+            match decoded {
+                // `NONE` lands in the extra last slot, which is never reported. Neighbouring
+                // matches count into different lanes: most share a value (nearly everything is
+                // stored at room temperature), and adding to one counter again and again waits
+                // for each addition to finish.
+                Some(Decoded::One { ords, .. }) => {
+                    let (ords, counts): (&[u16], &mut [u64]) = (ords, counts);
+                    let last = counts.len() / LANES - 1;
+                    for (i, doc) in docs.iter().enumerate() {
+                        let ord = ords.get(*doc as usize).map_or(last, |o| usize::from(*o).min(last));
+                        counts[ord * LANES + i % LANES] += 1;
+                    }
+                }
+                Some(Decoded::Mask { masks, .. }) => {
+                    let (masks, counts): (&[u64], &mut [u64]) = (masks, counts);
+                    for doc in docs {
+                        let mut mask = masks.get(*doc as usize).copied().unwrap_or(0);
+                        while mask != 0 {
+                            counts[mask.trailing_zeros() as usize] += 1;
+                            mask &= mask - 1;
+                        }
+                    }
+                }
+                Some(Decoded::Column(column)) => {
+                    for doc in docs {
+                        for ord in column.ords().values_for_doc(*doc) {
+                            if let Some(c) = counts.get_mut(ord as usize) {
+                                *c += 1;
+                            }
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
 impl SegmentCollector for SegmentFacetCounter {
     type Fruit = Vec<BTreeMap<String, u64>>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        for (column, counts, values) in self.columns.iter_mut().flatten() {
-            match values {
-                Values::One => {
-                    if let Some(c) = column.ords().first(doc).and_then(|ord| counts.get_mut(ord as usize)) {
-                        *c += 1;
-                    }
-                }
-                Values::Many => count_all(column, counts, doc),
-            }
-        }
+        self.count(&[doc]);
     }
 
-    /// Whole blocks of matches at once: the columns decode a run of values faster than one by one.
     fn collect_block(&mut self, docs: &[DocId]) {
-        self.buffer.clear();
-        self.buffer.resize(docs.len(), None);
-        for (column, counts, values) in self.columns.iter_mut().flatten() {
-            if *values == Values::Many {
-                docs.iter().for_each(|doc| count_all(column, counts, *doc));
-                continue;
-            }
-            column.ords().first_vals(docs, &mut self.buffer);
-            for ord in self.buffer.iter().flatten() {
-                if let Some(c) = counts.get_mut(*ord as usize) {
-                    *c += 1;
-                }
-            }
-            self.buffer.iter_mut().for_each(|v| *v = None);
-        }
+        self.count(docs);
     }
 
     fn harvest(self) -> Self::Fruit {
-        self.columns
-            .into_iter()
-            .map(|column| {
+        self.decoded
+            .iter()
+            .zip(self.counts)
+            .map(|(decoded, counts)| {
+                let counts = match decoded {
+                    Some(Decoded::One { .. }) => counts.chunks(LANES).map(|lanes| lanes.iter().sum()).collect(),
+                    _ => counts,
+                };
                 let mut out = BTreeMap::new();
-                if let Some((column, counts, _)) = column {
-                    let mut text = String::new();
-                    for (ord, n) in counts.into_iter().enumerate() {
-                        if n > 0 && column.ord_to_str(ord as u64, &mut text).unwrap_or(false) && !text.is_empty() {
-                            out.insert(text.clone(), n);
+                let mut text = String::new();
+                for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                    let name = match decoded {
+                        Some(Decoded::One { names, .. } | Decoded::Mask { names, .. }) => names.get(ord).cloned(),
+                        Some(Decoded::Column(c)) => {
+                            text.clear();
+                            c.ord_to_str(ord as u64, &mut text).unwrap_or(false).then(|| text.clone())
                         }
+                        None => None,
+                    };
+                    if let Some(name) = name.filter(|n| !n.is_empty()) {
+                        out.insert(name, n);
                     }
                 }
                 out
@@ -114,10 +252,74 @@ impl SegmentCollector for SegmentFacetCounter {
     }
 }
 
-fn count_all(column: &tantivy::columnar::StrColumn, counts: &mut [u64], doc: DocId) {
-    for ord in column.ords().values_for_doc(doc) {
-        if let Some(c) = counts.get_mut(ord as usize) {
-            *c += 1;
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tantivy::query::{AllQuery, Query, TermQuery};
+    use tantivy::schema::{FAST, IndexRecordOption, STRING, Schema};
+    use tantivy::{Index, TantivyDocument, Term};
+
+    use super::{FacetCache, FacetCounter};
+
+    /// Three segments, some documents deleted (so matches come one at a time as well as in
+    /// blocks), products without a prefecture or with several labels: the counts are those of
+    /// looking at every live match.
+    #[test]
+    fn counts_are_those_of_every_live_match() {
+        let mut schema = Schema::builder();
+        let names = ["category", "origin_prefecture", "storage", "labels"];
+        let fields: Vec<_> = names.iter().map(|n| schema.add_text_field(n, STRING | FAST)).collect();
+        let id = schema.add_text_field("id", STRING);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let mut truth: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+        for segment in 0..3 {
+            for i in 0..1000usize {
+                let key = format!("p{segment}-{i}");
+                let values = vec![
+                    vec![["tea", "grain_oil", "edible_fungi"][i % 3].to_owned()],
+                    if i % 11 == 0 { vec![] } else { vec![format!("52{:02}", i % 7)] },
+                    vec![if i % 5 == 0 { "frozen" } else { "ambient" }.to_owned()],
+                    ["organic", "geo_indication", "green"].iter().take(i % 4).map(|l| (*l).to_owned()).collect(),
+                ];
+                let mut doc = TantivyDocument::default();
+                doc.add_text(id, &key);
+                for (field, vs) in fields.iter().zip(&values) {
+                    for v in vs {
+                        doc.add_text(*field, v);
+                    }
+                }
+                writer.add_document(doc).unwrap();
+                truth.push((key, values));
+            }
+            writer.commit().unwrap();
         }
+        let deleted = |key: &str| key.starts_with("p1-") && key[3..].parse::<usize>().unwrap() % 6 == 0;
+        for (key, _) in truth.iter().filter(|(k, _)| deleted(k)) {
+            writer.delete_term(Term::from_field_text(id, key));
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let cache = FacetCache::new(true);
+        let tea = TermQuery::new(Term::from_field_text(fields[0], "tea"), IndexRecordOption::Basic);
+        let queries: [(&dyn Query, Option<&str>); 2] = [(&AllQuery, None), (&tea, Some("tea"))];
+        for (query, category) in queries {
+            // Twice: decoding the segments, then from the cache.
+            for _ in 0..2 {
+                let got = searcher.search(query, &FacetCounter { cache: &cache }).unwrap();
+                let mut want = vec![BTreeMap::<String, u64>::new(); names.len()];
+                for (_, values) in truth.iter().filter(|(k, v)| !deleted(k) && category.is_none_or(|c| v[0][0] == c)) {
+                    for (counts, vs) in want.iter_mut().zip(values) {
+                        for v in vs {
+                            *counts.entry(v.clone()).or_insert(0) += 1;
+                        }
+                    }
+                }
+                assert_eq!(got, want, "{category:?}");
+            }
+        }
+        cache.keep_only(&searcher);
+        assert_eq!(cache.segments.lock().unwrap().len(), 3);
     }
 }

@@ -14,5 +14,6 @@ pub mod indexer;
 pub mod meili;
 pub mod routes;
 pub mod tantivy_index;
+mod top;
 
 pub use engine::{SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
