@@ -55,15 +55,20 @@ export SOAK_BUYER=$(token canteen.hz) SOAK_FINANCE=$(token finance) SOAK_COORDIN
 # Each connection waits this long between an answer and its next request.
 export SOAK_DELAY_MS=$((conns * 1000 / rate)) SOAK_ERRORS="$dir/refusals.txt"
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$pid/status; }
+# What the resident memory is: the heap (anonymous) or mapped files (the search index, SQLite).
+parts() {
+  awk '/^RssAnon|^RssFile/ {printf "%s%s %.1f", sep, ($1 == "RssAnon:" ? "heap" : "files"), $2/1024; sep=", "}' /proc/$pid/status
+  curl -sf "http://127.0.0.1:$port/metrics" | awk '/^dongxi_sqlite_memory_bytes/ {printf ", of the heap SQLite %.1f", $2/1048576}'
+}
 echo "soak: $backend, $minutes min at ~$rate requests/s ($conns connections, ${SOAK_DELAY_MS} ms apart), commit $(git rev-parse --short HEAD)"
-echo "minute 0: RSS $(rss) MB"
+echo "minute 0: RSS $(rss) MB ($(parts))"
 wrk -t2 -c$conns -d"$((minutes * 60))s" --timeout 10s --latency -s benches/data/soak.lua "http://127.0.0.1:$port" >"$dir/wrk.txt" 2>&1 &
 wrk_pid=$!
 samples=("$(rss)")
 for m in $(seq 1 "$minutes"); do
   sleep 60
   samples+=("$(rss)")
-  echo "minute $m: RSS ${samples[$m]} MB"
+  echo "minute $m: RSS ${samples[$m]} MB ($(parts))"
 done
 wait $wrk_pid || { echo "wrk failed:"; cat "$dir/wrk.txt"; exit 1; }
 grep -E "requests in|Requests/sec|50%|99%|Non-2xx|Socket errors" "$dir/wrk.txt"

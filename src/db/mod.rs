@@ -455,6 +455,13 @@ pub fn claim_period(conn: &mut DbConn, job: &str, period: &str, now: chrono::Nai
 
 /// A lock on a name until the transaction ends: a PostgreSQL advisory lock, shared or
 /// exclusive. SQLite needs none (its write transactions already run one at a time).
+/// Bytes SQLite has allocated in this process: mostly each connection's page cache, which fills
+/// as the database grows (at most `cache_size`, 2 MiB by default, per connection).
+pub fn sqlite_memory_used() -> i64 {
+    // SAFETY: a thread-safe read of SQLite's allocation counter; it takes no arguments.
+    unsafe { libsqlite3_sys::sqlite3_memory_used() }
+}
+
 pub fn xact_lock(conn: &mut DbConn, name: &str, shared: bool) -> AppResult<()> {
     if let DbConn::Postgres(c) = conn {
         use sha2::Digest;

@@ -90,6 +90,12 @@ impl Metrics {
             pool.open.saturating_sub(pool.idle)
         );
         let _ = writeln!(out, "dongxi_db_pool_connections{{backend=\"{backend}\",state=\"max\"}} {}", pool.max);
+        let _ = writeln!(
+            out,
+            "# HELP dongxi_sqlite_memory_bytes Memory SQLite holds in this process (page caches, statements); 0 on PostgreSQL."
+        );
+        let _ = writeln!(out, "# TYPE dongxi_sqlite_memory_bytes gauge");
+        let _ = writeln!(out, "dongxi_sqlite_memory_bytes {}", crate::db::sqlite_memory_used());
         let _ = writeln!(out, "# HELP dongxi_uptime_seconds Seconds since the process started.");
         let _ = writeln!(out, "# TYPE dongxi_uptime_seconds gauge");
         let _ = writeln!(out, "dongxi_uptime_seconds {}", self.started.elapsed().as_secs_f64());

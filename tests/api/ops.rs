@@ -22,6 +22,16 @@ backend_tests! {
         assert!(metrics.contains(r#"dongxi_http_requests_total{method="GET",route="/api/v1/regions/{code}",status="404"} 1"#));
         assert!(metrics.contains("dongxi_http_request_duration_seconds_bucket"));
         assert!(metrics.contains(&format!("dongxi_db_pool_connections{{backend=\"{}\",state=\"max\"}} 4", app.backend)));
+        // SQLite's allocations are the process's: the SQLite test databases hold some (their page
+        // caches), whichever backend this run is.
+        let sqlite: i64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("dongxi_sqlite_memory_bytes "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no dongxi_sqlite_memory_bytes in {metrics}"));
+        if app.backend == "sqlite" {
+            assert!(sqlite > 0, "an open SQLite database holds memory");
+        }
     }
 
     async fn unknown_routes_and_methods_are_problems(app: TestApp) {
