@@ -453,8 +453,6 @@ pub fn claim_period(conn: &mut DbConn, job: &str, period: &str, now: chrono::Nai
     Ok(inserted == 1)
 }
 
-/// A lock on a name until the transaction ends: a PostgreSQL advisory lock, shared or
-/// exclusive. SQLite needs none (its write transactions already run one at a time).
 /// Bytes SQLite has allocated in this process: mostly each connection's page cache, which fills
 /// as the database grows (at most `cache_size`, 2 MiB by default, per connection).
 pub fn sqlite_memory_used() -> i64 {
@@ -462,6 +460,8 @@ pub fn sqlite_memory_used() -> i64 {
     unsafe { libsqlite3_sys::sqlite3_memory_used() }
 }
 
+/// A lock on a name until the transaction ends: a PostgreSQL advisory lock, shared or
+/// exclusive. SQLite needs none (its write transactions already run one at a time).
 pub fn xact_lock(conn: &mut DbConn, name: &str, shared: bool) -> AppResult<()> {
     if let DbConn::Postgres(c) = conn {
         use sha2::Digest;

@@ -96,7 +96,9 @@ impl EmbeddedEngine {
             && live.generation == generation
         {
             // Same generation: still pick up commits another process made to it.
-            return live.reader.reload().map_err(unavailable);
+            live.reader.reload().map_err(unavailable)?;
+            live.facet_cache.keep_only(&live.reader.searcher());
+            return Ok(());
         }
         let dir = self.root.join(&generation);
         let index = open_index(&dir, &self.analyzer, false)?;
@@ -129,7 +131,6 @@ impl EmbeddedEngine {
         let searcher = live.reader.searcher();
         let query = self.build_query(&live.fields, q);
         let limit = q.limit.max(1);
-        live.facet_cache.keep_only(&searcher);
         let facets = FacetCounter { cache: &live.facet_cache };
         let by = |field, order| TopByField::<i64>::new(field, order, limit, q.offset);
         let (addresses, counts): (Vec<DocAddress>, _) = match q.sort {
@@ -288,6 +289,7 @@ impl EmbeddedEngine {
         }
         writer.commit().map_err(failed)?;
         live.reader.reload().map_err(failed)?;
+        live.facet_cache.keep_only(&live.reader.searcher());
         Ok(())
     }
 

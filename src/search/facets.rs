@@ -78,7 +78,7 @@ impl FacetCache {
         Ok(decoded)
     }
 
-    /// Forgets segments the searcher no longer has (merged away, or an older generation).
+    /// Forgets segments the searcher no longer has (merged away): called where the reader reloads.
     pub(super) fn keep_only(&self, searcher: &Searcher) {
         let Ok(mut segments) = self.segments.lock() else { return };
         if segments.len() > searcher.segment_readers().len() {

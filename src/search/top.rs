@@ -83,7 +83,8 @@ impl<T: SortValue> SegmentTop<T> {
     }
 
     fn offer(&mut self, doc: DocId, key: u64) {
-        if key < self.worst {
+        // `u64::MAX` (no value) still enters while the page is not full.
+        if key < self.worst || self.best.len() < self.keep {
             self.best.push((key, doc));
             if self.best.len() >= self.keep.max(PRUNE_AT) * 2 {
                 self.prune();
@@ -124,12 +125,7 @@ impl<T: SortValue> SegmentCollector for SegmentTop<T> {
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         let key = self.key(self.column.first(doc));
-        // `u64::MAX` (no value) still enters while the page is not full.
-        if key == u64::MAX && self.best.len() < self.keep {
-            self.best.push((key, doc));
-        } else {
-            self.offer(doc, key);
-        }
+        self.offer(doc, key);
     }
 
     fn collect_block(&mut self, docs: &[DocId]) {
@@ -139,11 +135,7 @@ impl<T: SortValue> SegmentCollector for SegmentTop<T> {
         self.column.first_vals(docs, &mut values);
         for (doc, value) in docs.iter().zip(&values) {
             let key = self.key(*value);
-            if key == u64::MAX && self.best.len() < self.keep {
-                self.best.push((key, *doc));
-            } else {
-                self.offer(*doc, key);
-            }
+            self.offer(*doc, key);
         }
         self.values = values;
     }
@@ -241,6 +233,6 @@ mod collector_tests {
         all.sort_by_key(|(key, at)| (*key, at.segment_ord, at.doc_id));
         let want: Vec<DocAddress> = all.into_iter().skip(offset).take(limit).map(|(_, at)| at).collect();
         assert_eq!(got, want, "{field} {order:?} limit {limit} offset {offset}");
-        assert!(TopByField::<T>::new(field, order, limit, offset).requires_scoring().eq(&false));
+        assert!(!TopByField::<T>::new(field, order, limit, offset).requires_scoring());
     }
 }
