@@ -2,14 +2,15 @@
 //!
 //! On SQLite (a temp file) and, with `DONGXI_BENCH_PG_URL`, on PostgreSQL (a fresh schema): N
 //! agencies of 惠州 pledge into one round of 普安红茶 from C concurrent clients through the real
-//! pledge path (the campaign row taken last, by its conditional total, then stock; idempotency
-//! off), then the round closes into N orders, a chunk per transaction. Prints pledges/s, pledge
+//! pledge path (queued per round and written in batches, each pledge with an `Idempotency-Key`,
+//! as the route does), then the round closes into N orders, a chunk per transaction. Prints pledges/s, pledge
 //! p50/p99, the close time and the longest transaction of the close (how long it held the
 //! campaign's row); the last pledges meet a full campaign (`campaign_full`), as a December rush does.
 
 use dongxi::groupbuy::campaigns;
 use dongxi::groupbuy::close;
-use dongxi::groupbuy::pledges;
+use dongxi::groupbuy::rush;
+use dongxi::idempotency;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -90,36 +91,34 @@ async fn run(label: &str, db: Db, n: usize, clients: usize) {
         db.write(move |conn| campaigns::create(conn, &office, new, &c)).await.expect("campaign").id
     };
     let queue = Arc::new(std::sync::Mutex::new(agencies));
-    let turns = Arc::new(dongxi::turns::Turns::new(dongxi::state::PLEDGES_AT_ONCE));
+    let batches = Arc::new(dongxi::batches::Batches::default());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (db, queue, campaign, turns) = (db.clone(), queue.clone(), campaign.clone(), turns.clone());
+        let (db, queue, campaign, batches) = (db.clone(), queue.clone(), campaign.clone(), batches.clone());
         tasks.spawn(async move {
             let mut timings = Vec::new();
             let mut full = 0;
             loop {
                 let Some(user) = queue.lock().expect("queue").pop() else { break };
                 let t = Instant::now();
-                let campaign = campaign.clone();
-                // As the route does: a few pledges of the round at a time reach the database.
-                let _turn = turns.enter(&campaign).await;
-                let result = db
-                    .write(move |c| {
-                        let actor = actor_for_user(c, &user)?.ok_or_else(|| anyhow::anyhow!("user"))?;
-                        let pledge = NewPledge {
-                            quantity: 10,
-                            delivery: Delivery {
-                                address: "广东省惠州市惠城区 食堂".into(),
-                                contact_name: "陈主任".into(),
-                                phone: "0752-2801234".into(),
-                            },
-                            note: None,
-                        };
-                        pledges::pledge(c, &actor, &campaign, pledge, &ctx())
-                    })
-                    .await;
-                match result {
+                // As the route does: the caller from its session, then the pledge with a key,
+                // queued behind the round's batch being written.
+                let actor = db.run(move |c| actor_for_user(c, &user)).await.expect("actor").expect("user");
+                let new = NewPledge {
+                    quantity: 10,
+                    delivery: Delivery {
+                        address: "广东省惠州市惠城区 食堂".into(),
+                        contact_name: "陈主任".into(),
+                        phone: "0752-2801234".into(),
+                    },
+                    note: None,
+                };
+                let key = format!("pledge-{}", actor.org.id);
+                let body = serde_json::json!({"quantity": 10});
+                let fingerprint = idempotency::fingerprint("POST", &format!("/group-buys/{campaign}/pledges"), &body);
+                let asked = rush::Asked { actor, new, key: Some(key), fingerprint, ctx: ctx() };
+                match rush::pledge(&db, &batches, &campaign, asked).await {
                     Ok(_) => timings.push(t.elapsed().as_secs_f64() * 1000.0),
                     Err(e) if e.code() == Some("campaign_full") => full += 1,
                     Err(e) => panic!("pledge failed: {e}"),

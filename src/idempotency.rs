@@ -5,6 +5,8 @@
 //! Only successes are stored: a request that failed changed nothing, so repeating it simply
 //! runs it again (it may succeed now that, say, stock has been added).
 
+use std::collections::{BTreeSet, HashSet};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -169,6 +171,50 @@ pub fn run_in(
         }
         other => other,
     }
+}
+
+/// A response to store under its key, for requests done together in one transaction.
+pub struct Fresh {
+    pub org_id: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// Which of these (organisation, key) pairs are stored already. A batch runs the requests
+/// whose key is, and those with a key twice, alone through [`run_in`], which replays them.
+pub fn stored_among(conn: &mut DbConn, wanted: &[(&str, &str)]) -> AppResult<HashSet<(String, String)>> {
+    if wanted.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let orgs: BTreeSet<&str> = wanted.iter().map(|(o, _)| *o).collect();
+    let keys: BTreeSet<&str> = wanted.iter().map(|(_, k)| *k).collect();
+    let found: Vec<(String, String)> =
+        k::table.filter(k::org_id.eq_any(orgs)).filter(k::key.eq_any(keys)).select((k::org_id, k::key)).load(conn)?;
+    Ok(found.into_iter().filter(|(o, key)| wanted.contains(&(o.as_str(), key.as_str()))).collect())
+}
+
+/// Stores the responses of a batch in one statement. A key another process stored since
+/// [`stored_among`] looked fails it (a unique violation), and the batch rolls back.
+pub fn store_many(conn: &mut DbConn, fresh: &[Fresh], now: NaiveDateTime) -> AppResult<()> {
+    let rows: Vec<_> = fresh
+        .iter()
+        .map(|f| {
+            (
+                k::org_id.eq(&f.org_id),
+                k::key.eq(&f.key),
+                k::fingerprint.eq(&f.fingerprint),
+                k::status_code.eq(i32::from(f.status.as_u16())),
+                k::response.eq(f.body.to_string()),
+                k::created_at.eq(now),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        crate::insert_batch!(conn, k::table, chunk)?;
+    }
+    Ok(())
 }
 
 /// The stored response for this key, if any (422 if it was used for another request): for

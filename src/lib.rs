@@ -3,6 +3,7 @@
 
 pub mod accounting;
 pub mod app;
+pub mod batches;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -29,7 +30,6 @@ pub mod server;
 pub mod settlement;
 pub mod state;
 pub mod telemetry;
-pub mod turns;
 pub mod validate;
 pub mod worker;
 pub mod workplace;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::batches::Batches;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ctx::Ctx;
@@ -13,12 +14,6 @@ use crate::notify::mailer::Mailer;
 use crate::ops::metrics::Metrics;
 use crate::payments::gateway::StripeGateway;
 use crate::search::engine::SearchEngine;
-use crate::turns::Turns;
-
-/// How many pledges of one group-purchase round a process lets reach the database at once.
-/// Measured on PostgreSQL at 10,000 pledgers on two cores: 529 pledges/s with four at once,
-/// 466/s with eight, 306/s with sixteen (the waiting backends starve the lock holder).
-pub const PLEDGES_AT_ONCE: usize = 4;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,8 +30,8 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Per-client limits on sign-in and webhook deliveries.
     pub throttles: Arc<Throttles>,
-    /// Pledges into one group-purchase round reach the database a few at a time.
-    pub pledge_turns: Arc<Turns>,
+    /// Pledges into one group-purchase round wait here and are written a batch at a time.
+    pub pledge_batches: Arc<Batches>,
 }
 
 impl AppState {
@@ -58,7 +53,7 @@ impl AppState {
             search,
             stripe,
             stripe_nudge: Arc::new(tokio::sync::Notify::new()),
-            pledge_turns: Arc::new(Turns::new(PLEDGES_AT_ONCE)),
+            pledge_batches: Arc::default(),
         })
     }
 

@@ -224,16 +224,18 @@ pub fn take_stock(conn: &mut DbConn, id: &str, quantity: i64, now: NaiveDateTime
     match model::take_stock(conn, id, quantity, now)? {
         Some(0) => reindex(conn, id, now),
         Some(_) => Ok(()),
-        None => {
-            let available = model::stock_of(conn, id)?;
-            Err(AppError::conflict(
-                "insufficient_stock",
-                format!("only {available} of product {id} are in stock; {quantity} were asked for"),
-            )
-            .with("product_id", id)
-            .with("available", available))
-        }
+        None => Err(insufficient_stock(id, model::stock_of(conn, id)?, quantity)),
     }
+}
+
+/// 409 `insufficient_stock`, with what is there.
+pub fn insufficient_stock(id: &str, available: i64, quantity: i64) -> AppError {
+    AppError::conflict(
+        "insufficient_stock",
+        format!("only {available} of product {id} are in stock; {quantity} were asked for"),
+    )
+    .with("product_id", id)
+    .with("available", available)
 }
 
 /// Puts `quantity` back on sale; a product back in stock is searchable again at once.

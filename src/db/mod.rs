@@ -161,6 +161,25 @@ impl Drop for WriterScope {
     }
 }
 
+/// A connection held by a blocking thread ([`Db::hold`]).
+pub struct Held {
+    conn: PooledConn,
+    _scope: WriterScope,
+}
+
+impl std::ops::Deref for Held {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
 /// Runs `f` holding this process's SQLite writer lock, when the current closure has one.
 fn with_sqlite_writer<T>(f: impl FnOnce() -> T) -> T {
     let lock = SQLITE_WRITER.with(|w| w.borrow().clone());
@@ -231,6 +250,12 @@ impl Db {
         })
         .await
         .map_err(|e| AppError::Unexpected(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// A pooled connection for this blocking thread to keep across many transactions (the
+    /// batches of a rush), with the process's SQLite writer lock known to its writes.
+    pub fn hold(&self) -> AppResult<Held> {
+        Ok(Held { conn: self.get()?, _scope: WriterScope::enter(self.sqlite_writer.clone()) })
     }
 
     /// Runs read-only work where reads scale: on the replica when there is one (its figures may

@@ -1,6 +1,8 @@
 //! Campaign and pledge rows, and the queries on them. Totals move only through the conditional
 //! updates here, each taken under the campaign's row lock ([`lock`]).
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -79,6 +81,15 @@ pub fn find(conn: &mut DbConn, id: &str) -> AppResult<Option<CampaignRow>> {
 /// its pledges takes it first, so they happen one at a time); false if there is no such campaign.
 pub fn lock(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> AppResult<bool> {
     Ok(diesel::update(g::table.find(id)).set(g::updated_at.eq(now)).execute(conn)? == 1)
+}
+
+/// Takes the campaign's row for the rest of the transaction, and reads it as it is then: on
+/// PostgreSQL `FOR UPDATE`; SQLite's writer already holds the database.
+pub fn lock_and_read(conn: &mut DbConn, id: &str) -> AppResult<Option<CampaignRow>> {
+    Ok(match conn {
+        DbConn::Postgres(c) => g::table.find(id).for_update().select(CampaignRow::as_select()).first(c).optional()?,
+        DbConn::Sqlite(c) => g::table.find(id).select(CampaignRow::as_select()).first(c).optional()?,
+    })
 }
 
 pub fn insert(conn: &mut DbConn, row: &CampaignRow) -> AppResult<()> {
@@ -255,6 +266,17 @@ pub fn active_pledge_of(conn: &mut DbConn, campaign_id: &str, org_id: &str) -> A
         .optional()?)
 }
 
+/// Which of these organisations have an active pledge in the campaign (`status` a literal, for
+/// the partial index, as in [`active_pledge_of`]).
+pub fn with_active_pledge(conn: &mut DbConn, campaign_id: &str, org_ids: &[&str]) -> AppResult<Vec<String>> {
+    Ok(p::table
+        .filter(p::group_buy_id.eq(campaign_id))
+        .filter(p::org_id.eq_any(org_ids))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("group_buy_pledges.status = 'active'"))
+        .select(p::org_id)
+        .load(conn)?)
+}
+
 /// Active pledges of organisations inside `org_path` (their own, for a buyer), for many campaigns.
 pub fn active_pledges_within(conn: &mut DbConn, campaign_ids: &[String], org_path: &str) -> AppResult<Vec<PledgeRow>> {
     Ok(p::table
@@ -336,6 +358,25 @@ pub fn pledges(
 pub fn insert_pledge(conn: &mut DbConn, row: &PledgeRow) -> AppResult<()> {
     diesel::insert_into(p::table).values(row).execute(conn)?;
     Ok(())
+}
+
+/// Inserts pledges as first pledges of their organisations: one whose organisation has an
+/// active pledge in the round already is skipped (the partial unique index, without an error,
+/// so the rest of the transaction stands). Returns the ids inserted.
+pub fn insert_first_pledges(conn: &mut DbConn, rows: &[PledgeRow]) -> AppResult<HashSet<String>> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(100) {
+        let ids: Vec<String> = match &mut *conn {
+            DbConn::Sqlite(c) => {
+                diesel::insert_into(p::table).values(chunk).on_conflict_do_nothing().returning(p::id).get_results(c)?
+            }
+            DbConn::Postgres(c) => {
+                diesel::insert_into(p::table).values(chunk).on_conflict_do_nothing().returning(p::id).get_results(c)?
+            }
+        };
+        inserted.extend(ids);
+    }
+    Ok(inserted)
 }
 
 /// Ends an active pledge (`replaced`, `withdrawn`, `released`); false if it was not active.

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -31,12 +32,65 @@ pub struct PledgeMade {
     pub group_buy: CampaignView,
 }
 
-fn campaign_full(available: i64, asked: i64) -> AppError {
+pub(super) fn campaign_full(available: i64, asked: i64) -> AppError {
     AppError::conflict(
         "campaign_full",
         format!("the campaign can take at most {available} more from your organisation; {asked} were pledged"),
     )
     .with("available", available)
+}
+
+/// Whether this agency may pledge this quantity into the campaign as it is at `now`: inside the
+/// eligible region, while it takes pledges, at least the smallest pledge. The cap and the stock
+/// are checked where the total and the stock are taken.
+pub(super) fn admissible(actor: &Actor, c: &CampaignRow, new: &NewPledge, now: NaiveDateTime) -> AppResult<()> {
+    if !actor.region_path.starts_with(&c.eligible_region_path) {
+        return Err(AppError::forbidden_code(
+            "not_eligible",
+            format!("only buyers inside region {} may join this campaign", c.eligible_region_code),
+        )
+        .with("eligible_region_code", c.eligible_region_code.clone()));
+    }
+    if !accepting(c, now)? {
+        return Err(not_open(c, now)?);
+    }
+    if new.quantity < c.min_pledge_qty {
+        return Err(AppError::invalid_field(
+            "invalid_quantity",
+            "quantity",
+            format!("the smallest pledge in this campaign is {}", c.min_pledge_qty),
+        )
+        .with("min_pledge_qty", c.min_pledge_qty));
+    }
+    Ok(())
+}
+
+/// An active pledge of the actor's organisation, replacing `replaces_id` if any.
+pub(super) fn new_row(
+    actor: &Actor,
+    campaign_id: &str,
+    new: NewPledge,
+    replaces_id: Option<String>,
+    now: NaiveDateTime,
+) -> PledgeRow {
+    PledgeRow {
+        id: new_id("plg"),
+        group_buy_id: campaign_id.to_owned(),
+        org_id: actor.org.id.clone(),
+        org_path: actor.org.path.clone(),
+        user_id: actor.user_id.clone(),
+        quantity: new.quantity,
+        status: "active".into(),
+        delivery_address: new.delivery.address,
+        delivery_contact: new.delivery.contact_name,
+        delivery_phone: new.delivery.phone,
+        note: new.note,
+        replaces_id,
+        order_id: None,
+        created_at: now,
+        updated_at: now,
+        ended_at: None,
+    }
 }
 
 /// An agency pledges (or, pledging again, replaces its pledge): the quantity comes out of the
@@ -50,44 +104,10 @@ fn campaign_full(available: i64, asked: i64) -> AppError {
 pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &Ctx) -> AppResult<PledgeMade> {
     require_agency(actor)?;
     let c = model::find(conn, id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
-    if !actor.region_path.starts_with(&c.eligible_region_path) {
-        return Err(AppError::forbidden_code(
-            "not_eligible",
-            format!("only buyers inside region {} may join this campaign", c.eligible_region_code),
-        )
-        .with("eligible_region_code", c.eligible_region_code.clone()));
-    }
-    if !accepting(&c, ctx.now)? {
-        return Err(not_open(&c, ctx.now)?);
-    }
-    if new.quantity < c.min_pledge_qty {
-        return Err(AppError::invalid_field(
-            "invalid_quantity",
-            "quantity",
-            format!("the smallest pledge in this campaign is {}", c.min_pledge_qty),
-        )
-        .with("min_pledge_qty", c.min_pledge_qty));
-    }
+    admissible(actor, &c, &new, ctx.now)?;
     let previous = model::active_pledge_of(conn, &c.id, &actor.org.id)?;
     let before = previous.as_ref().map_or(0, |p| p.quantity);
-    let row = PledgeRow {
-        id: new_id("plg"),
-        group_buy_id: c.id.clone(),
-        org_id: actor.org.id.clone(),
-        org_path: actor.org.path.clone(),
-        user_id: actor.user_id.clone(),
-        quantity: new.quantity,
-        status: "active".into(),
-        delivery_address: new.delivery.address,
-        delivery_contact: new.delivery.contact_name,
-        delivery_phone: new.delivery.phone,
-        note: new.note,
-        replaces_id: previous.as_ref().map(|p| p.id.clone()),
-        order_id: None,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-        ended_at: None,
-    };
+    let row = new_row(actor, &c.id, new, previous.as_ref().map(|p| p.id.clone()), ctx.now);
     // A first pledge (nearly all of a rush) is written before the row is taken. A second one
     // must end the first before it is written (one active pledge per organisation), and ending
     // it locks a pledge that a close also locks, after the campaign row: so that happens after.
@@ -96,14 +116,14 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
         model::insert_pledge(conn, &row)?;
     }
     let loaded = load_with(conn, std::slice::from_ref(&c), HashMap::from([(c.id.clone(), row.clone())]))?;
-    let delta = new.quantity - before;
+    let delta = row.quantity - before;
     let Some((total_qty, pledge_count)) = model::add_to_total(conn, &c.id, delta, i32::from(first), ctx.now)? else {
         // Closed, or full, since it was read: say which, from the campaign as it is now.
         let now = model::find(conn, &c.id)?.ok_or_else(|| AppError::not_found("group purchase"))?;
         if !accepting(&now, ctx.now)? {
             return Err(not_open(&now, ctx.now)?);
         }
-        return Err(campaign_full(now.max_total_qty - now.total_qty + before, new.quantity));
+        return Err(campaign_full(now.max_total_qty - now.total_qty + before, row.quantity));
     };
     let after = CampaignRow { total_qty, pledge_count, updated_at: ctx.now, ..c };
     match delta {

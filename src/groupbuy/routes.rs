@@ -10,12 +10,12 @@ use super::close::Closer;
 use super::pledges::{PledgeListQuery, PledgeMade};
 use super::types::{CancelBody, NewCampaignBody, NewPledge, PledgeBody};
 use super::view::{CampaignView, PledgeView};
-use super::{campaigns, close, pledges, view};
+use super::{campaigns, close, pledges, rush, view};
 use crate::error::{AppResult, Problem};
 use crate::http::auth::Authenticated;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{Page, Paged};
-use crate::idempotency::{self, IdempotencyKey, Stored};
+use crate::idempotency::{IdempotencyKey, Stored};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -96,16 +96,10 @@ async fn pledge(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PledgeBody>,
 ) -> AppResult<Stored> {
-    let ctx = state.ctx();
     let fingerprint = key.fingerprint(&body);
     let new = NewPledge::try_from(body)?;
-    let org = actor.org.id.clone();
-    let _turn = state.pledge_turns.enter(&id).await;
-    idempotency::run(&state.db, org, key, fingerprint, ctx.now, move |c| {
-        idempotency::created(&pledges::pledge(c, &actor, &id, new, &ctx)?)
-    })
-    .await
-    .inspect(|_| state.stripe_nudge.notify_one())
+    let asked = rush::Asked { actor, new, key: key.key().map(str::to_owned), fingerprint, ctx: state.ctx() };
+    rush::pledge(&state.db, &state.pledge_batches, &id, asked).await.inspect(|_| state.stripe_nudge.notify_one())
 }
 
 /// A campaign's pledges, newest first: every pledge for the organiser and the platform, a

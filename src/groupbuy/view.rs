@@ -162,6 +162,16 @@ pub(super) fn load_with(
 }
 
 impl Loaded {
+    pub(super) fn product(&self, id: &str) -> Option<&ProductRow> {
+        self.products.get(id)
+    }
+
+    /// Shows `pledge` as the viewer's own in its campaign's view, under `org_name`.
+    pub(super) fn set_mine(&mut self, pledge: PledgeRow, org_name: &str) {
+        self.names.insert(pledge.org_id.clone(), org_name.to_owned());
+        self.mine.insert(pledge.group_buy_id.clone(), pledge);
+    }
+
     pub(super) fn view(&self, c: CampaignRow, now: NaiveDateTime) -> AppResult<CampaignView> {
         let product = self
             .products

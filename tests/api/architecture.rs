@@ -21,7 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("ctx", 10),
     ("outbox", 20),
     ("idempotency", 20),
-    ("turns", 20),
+    ("batches", 20),
     // The seams the state holds: leaves that import only the core.
     ("search::engine", 30),
     ("payments::gateway", 30),

@@ -415,6 +415,124 @@ async fn concurrent_pledges_never_pass_the_cap_on_sqlite() {
     concurrent_pledges_never_pass_the_cap(TestApp::sqlite().await).await;
 }
 
+/// One burst into a round, mixing what a batch decides with what it leaves to the single path:
+/// 25 first pledges, an organisation pledging twice at once, twin requests with one key, a
+/// replacement of a pledge made before, one agency outside the region and one pledge below the
+/// minimum. Whatever order they are taken in, the round's total is the sum of its active
+/// pledges, within the cap, and the stock moved by exactly that.
+async fn a_rush_mixes_first_pledges_replacements_and_replays(app: TestApp) {
+    let w = world(&app).await;
+    let now = app.clock.now();
+    let mut body = campaign_body(&w.tea, now, now + Duration::days(2));
+    body["min_pledge_qty"] = json!(5);
+    let r = app.post("/api/v1/group-buys").token(&w.coordinator).json(body).send().await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let before = agency(&app, "惠州市中心医院", "441302").await;
+    pledge(&app, &before, &id, 20).await;
+
+    let (twice, twin, small) = (
+        agency(&app, "惠州市总工会", "441302").await,
+        agency(&app, "惠州学院", "441302").await,
+        agency(&app, "惠州市图书馆", "441302").await,
+    );
+    // (token, key, quantity)
+    let mut asks: Vec<(String, Option<String>, i64)> = Vec::new();
+    for i in 0..25 {
+        asks.push((agency(&app, &format!("惠州市惠阳区第{i}中学"), "441302").await, None, 10));
+    }
+    asks.push((twice.clone(), Some("twice-1".into()), 10));
+    asks.push((twice.clone(), Some("twice-2".into()), 30));
+    asks.push((twin.clone(), Some("twin".into()), 10));
+    asks.push((twin.clone(), Some("twin".into()), 10));
+    asks.push((before.clone(), None, 40));
+    asks.push((w.stranger.clone(), None, 10));
+    asks.push((small.clone(), None, 2));
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(asks.len()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, (token, key, quantity)) in asks.into_iter().enumerate() {
+        let (router, barrier, path) = (app.router.clone(), barrier.clone(), format!("/api/v1/group-buys/{id}/pledges"));
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let (status, body) =
+                send_owned(router, axum::http::Method::POST, path, token, key, pledge_body(quantity)).await;
+            (n, status.as_u16(), body)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        results.push(r.expect("task"));
+    }
+    results.sort_by_key(|(n, _, _)| *n);
+    let code = |n: usize| (results[n].1, results[n].2["code"].as_str().unwrap_or("").to_owned());
+    assert!(results.iter().all(|(_, s, _)| [201, 403, 409, 422].contains(s)), "{results:?}");
+    for (n, result) in results.iter().enumerate().take(25) {
+        let (status, code) = code(n);
+        assert!(status == 201 || (status, code.as_str()) == (409, "campaign_full"), "{result:?}");
+    }
+    assert_eq!(code(30), (403, "not_eligible".to_owned()));
+    assert_eq!(code(31), (422, "invalid_quantity".to_owned()));
+    // Twins with one key: one pledge, and both answers are its answer.
+    assert_eq!((results[27].1, results[28].1), (201, 201), "{:?} {:?}", results[27], results[28]);
+    assert_eq!(results[27].2, results[28].2, "the twin was not a replay");
+
+    // The round as its pledges say it is.
+    let active =
+        app.get(&format!("/api/v1/group-buys/{id}/pledges?status=active&limit=200")).token(&w.coordinator).send().await;
+    active.assert_status(200);
+    let active = active.json()["items"].as_array().unwrap().clone();
+    let sum: i64 = active.iter().map(|p| p["quantity"].as_i64().unwrap()).sum();
+    let c = get(&app, &w.coordinator, &id).await;
+    assert_eq!((c["total_qty"].as_i64(), c["pledge_count"].as_u64()), (Some(sum), Some(active.len() as u64)));
+    assert!(sum <= 300, "{sum}");
+    assert_eq!(stock(&app, &w.tea).await, 800 - sum);
+    let mut orgs: Vec<&str> = active.iter().map(|p| p["org_id"].as_str().unwrap()).collect();
+    orgs.sort_unstable();
+    let pledgers = orgs.len();
+    orgs.dedup();
+    assert_eq!(orgs.len(), pledgers, "an organisation with two active pledges");
+    let made = |n: usize| results[n].1 == 201;
+    let firsts = (0..25).filter(|&n| made(n)).count();
+    // Every first pledge that got in, the twins' one, the one made before, and one of `twice`'s
+    // if either got in.
+    assert_eq!(pledgers, firsts + 1 + 1 + usize::from(made(25) || made(26)), "{results:?}");
+    let mine = |token: &str| {
+        let (app, id) = (&app, &id);
+        let token = token.to_owned();
+        async move { get(app, &token, id).await["my_pledge"]["quantity"].as_i64() }
+    };
+    assert_eq!(mine(&before).await, Some(if made(29) { 40 } else { 20 }));
+    let twice_now = mine(&twice).await;
+    assert!(
+        match (made(25), made(26)) {
+            (true, true) => twice_now == Some(10) || twice_now == Some(30),
+            (true, false) => twice_now == Some(10),
+            (false, true) => twice_now == Some(30),
+            (false, false) => twice_now.is_none(),
+        },
+        "{twice_now:?} {:?} {:?}",
+        results[25],
+        results[26]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rush_mixes_first_pledges_replacements_and_replays_on_postgres() {
+    let Some(url) = crate::helpers::service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL rush") else {
+        return;
+    };
+    a_rush_mixes_first_pledges_replacements_and_replays(
+        TestApp::postgres_at(&url, &[("DONGXI_DB_POOL_SIZE", "24")]).await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rush_mixes_first_pledges_replacements_and_replays_on_sqlite() {
+    a_rush_mixes_first_pledges_replacements_and_replays(TestApp::sqlite().await).await;
+}
+
 /// Two servers (each its own pool and router) and the workers of both close the same campaigns
 /// at the same moment, again and again: every campaign closes once, every pledge is one order.
 async fn two_servers_and_their_workers_close_a_round_once(app: TestApp) {
