@@ -326,22 +326,30 @@ async fn reconcile(config: Config, clock: Clock, since: chrono::NaiveDate, fix: 
     if open == 0 { Ok(()) } else { anyhow::bail!("{open} mismatches between Stripe and Dongxi") }
 }
 
-/// glibc gives every thread that allocates its own malloc arena (up to 8 per core). Database work
-/// runs on many blocking threads, and the memory they free stays spread over those arenas: the
-/// server grew to 330 MB under an order load, 100 MB with two arenas and the same throughput.
+/// glibc's allocator, tuned for a long-running server:
+/// - every thread that allocates gets its own arena (up to 8 per core), and database work runs
+///   on many blocking threads, whose freed memory stays spread over those arenas: the server grew
+///   to 330 MB under an order load, 100 MB with two arenas and the same throughput;
+/// - the threshold above which an allocation gets its own mapping (returned to the system when
+///   freed) rises, by default, to the largest block freed so far, up to 32 MB; after that, large
+///   short-lived buffers (a report, an export, a page of search results) come from the heap and
+///   leave it fragmented. Under the hour's soak the heap's live data stayed flat (heaptrack:
+///   57 MB live at the end, 96 MB at the peak) while the resident heap grew in steps to 140 MB.
+///   A fixed threshold keeps large buffers in their own mappings and trims the heap's top.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only sets an allocator parameter; called first thing, before any thread exists.
+fn tune_malloc() {
+    // SAFETY: mallopt only sets allocator parameters; called first thing, before any thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
+fn tune_malloc() {}
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,
