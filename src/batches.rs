@@ -41,7 +41,7 @@ impl Batches {
 
     /// The drainer's next batch: up to `max` jobs, first come first. Empty means the drainer is
     /// done and the key forgotten, in the same step, so a job pushed after it starts a new one.
-    pub fn take<J: Any + Send>(&self, key: &str, max: usize) -> Vec<J> {
+    fn take<J: Any + Send>(&self, key: &str, max: usize) -> Vec<J> {
         let mut queues = self.queues();
         let id = (TypeId::of::<J>(), key.to_owned());
         let Some(queued) = queues.get_mut(&id) else { return Vec::new() };
@@ -56,7 +56,7 @@ impl Batches {
 
     /// A drainer that stops before its queue is empty (it panicked) drops what is queued, so
     /// that whoever waits on those jobs hears so, and frees the key for a new drainer.
-    pub fn abandon<J: Any + Send>(&self, key: &str) {
+    fn abandon<J: Any + Send>(&self, key: &str) {
         self.queues().remove(&(TypeId::of::<J>(), key.to_owned()));
     }
 }

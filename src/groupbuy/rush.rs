@@ -141,15 +141,21 @@ fn write_batch(conn: &mut DbConn, id: &str, asked: &[Asked]) -> AppResult<Vec<De
     // again without them. Leaving pledges out only frees room, so whatever was admitted and
     // written stays admitted; nearly always the first pass is the only one.
     let mut pledged = HashSet::new();
-    // A pledge refused for the cap or the stock may be a replacement, which needs less room: the
-    // organisations of those (a rush's tail) are looked up, and theirs go by themselves.
-    let (_, _, doubtful) = decide(asked, &c, stock, &stored, &pledged);
-    if !doubtful.is_empty() {
-        pledged.extend(model::with_active_pledge(conn, &c.id, &doubtful)?);
-    }
+    let mut looked_up = false;
     let mut written: HashSet<String> = HashSet::new();
     let (mut decided, admitted) = loop {
-        let (decided, admitted, _) = decide(asked, &c, stock, &stored, &pledged);
+        let (decided, admitted, short) = decide(asked, &c, stock, &stored, &pledged);
+        // A pledge refused for the cap or the stock may be a replacement, which needs less room:
+        // the organisations of those (a rush's tail) are looked up once, before anything is
+        // written, and theirs go by themselves.
+        if !looked_up && !short.is_empty() {
+            looked_up = true;
+            let found = model::with_active_pledge(conn, &c.id, &short)?;
+            if !found.is_empty() {
+                pledged.extend(found);
+                continue;
+            }
+        }
         let fresh: Vec<PledgeRow> =
             admitted.iter().map(|a| rows[a.at].clone()).filter(|r| !written.contains(&r.id)).collect();
         let inserted = model::insert_first_pledges(conn, &fresh)?;
