@@ -1,4 +1,5 @@
-//! Report benchmark on PostgreSQL: `cargo bench --bench reports -- [--entries N] [--runs R] [--plain-runs P] [--reuse]`.
+//! Report benchmark on PostgreSQL: `cargo bench --bench reports -- [--entries N] [--runs R] [--plain-runs P] [--reuse]
+//! [--write-only]` (`--write-only`: load, then measure only what the ledger adds to a payment).
 //!
 //! Loads N ledger entries (default 10,000,000) into a fresh schema of `DONGXI_BENCH_PG_URL`,
 //! shaped like the national platform: ~30,000 producers in the 992 counties of the western
@@ -403,6 +404,11 @@ fn main() {
         size(&mut conn, "ledger\\_sums\\_%"),
         size(&mut conn, "ledger\\_snap\\_%")
     );
+    // `--write-only`: only what recording a payment costs, on the ledger as loaded.
+    if flag("--write-only") {
+        print_write_cost(&mut conn, runs);
+        return;
+    }
     let now = Utc.with_ymd_and_hms(YEAR + 1, 3, 1, 0, 0, 0).single().unwrap();
     let ctx = Ctx::new(now.naive_utc(), chrono_tz::Asia::Shanghai, CountOn::Paid, SettleOn::Accepted);
     let as_of: DateTime<Utc> = Utc.with_ymd_and_hms(YEAR, 9, 30, 16, 0, 0).single().unwrap();
@@ -509,8 +515,12 @@ fn main() {
         let base = time(plain_runs, || plain(&mut conn, side, &path, "buyer_org_id", None));
         row("breakdown by buyer_org period=H1 (baseline: the whole year from the lines)", ours, base);
     }
+    print_write_cost(&mut conn, runs);
+}
+
+fn print_write_cost(conn: &mut DbConn, runs: usize) {
     let payments = runs.max(50);
-    let (with, without) = write_cost(&mut conn, payments);
+    let (with, without) = write_cost(conn, payments);
     println!(
         "\nrecording a payment (1 sub-order), p50 of {payments}: {with:.2} ms counting on payment (the ledger entry is written), {without:.2} ms counting on acceptance: the entry adds {:.2} ms",
         with - without

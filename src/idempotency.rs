@@ -17,6 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::idempotency_keys as k;
+use crate::db::sql::{self, Bind, Statement};
 use crate::db::{Db, DbConn, write_tx};
 use crate::error::{AppError, AppResult};
 
@@ -195,26 +196,23 @@ pub fn stored_among(conn: &mut DbConn, wanted: &[(&str, &str)]) -> AppResult<Has
     Ok(found.into_iter().filter(|(o, key)| wanted.contains(&(o.as_str(), key.as_str()))).collect())
 }
 
-/// Stores the responses of a batch in one statement. A key another process stored since
-/// [`stored_among`] looked fails it (a unique violation), and the batch rolls back.
-pub fn store_many(conn: &mut DbConn, fresh: &[Fresh], now: NaiveDateTime) -> AppResult<()> {
-    let rows: Vec<_> = fresh
-        .iter()
-        .map(|f| {
-            (
-                k::org_id.eq(&f.org_id),
-                k::key.eq(&f.key),
-                k::fingerprint.eq(&f.fingerprint),
-                k::status_code.eq(i32::from(f.status.as_u16())),
-                k::response.eq(f.body.to_string()),
-                k::created_at.eq(now),
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(200) {
-        crate::insert_batch!(conn, k::table, chunk)?;
+/// The statement that stores the responses of a batch (returning one row each). A key another
+/// process stored since [`stored_among`] looked fails it (a unique violation), and the batch
+/// rolls back.
+pub fn store_many_statement(fresh: &[Fresh], now: NaiveDateTime) -> Statement {
+    const COLUMNS: [&str; 6] = ["org_id", "key", "fingerprint", "status_code", "response", "created_at"];
+    let mut binds = Vec::with_capacity(fresh.len() * COLUMNS.len());
+    for f in fresh {
+        binds.extend([
+            Bind::from(f.org_id.clone()),
+            f.key.clone().into(),
+            f.fingerprint.clone().into(),
+            i32::from(f.status.as_u16()).into(),
+            f.body.to_string().into(),
+            now.into(),
+        ]);
     }
-    Ok(())
+    Statement { sql: sql::insert_sql("idempotency_keys", &COLUMNS, fresh.len(), ""), binds }
 }
 
 /// The stored response for this key, if any (422 if it was used for another request): for

@@ -4,6 +4,7 @@ use diesel::sql_types::Bool;
 
 use super::types::{ProductFields, Storage, Tier};
 use crate::db::schema::{batches, certification_events, certification_requests, organizations, products};
+use crate::db::sql::{self, Statement};
 use crate::db::{DbConn, MultiBackend, prefix_pattern};
 use crate::error::AppResult;
 use crate::identity::Actor;
@@ -177,11 +178,17 @@ pub fn find_many(conn: &mut DbConn, ids: &[String]) -> AppResult<Vec<ProductRow>
 /// read-modify-write, so concurrent buyers can never take more than there is. Returns the stock
 /// left, or `None` when there was not enough.
 pub fn take_stock(conn: &mut DbConn, id: &str, quantity: i64, now: NaiveDateTime) -> AppResult<Option<i64>> {
-    Ok(diesel::update(products::table.find(id).filter(products::stock.ge(quantity)))
-        .set((products::stock.eq(products::stock - quantity), products::stock_changed_at.eq(now)))
-        .returning(products::stock)
-        .get_result(conn)
-        .optional()?)
+    let s = take_stock_statement(id, quantity, now);
+    let left = sql::returning_all(conn, &[(s, "stock")])?;
+    Ok(left.first().and_then(|l| l.first()).copied())
+}
+
+/// [`take_stock`] as a statement, for a batch that sends it with others (returning `stock`).
+pub fn take_stock_statement(id: &str, quantity: i64, now: NaiveDateTime) -> Statement {
+    Statement {
+        sql: "UPDATE products SET stock = stock - ?, stock_changed_at = ? WHERE id = ? AND stock >= ?".into(),
+        binds: vec![quantity.into(), now.into(), id.to_owned().into(), quantity.into()],
+    }
 }
 
 /// Puts `quantity` back; returns the stock now there.

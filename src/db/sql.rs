@@ -3,9 +3,10 @@
 //! PostgreSQL in one round trip. Statements are written with `?` placeholders.
 
 use chrono::NaiveDateTime;
-use diesel::QueryableByName;
-use diesel::RunQueryDsl;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp, Untyped};
+use diesel::{PgConnection, QueryResult, QueryableByName, RunQueryDsl};
 
 use super::DbConn;
 use crate::error::AppResult;
@@ -125,13 +126,101 @@ pub fn execute_all(conn: &mut DbConn, statements: &[Statement]) -> AppResult<()>
         DbConn::Postgres(c) => {
             let parts: Vec<String> =
                 statements.iter().enumerate().map(|(i, s)| format!("w{i} AS ({})", s.sql)).collect();
-            let sql = numbered(&format!("WITH {} SELECT 1", parts.join(", ")));
+            let sql = format!("WITH {} SELECT 1", parts.join(", "));
             let binds: Vec<Bind> = statements.iter().flat_map(|s| s.binds.iter().cloned()).collect();
-            bound!(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), &binds).execute(c)?;
+            Prepared { sql: &sql, binds: &binds }.execute(c)?;
         }
     }
     Ok(())
 }
+
+/// One value a data-changing statement returned, and which statement it came from.
+#[derive(QueryableByName)]
+struct Returned {
+    #[diesel(sql_type = Integer)]
+    part: i32,
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+/// Runs data-changing statements, each with `RETURNING` the integer expression beside it, and
+/// gives what each returned (one value per row it changed): on PostgreSQL one statement of
+/// `WITH` parts, so one round trip however many there are; on SQLite one after the other. A
+/// caller that needs a part to have changed its row checks that it returned a value.
+pub fn returning_all(conn: &mut DbConn, statements: &[(Statement, &str)]) -> AppResult<Vec<Vec<i64>>> {
+    let returning = |i: usize, (s, value): &(Statement, &str)| {
+        format!("{} RETURNING {i} AS part, CAST({value} AS BIGINT) AS v", s.sql)
+    };
+    let mut out = vec![Vec::new(); statements.len()];
+    match conn {
+        DbConn::Sqlite(_) => {
+            for (i, part) in statements.iter().enumerate() {
+                out[i] =
+                    query::<Returned>(conn, &returning(i, part), &part.0.binds)?.into_iter().map(|r| r.v).collect();
+            }
+        }
+        DbConn::Postgres(c) => {
+            let parts: Vec<String> =
+                statements.iter().enumerate().map(|(i, s)| format!("w{i} AS ({})", returning(i, s))).collect();
+            let reads: Vec<String> = (0..statements.len()).map(|i| format!("SELECT part, v FROM w{i}")).collect();
+            let sql = format!("WITH {} {}", parts.join(", "), reads.join(" UNION ALL "));
+            let binds: Vec<Bind> = statements.iter().flat_map(|(s, _)| s.binds.iter().cloned()).collect();
+            let prepared = Prepared { sql: &sql, binds: &binds };
+            for r in prepared.load::<Returned>(c)? {
+                if let Some(values) = usize::try_from(r.part).ok().and_then(|i| out.get_mut(i)) {
+                    values.push(r.v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Raw SQL that PostgreSQL parses and plans once per connection: diesel never caches a
+/// `sql_query`, and the many-part statements of the ledger and the rush cost more to parse and
+/// plan than to run. Cached by their text, whose shapes are few (they vary only with a number of
+/// rows), and each looks rows up by key, so a generic plan serves them as well as a custom one.
+struct Prepared<'a> {
+    sql: &'a str,
+    binds: &'a [Bind],
+}
+
+impl QueryFragment<Pg> for Prepared<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let mut pieces = self.sql.split('?');
+        out.push_sql(pieces.next().unwrap_or_default());
+        let mut binds = self.binds.iter();
+        for piece in pieces {
+            let Some(b) = binds.next() else {
+                return Err(diesel::result::Error::QueryBuilderError("fewer values than placeholders".into()));
+            };
+            match b {
+                Bind::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Bind::OptText(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Bind::Int(v) => out.push_bind_param::<Integer, _>(v)?,
+                Bind::OptInt(v) => out.push_bind_param::<Nullable<Integer>, _>(v)?,
+                Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Bind::Time(v) => out.push_bind_param::<Timestamp, _>(v)?,
+            }
+            out.push_sql(piece);
+        }
+        match binds.next() {
+            Some(_) => Err(diesel::result::Error::QueryBuilderError("more values than placeholders".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl QueryId for Prepared<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Prepared<'_> {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for Prepared<'_> {}
 
 /// `?` placeholders as PostgreSQL's `$1, $2, …` (none of our SQL has `?` inside a literal).
 fn numbered(sql: &str) -> String {

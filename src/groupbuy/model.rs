@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::types::CampaignTier;
 use crate::db::schema::{group_buy_pledges as p, group_buys as g};
+use crate::db::sql::{self, Statement};
 use crate::db::{DbConn, prefix_pattern};
 use crate::error::AppResult;
 
@@ -108,23 +109,39 @@ pub fn add_to_total(
     count_delta: i32,
     now: NaiveDateTime,
 ) -> AppResult<Option<(i64, i32)>> {
-    Ok(diesel::update(
-        g::table
-            .find(id)
-            .filter(g::status.eq_any(LIVE))
-            .filter(g::opens_at.le(now))
-            .filter(g::closes_at.gt(now))
-            .filter((g::total_qty + delta).le(g::max_total_qty))
-            .filter((g::total_qty + delta).ge(0)),
-    )
-    .set((
-        g::total_qty.eq(g::total_qty + delta),
-        g::pledge_count.eq(g::pledge_count + count_delta),
-        g::updated_at.eq(now),
-    ))
-    .returning((g::total_qty, g::pledge_count))
-    .get_result(conn)
-    .optional()?)
+    #[derive(QueryableByName)]
+    struct After {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total_qty: i64,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pledge_count: i32,
+    }
+    let s = add_to_total_statement(id, delta, count_delta, now);
+    let after = sql::query::<After>(conn, &format!("{} RETURNING total_qty, pledge_count", s.sql), &s.binds)?;
+    Ok(after.first().map(|a| (a.total_qty, a.pledge_count)))
+}
+
+/// [`add_to_total`] as a statement, for a batch that sends it with others.
+pub fn add_to_total_statement(id: &str, delta: i64, count_delta: i32, now: NaiveDateTime) -> Statement {
+    let [scheduled, open] = LIVE.map(String::from);
+    Statement {
+        sql: "UPDATE group_buys SET total_qty = total_qty + ?, pledge_count = pledge_count + ?, updated_at = ? \
+              WHERE id = ? AND status IN (?, ?) AND opens_at <= ? AND closes_at > ? \
+              AND total_qty + ? <= max_total_qty AND total_qty + ? >= 0"
+            .into(),
+        binds: vec![
+            delta.into(),
+            count_delta.into(),
+            now.into(),
+            id.to_owned().into(),
+            scheduled.into(),
+            open.into(),
+            now.into(),
+            now.into(),
+            delta.into(),
+            delta.into(),
+        ],
+    }
 }
 
 /// The campaign's outcome, written once: only a live campaign moves, so a second close (another

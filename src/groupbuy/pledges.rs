@@ -11,7 +11,7 @@ use super::campaigns::lock;
 use super::model::{self, CampaignRow, PledgeRow};
 use super::status::{accepting, not_open};
 use super::types::NewPledge;
-use super::view::{CampaignView, PledgeView, load_with, pledge_view};
+use super::view::{CampaignView, PledgeView, load_one, pledge_view};
 use crate::catalog::service::{give_back_stock, take_stock};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
@@ -115,7 +115,8 @@ pub fn pledge(conn: &mut DbConn, actor: &Actor, id: &str, new: NewPledge, ctx: &
     if first {
         model::insert_pledge(conn, &row)?;
     }
-    let loaded = load_with(conn, std::slice::from_ref(&c), HashMap::from([(c.id.clone(), row.clone())]))?;
+    let mut loaded = load_one(conn, &c)?;
+    loaded.set_mine(row.clone(), &actor.org.name);
     let delta = row.quantity - before;
     let Some((total_qty, pledge_count)) = model::add_to_total(conn, &c.id, delta, i32::from(first), ctx.now)? else {
         // Closed, or full, since it was read: say which, from the campaign as it is now.

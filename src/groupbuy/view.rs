@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -13,6 +15,7 @@ use super::types::{CampaignTier, NextTier, next_tier, price_at, yuan_short};
 use crate::catalog::model::{self as products, ProductRow};
 use crate::clock::utc;
 use crate::db::DbConn;
+use crate::db::schema::products as products_table;
 use crate::error::AppResult;
 use crate::identity::Actor;
 use crate::identity::model::org_names;
@@ -159,6 +162,28 @@ pub(super) fn load_with(
     org_ids.sort_unstable();
     org_ids.dedup();
     Ok(Loaded { products, names: org_names(conn, &org_ids)?, mine })
+}
+
+/// What one campaign's view needs, in one query: its product, and the names of its organiser
+/// and producer (a round's batch reads it under the round's lock, where every query waits).
+pub(super) fn load_one(conn: &mut DbConn, c: &CampaignRow) -> AppResult<Loaded> {
+    let name_of = |id: &str| {
+        diesel::dsl::sql::<Nullable<Text>>("(SELECT name FROM organizations WHERE organizations.id = ")
+            .bind::<Text, _>(id.to_owned())
+            .sql(")")
+    };
+    let found: Option<(ProductRow, Option<String>, Option<String>)> = products_table::table
+        .find(&c.product_id)
+        .select((ProductRow::as_select(), name_of(&c.organizer_org_id), name_of(&c.producer_id)))
+        .first(conn)
+        .optional()?;
+    let mut loaded = Loaded { products: HashMap::new(), names: HashMap::new(), mine: HashMap::new() };
+    if let Some((product, organizer, producer)) = found {
+        loaded.products.insert(product.id.clone(), product);
+        let named = [(&c.organizer_org_id, organizer), (&c.producer_id, producer)];
+        loaded.names.extend(named.into_iter().filter_map(|(id, name)| Some((id.clone(), name?))));
+    }
+    Ok(loaded)
 }
 
 impl Loaded {

@@ -415,6 +415,59 @@ async fn concurrent_pledges_never_pass_the_cap_on_sqlite() {
     concurrent_pledges_never_pass_the_cap(TestApp::sqlite().await).await;
 }
 
+/// 12 schools pledge 10 tins each at once into a round whose product has 50 in stock: five get
+/// in, the rest are refused for the stock with what is left; the product is sold out, and a
+/// search for what is in stock no longer finds it without waiting for the stock sweep.
+async fn a_rush_sells_the_product_out(app: TestApp) {
+    let w = world(&app).await;
+    app.patch(&format!("/api/v1/products/{}", w.tea))
+        .token(&w.tea_producer)
+        .json(json!({"stock": 50}))
+        .send()
+        .await
+        .assert_status(200);
+    app.index_now().await;
+    assert!(in_stock(&app, &w.tea).await, "the tea is on sale before the rush");
+    let now = app.clock.now();
+    let r = app
+        .post("/api/v1/group-buys")
+        .token(&w.coordinator)
+        .json(campaign_body(&w.tea, now, now + Duration::days(2)))
+        .send()
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let results = pledge_race(&app, &id, 12, 10).await;
+    let made = results.iter().filter(|(s, _)| *s == 201).count();
+    let short: Vec<&Value> =
+        results.iter().filter(|(s, b)| *s == 409 && b["code"] == "insufficient_stock").map(|(_, b)| b).collect();
+    assert_eq!((made, short.len()), (5, 7), "{results:?}");
+    assert!(short.iter().all(|b| b["available"] == 0), "{short:?}");
+    let c = get(&app, &w.coordinator, &id).await;
+    assert_eq!((c["total_qty"].as_i64(), c["pledge_count"].as_i64()), (Some(50), Some(5)));
+    assert_eq!(stock(&app, &w.tea).await, 0);
+    app.index_now().await;
+    assert!(!in_stock(&app, &w.tea).await, "a sold-out product left in-stock search");
+}
+
+async fn in_stock(app: &TestApp, product: &str) -> bool {
+    let r = app.get("/api/v1/search/products?q=普安红茶&in_stock=true").send().await.json();
+    r["hits"].as_array().unwrap().iter().any(|h| h["id"] == product)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rush_sells_the_product_out_on_postgres() {
+    let Some(url) = crate::helpers::service_env("DONGXI_TEST_DATABASE_URL", "the PostgreSQL sell-out rush") else {
+        return;
+    };
+    a_rush_sells_the_product_out(TestApp::postgres_at(&url, &[("DONGXI_DB_POOL_SIZE", "24")]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rush_sells_the_product_out_on_sqlite() {
+    a_rush_sells_the_product_out(TestApp::sqlite().await).await;
+}
+
 /// One burst into a round, mixing what a batch decides with what it leaves to the single path:
 /// 25 first pledges, an organisation pledging twice at once, twin requests with one key, a
 /// replacement of a pledge made before, one agency outside the region and one pledge below the
