@@ -64,9 +64,18 @@ fn time<F: FnMut()>(runs: usize, mut f: F) -> (f64, f64, f64) {
 fn load(conn: &mut DbConn, entries: u64) {
     let started = Instant::now();
     let step = |what: &str| eprintln!("  {what} ({:.0} s)", started.elapsed().as_secs_f64());
-    // The migration's indexes on the lines, re-created after the load (much faster than during it).
-    let migration = include_str!("../migrations/postgres/2026-11-25-000004_accounting/up.sql");
-    let line_indexes: Vec<&str> = migration.lines().filter(|l| l.starts_with("CREATE INDEX ledger_lines_")).collect();
+    // The migrations' indexes on the lines (a later definition replacing an earlier one of the
+    // same name), re-created after the load (much faster than during it).
+    let migrations = [
+        include_str!("../migrations/postgres/2026-11-25-000004_accounting/up.sql"),
+        include_str!("../migrations/postgres/2026-12-08-000016_buyer_rollups_by_part/up.sql"),
+    ];
+    let mut line_indexes: Vec<&str> = Vec::new();
+    for statement in migrations.iter().flat_map(|m| m.lines()).filter(|l| l.starts_with("CREATE INDEX ledger_lines_")) {
+        let name = |s: &str| s.split_whitespace().nth(2).unwrap_or_default().to_owned();
+        line_indexes.retain(|earlier| name(earlier) != name(statement));
+        line_indexes.push(statement);
+    }
     let mut sql = String::from(
         "SET client_min_messages = warning; SET maintenance_work_mem = '1GB'; SET session_replication_role = replica;
          SELECT setseed(0.2021);
@@ -185,8 +194,9 @@ fn load(conn: &mut DbConn, entries: u64) {
         let key = r.key.join(", ");
         let rest: String = r.rest.iter().map(|c| format!("min({c}), ")).collect();
         finish.push_str(&format!(
-            "INSERT INTO {} SELECT {key}, {rest}sum(amount_fen) FROM ledger_lines GROUP BY {key};",
-            r.table
+            "INSERT INTO {} SELECT {key}, {rest}sum(amount_fen) FROM {} GROUP BY {key};",
+            r.table,
+            r.source()
         ));
     }
     conn.batch_execute(&finish).expect("indexes and rollups");

@@ -10,8 +10,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 
 use super::scope::Scope;
-use super::snapshots;
 use super::span::Span;
+use super::{rollups, snapshots};
 use crate::db::{DbConn, prefix_pattern};
 use crate::error::AppResult;
 use crate::regions::levels::Placed;
@@ -157,9 +157,11 @@ fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
     use Group as G;
 
     if !span.is_whole_year() {
-        // Only the month rollups can tell part of a year; they also carry the prefectures.
+        // The month rollups tell part of a year; they also carry the prefectures. A half's or a
+        // quarter's buyers have rollups of their own.
         return match (cond.grain, group) {
             (Grain::Lines, _) => None,
+            (_, G::BuyerOrg) => span.part().and(buyer_rollup(cond)).map(|(_, by_part)| by_part),
             (_, G::Channel) => Some("ledger_sums_channel"),
             (Grain::Province, G::Total | G::Month | G::Category) => Some("ledger_sums_month_province"),
             (_, G::Total | G::Month | G::Category | G::OriginPrefecture | G::BuyerPrefecture) => {
@@ -174,17 +176,27 @@ fn rollup(group: Group, cond: &Cond, span: &Span) -> Option<&'static str> {
         (_, G::OriginPrefecture | G::BuyerPrefecture) => "ledger_sums_pref",
         (_, G::OriginCounty | G::BuyerCounty) => "ledger_sums_county",
         (Grain::Province, G::Total | G::Month | G::Category) => "ledger_sums_month_province",
-        (_, G::BuyerOrg) => match (cond.side, cond.grain) {
-            (Some("origin"), Grain::Province) => "ledger_sums_buyer_origin_province",
-            (Some("origin"), _) => "ledger_sums_buyer_origin",
-            (Some(_), _) => "ledger_sums_buyer_donor",
+        (_, G::BuyerOrg) => match buyer_rollup(cond) {
+            Some((year, _)) => year,
             // A pairing's buyers: the rollup that keeps the pairing.
-            (None, _) => "ledger_sums_buyer",
+            None => "ledger_sums_buyer",
         },
         (Grain::Province, G::Producer) => "ledger_sums_producer_province",
         (Grain::Prefecture, G::Total | G::Month | G::Category) => "ledger_sums_month",
         (Grain::Prefecture, G::Producer) => "ledger_sums_producer",
     })
+}
+
+/// The rollups with one row per buyer of a region scope: for the year, and per half and quarter.
+fn buyer_rollup(cond: &Cond) -> Option<(&'static str, &'static str)> {
+    match (cond.side, cond.grain) {
+        (_, Grain::Lines) | (None, _) => None,
+        (Some("origin"), Grain::Province) => {
+            Some(("ledger_sums_buyer_origin_province", "ledger_sums_buyer_origin_province_part"))
+        }
+        (Some("origin"), _) => Some(("ledger_sums_buyer_origin", "ledger_sums_buyer_origin_part")),
+        (Some(_), _) => Some(("ledger_sums_buyer_donor", "ledger_sums_buyer_donor_part")),
+    }
 }
 
 #[derive(QueryableByName)]
@@ -303,7 +315,7 @@ struct Stats {
     total: i64,
 }
 
-/// The `limit` largest buyers of a region scope over a whole year (amount descending, key
+/// The `limit` largest buyers of a region scope over a year, a half or a quarter (amount descending, key
 /// ascending; groups adding up to nothing left out), read from the top of an index of a rollup
 /// or snapshot that holds one row per buyer, instead of summing every buyer. With `as_of`, the
 /// buyers the lines between base and instant touch are corrected exactly: the top `limit + d`
@@ -317,7 +329,7 @@ pub fn top(
     as_of: Option<Cutoff>,
     limit: usize,
 ) -> AppResult<Option<Top>> {
-    if group != Group::BuyerOrg || !span.is_whole_year() {
+    if group != Group::BuyerOrg {
         return Ok(None);
     }
     let Some(table) = rollup(group, cond, span).filter(|t| *t != "ledger_sums_buyer") else {
@@ -381,7 +393,8 @@ pub fn top(
     Ok(Some(Top { rest_count: (count as usize).saturating_sub(rows.len()), rest_sum: total - shown, rows }))
 }
 
-/// `SELECT key, amount FROM table WHERE [taken_at = ? AND] year = ? [AND month BETWEEN ? AND ?] AND cond`.
+/// `SELECT key, amount FROM table WHERE [taken_at = ? AND] year = ? [AND month BETWEEN ? AND ?
+/// | AND part = ?] AND cond`.
 fn part(
     table: &str,
     taken_at: Option<NaiveDateTime>,
@@ -398,9 +411,16 @@ fn part(
     }
     sql.push_str("year = ?");
     binds.push(Bind::Int(span.year));
-    if !span.is_whole_year() {
-        sql.push_str(" AND month BETWEEN ? AND ?");
-        binds.extend([Bind::Int(span.first_month as i32), Bind::Int(span.last_month as i32)]);
+    match (rollups::find(table).filter(|r| r.by_part()), span.part()) {
+        (Some(_), Some(part)) => {
+            sql.push_str(" AND part = ?");
+            binds.push(Bind::Text(part));
+        }
+        _ if !span.is_whole_year() => {
+            sql.push_str(" AND month BETWEEN ? AND ?");
+            binds.extend([Bind::Int(span.first_month as i32), Bind::Int(span.last_month as i32)]);
+        }
+        _ => {}
     }
     if let Some((lead, value)) = cond.rollup_lead.as_ref().filter(|_| table != "ledger_lines") {
         sql.push_str(" AND ");

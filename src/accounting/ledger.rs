@@ -10,11 +10,12 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::model::{EntryRow, LedgerLine};
+use super::pairings::Candidate;
 use super::{pairings, periods, rollups};
 use crate::ctx::Ctx;
 use crate::db::DbConn;
-use crate::db::schema::{ledger_entries as e, ledger_lines as l, order_lines};
-use crate::db::sql::{self, Statement};
+use crate::db::schema::{ledger_entries as e, ledger_lines as l, order_lines, pairings as p, regions};
+use crate::db::sql::{self, Insert};
 use crate::error::AppResult;
 use crate::ids::new_id;
 use crate::money::Fen;
@@ -80,28 +81,51 @@ pub fn count_sub_order(conn: &mut DbConn, sale: &Sale<'_>, counted_at: NaiveDate
     if !amount.is_positive() {
         return Ok(());
     }
-    let sold: Vec<Sold> = order_lines::table
+    let local = counted_at.and_utc().with_timezone(&ctx.zone);
+    let day = local.date_naive();
+    // The lines, each with the pairings in force that day between the buyer and the line's
+    // origin (its region's path starts with the recipient's), in one query: the entry counts to
+    // the pairing of its largest line, known only once the amount is shared out.
+    let donor_regions = pairings::chain(&levels::place_one(conn, sale.buyer_region_code)?.path);
+    type Row = ((i32, String, String, String, String, i64), Option<Candidate>);
+    let rows: Vec<Row> = order_lines::table
+        .left_join(regions::table.on(regions::code.eq(order_lines::origin_region_code)))
+        .left_join(
+            p::table.on(regions::path
+                .like(p::recipient_path.concat("%"))
+                .and(
+                    p::donor_region_code
+                        .eq_any(donor_regions)
+                        .or(p::donor_org_id.eq_any(pairings::chain(sale.buyer_org_path))),
+                )
+                .and(p::valid_from.le(day))
+                .and(p::valid_to.is_null().or(p::valid_to.ge(day)))),
+        )
         .filter(order_lines::sub_order_id.eq(sale.sub_order_id))
         .order(order_lines::position.asc())
         .select((
-            order_lines::position,
-            order_lines::product_id,
-            order_lines::category,
-            order_lines::origin_region_code,
-            order_lines::certificate_no,
-            order_lines::subtotal_fen,
+            (
+                order_lines::position,
+                order_lines::product_id,
+                order_lines::category,
+                order_lines::origin_region_code,
+                order_lines::certificate_no,
+                order_lines::subtotal_fen,
+            ),
+            (p::id, p::donor_org_id, p::donor_path, p::recipient_path, p::valid_from).nullable(),
         ))
-        .load::<(i32, String, String, String, String, i64)>(conn)?
-        .into_iter()
-        .map(|(position, product_id, category, origin, certificate_no, subtotal_fen)| Sold {
-            position,
-            product_id,
-            category,
-            origin,
-            certificate_no,
-            subtotal_fen,
-        })
-        .collect();
+        .load(conn)?;
+    let mut sold: Vec<Sold> = Vec::new();
+    let mut in_force: HashMap<i32, Vec<Candidate>> = HashMap::new();
+    for ((position, product_id, category, origin, certificate_no, subtotal_fen), pairing) in rows {
+        if sold.last().is_none_or(|s| s.position != position) {
+            sold.push(Sold { position, product_id, category, origin, certificate_no, subtotal_fen });
+        }
+        in_force.entry(position).or_default().extend(pairing);
+    }
+    if sold.is_empty() {
+        return Err(anyhow::anyhow!("sub-order {} has no lines to count", sale.sub_order_id).into());
+    }
     let mut codes: Vec<&str> = sold.iter().map(|s| s.origin.as_str()).collect();
     codes.push(sale.buyer_region_code);
     codes.sort_unstable();
@@ -111,11 +135,8 @@ pub fn count_sub_order(conn: &mut DbConn, sale: &Sale<'_>, counted_at: NaiveDate
     // The entry's own origin and certificate: those of its largest line.
     let main =
         amounts.iter().enumerate().max_by_key(|(i, a)| (a.0, std::cmp::Reverse(*i))).map(|(i, _)| i).unwrap_or(0);
-    let local = counted_at.and_utc().with_timezone(&ctx.zone);
-    let main_origin = &placed[&sold[main].origin];
     let buyer_place = &placed[sale.buyer_region_code];
-    let pairing_id =
-        pairings::in_force(conn, local.date_naive(), sale.buyer_org_path, &buyer_place.path, &main_origin.path)?;
+    let pairing_id = pairings::most_specific(in_force.remove(&sold[main].position).unwrap_or_default());
     let (year, adjusts_year) = periods::posting_year(conn, local.year(), ctx)?;
     let month = match adjusts_year {
         None => local.month() as i32,
@@ -279,24 +300,24 @@ pub fn reverse_refund(conn: &mut DbConn, refund: &Refunded<'_>, ctx: &Ctx) -> Ap
 /// Rollup rows are shared by every payment of a region, and a payment of several sub-orders
 /// writes several entries, each locking its rows: two such payments locking two rows in opposite
 /// orders deadlocked (the soak found it, ~1 in 100 payments of one buyer). So the transactions
-/// that write the ledger take one lock, until they commit, before their first rollup row.
+/// that write the ledger take one lock, until they commit, before their first rollup row: inside
+/// the same statement, which cost a round trip of its own before.
 fn write(conn: &mut DbConn, entry: &EntryRow, lines: &[LedgerLine]) -> AppResult<()> {
-    crate::db::xact_lock(conn, "ledger:rollups", false)?;
-    let mut statements = vec![entry_insert(entry), lines_insert(lines)];
-    statements.extend(rollups::upserts(lines));
-    sql::execute_all(conn, &statements)
+    let mut inserts = vec![entry_insert(entry), lines_insert(lines)];
+    inserts.extend(rollups::upserts(lines));
+    sql::execute_all_locked(conn, "ledger:rollups", &inserts)
 }
 
-fn entry_insert(e: &EntryRow) -> Statement {
+fn entry_insert(e: &EntryRow) -> Insert {
     let mut binds = Vec::with_capacity(EntryRow::COLUMNS.len());
     e.binds(&mut binds);
-    Statement { sql: sql::insert_sql("ledger_entries", EntryRow::COLUMNS, 1, ""), binds }
+    Insert { table: "ledger_entries", columns: EntryRow::COLUMNS.to_vec(), suffix: String::new(), binds }
 }
 
-fn lines_insert(lines: &[LedgerLine]) -> Statement {
+fn lines_insert(lines: &[LedgerLine]) -> Insert {
     let mut binds = Vec::with_capacity(lines.len() * LedgerLine::COLUMNS.len());
     for x in lines {
         x.binds(&mut binds);
     }
-    Statement { sql: sql::insert_sql("ledger_lines", LedgerLine::COLUMNS, lines.len(), ""), binds }
+    Insert { table: "ledger_lines", columns: LedgerLine::COLUMNS.to_vec(), suffix: String::new(), binds }
 }

@@ -289,10 +289,6 @@ pub struct PairingQuery {
 crate::paged!(PairingQuery);
 
 /// Codes of a region and of every region above it.
-fn chain(path: &str) -> Vec<String> {
-    path.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect()
-}
-
 /// Pairings are public facts (announced by the governments that make them): every signed-in user may list them.
 pub fn list(conn: &mut DbConn, q: PairingQuery, page: &PageRequest) -> AppResult<Page<PairingView>> {
     let mut query = p::table.select(PairingRow::as_select()).order(p::id.asc()).limit(page.limit + 1).into_boxed();
@@ -334,25 +330,23 @@ pub fn get(conn: &mut DbConn, id: &str) -> AppResult<PairingView> {
     view(conn, row)
 }
 
-/// The pairing in force on `day` for goods from `origin_path` bought by the organisation at
-/// `buyer_org_path` (located at `buyer_region_path`): the most specific match — an organisation
-/// pairing before a region pairing, a smaller donor before a larger, then a smaller recipient.
-pub fn in_force(
-    conn: &mut DbConn,
-    day: NaiveDate,
-    buyer_org_path: &str,
-    buyer_region_path: &str,
-    origin_path: &str,
-) -> AppResult<Option<String>> {
-    let candidates: Vec<PairingRow> = p::table
-        .filter(p::recipient_region_code.eq_any(chain(origin_path)))
-        .filter(p::donor_region_code.eq_any(chain(buyer_region_path)).or(p::donor_org_id.eq_any(chain(buyer_org_path))))
-        .filter(p::valid_from.le(day))
-        .filter(p::valid_to.is_null().or(p::valid_to.ge(day)))
-        .select(PairingRow::as_select())
-        .load(conn)?;
-    Ok(candidates
+/// Of the pairings in force for a sale (see `ledger::count_sub_order`, which finds them beside the
+/// order's lines), the one it counts to: the most specific match — an organisation pairing before
+/// a region pairing, a smaller donor before a larger, then a smaller recipient, then the latest.
+pub fn most_specific(candidates: impl IntoIterator<Item = Candidate>) -> Option<String> {
+    candidates
         .into_iter()
-        .max_by_key(|c| (c.donor_org_id.is_some(), c.donor_path.len(), c.recipient_path.len(), c.valid_from))
-        .map(|c| c.id))
+        .max_by_key(|(_, donor_org_id, donor_path, recipient_path, valid_from)| {
+            (donor_org_id.is_some(), donor_path.len(), recipient_path.len(), *valid_from)
+        })
+        .map(|c| c.0)
+}
+
+/// What `most_specific` weighs of a pairing: id, donor organisation, donor path, recipient path,
+/// first day.
+pub type Candidate = (String, Option<String>, String, String, NaiveDate);
+
+/// The codes of a `/`-joined path, root first: a region or an organisation and its ancestors.
+pub fn chain(path: &str) -> Vec<String> {
+    path.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect()
 }

@@ -91,6 +91,13 @@ impl Span {
         }
     }
 
+    /// The half or the quarter the span is (`H1`, `Q3`), as the rollups kept per part of the year
+    /// name it; none for the year and for a month.
+    pub fn part(&self) -> Option<String> {
+        let code = self.code();
+        (code.starts_with('H') || code.starts_with('Q')).then_some(code)
+    }
+
     /// 2021年上半年, 2021年第一季度, 2021年3月, 2021年.
     pub fn label(&self) -> String {
         let y = self.year;
@@ -170,6 +177,7 @@ mod tests {
             let s = Span::parse(2021, Some(p)).unwrap();
             assert_eq!((s.first_month, s.last_month), (first, last), "{p}");
             assert_eq!(s.code(), p);
+            assert_eq!(s.part().is_some(), p.starts_with('H') || p.starts_with('Q'), "{p}");
             assert_eq!(s.label(), label);
         }
         assert!(Span::parse(2021, None).unwrap().is_whole_year());

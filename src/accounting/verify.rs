@@ -30,6 +30,9 @@ struct Compared<'a> {
     label: String,
     table: &'a str,
     keys: &'a [&'a str],
+    /// The lines as the table sums them: `ledger_lines`, or `ledger_line_parts` for a rollup
+    /// kept per part of the year.
+    lines: &'a str,
     lines_where: &'a str,
     lines_binds: Vec<Bind>,
     table_where: &'a str,
@@ -49,8 +52,8 @@ fn compare(conn: &mut DbConn, c: Compared<'_>, out: &mut Verification) -> AppRes
     let from_lines: Vec<Row> = super::facts::query(
         conn,
         &format!(
-            "SELECT {key_expr} AS k, CAST(SUM(amount_fen) AS BIGINT) AS amount FROM ledger_lines {} GROUP BY {group}",
-            c.lines_where
+            "SELECT {key_expr} AS k, CAST(SUM(amount_fen) AS BIGINT) AS amount FROM {} {} GROUP BY {group}",
+            c.lines, c.lines_where
         ),
         &c.lines_binds,
     )?;
@@ -211,6 +214,7 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
             label: rollup.table.to_owned(),
             table: rollup.table,
             keys: rollup.key,
+            lines: rollup.source(),
             lines_where: "",
             lines_binds: vec![],
             table_where: "",
@@ -225,6 +229,7 @@ pub fn verify(conn: &mut DbConn, count_on: CountOn, zone: chrono_tz::Tz) -> AppR
                 label: format!("{} at {}", table.table, snap.taken_at),
                 table: table.table,
                 keys: table.key,
+                lines: "ledger_lines",
                 lines_where: "WHERE year >= ? AND recorded_at <= ?",
                 lines_binds: vec![Bind::Int(snap.first_year), Bind::Time(snap.taken_at)],
                 table_where: "WHERE taken_at = ?",

@@ -485,15 +485,20 @@ pub fn sqlite_memory_used() -> i64 {
     unsafe { libsqlite3_sys::sqlite3_memory_used() }
 }
 
+/// The advisory lock's number for a name.
+fn lock_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// A lock on a name until the transaction ends: a PostgreSQL advisory lock, shared or
 /// exclusive. SQLite needs none (its write transactions already run one at a time).
 pub fn xact_lock(conn: &mut DbConn, name: &str, shared: bool) -> AppResult<()> {
     if let DbConn::Postgres(c) = conn {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(name.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        let key = i64::from_be_bytes(first);
+        let key = lock_key(name);
         let function = if shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
         diesel::sql_query(format!("SELECT {function}($1)")).bind::<diesel::sql_types::BigInt, _>(key).execute(c)?;
     }

@@ -692,6 +692,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    ledger_sums_buyer_origin_part (year, part, origin_prefecture, buyer_org_id) {
+        year -> Integer,
+        part -> Text,
+        origin_prefecture -> Text,
+        buyer_org_id -> Text,
+        origin_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_buyer_origin_province_part (year, part, origin_province, buyer_org_id) {
+        year -> Integer,
+        part -> Text,
+        origin_province -> Text,
+        buyer_org_id -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_sums_buyer_donor_part (year, part, buyer_prefecture, buyer_org_id) {
+        year -> Integer,
+        part -> Text,
+        buyer_prefecture -> Text,
+        buyer_org_id -> Text,
+        buyer_province -> Text,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
     ledger_sums_channel (year, month, origin_prefecture, buyer_prefecture, pairing_key, channel) {
         year -> Integer,
         month -> Integer,
@@ -951,6 +983,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_sums_buyer_origin,
     ledger_sums_buyer_origin_province,
     ledger_sums_buyer_donor,
+    ledger_sums_buyer_donor_part,
+    ledger_sums_buyer_origin_part,
+    ledger_sums_buyer_origin_province_part,
     ledger_snapshots,
     ledger_sums_channel,
     ledger_sums_producer,

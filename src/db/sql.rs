@@ -134,6 +134,60 @@ pub fn execute_all(conn: &mut DbConn, statements: &[Statement]) -> AppResult<()>
     Ok(())
 }
 
+/// An `INSERT … VALUES` of some rows, `suffix` (an `ON CONFLICT` clause) after them.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    pub table: &'static str,
+    pub columns: Vec<&'static str>,
+    pub suffix: String,
+    /// The rows' values, a row after the other.
+    pub binds: Vec<Bind>,
+}
+
+impl Insert {
+    fn rows(&self) -> usize {
+        self.binds.len() / self.columns.len().max(1)
+    }
+
+    pub fn statement(&self) -> Statement {
+        Statement { sql: insert_sql(self.table, &self.columns, self.rows(), &self.suffix), binds: self.binds.clone() }
+    }
+
+    /// The same rows, selected beside `part` (a `WITH` part of one row): PostgreSQL reads that
+    /// part before it has a first row to insert.
+    fn after(&self, part: &str) -> Statement {
+        let one = format!("({})", vec!["?"; self.columns.len()].join(", "));
+        let sql = format!(
+            "INSERT INTO {} ({}) SELECT v.* FROM {part}, (VALUES {}) AS v{}",
+            self.table,
+            self.columns.join(", "),
+            vec![one; self.rows()].join(", "),
+            self.suffix
+        );
+        Statement { sql, binds: self.binds.clone() }
+    }
+}
+
+/// Runs inserts once the transaction holds the lock on `lock` (until it ends; see
+/// `db::xact_lock`): on PostgreSQL in one statement, one round trip, whose first `WITH` part takes
+/// the lock and whose every insert selects its rows beside that part, so no row is written, nor
+/// any row lock taken, before the lock is held. On SQLite one after the other, without a lock
+/// (its write transactions already run one at a time).
+pub fn execute_all_locked(conn: &mut DbConn, lock: &str, inserts: &[Insert]) -> AppResult<()> {
+    let statements: Vec<Statement> = match conn {
+        DbConn::Sqlite(_) => inserts.iter().map(Insert::statement).collect(),
+        DbConn::Postgres(_) => {
+            let held = Statement {
+                sql: "SELECT pg_advisory_xact_lock(?) AS held".into(),
+                binds: vec![Bind::BigInt(super::lock_key(lock))],
+            };
+            // `execute_all` names the parts `w0`, `w1`, …: the lock is the first.
+            std::iter::once(held).chain(inserts.iter().map(|i| i.after("w0"))).collect()
+        }
+    };
+    execute_all(conn, &statements)
+}
+
 /// One value a data-changing statement returned, and which statement it came from.
 #[derive(QueryableByName)]
 struct Returned {

@@ -326,7 +326,12 @@ fn count_if_due(
         (CountOn::Accepted, SubOrderEvent::Accept) => ctx.now,
         _ => return Ok(()),
     };
-    let sale = ledger::Sale {
+    ledger::count_sub_order(conn, &sale_of(order, sub), counted_at, ctx)
+}
+
+/// A sub-order as the ledger counts it: what was paid for it and not refunded.
+pub fn sale_of<'a>(order: &'a OrderRow, sub: &'a SubOrderRow) -> ledger::Sale<'a> {
+    ledger::Sale {
         order_id: &order.id,
         sub_order_id: &sub.id,
         buyer_org_id: &order.buyer_org_id,
@@ -336,8 +341,7 @@ fn count_if_due(
         producer_path: &sub.producer_path,
         amount: Fen(sub.total_fen - sub.refunded_fen),
         channel: &order.channel,
-    };
-    ledger::count_sub_order(conn, &sale, counted_at, ctx)
+    }
 }
 
 /// Completes a paid order once every sub-order is done.

@@ -1,0 +1,12 @@
+DROP TABLE ledger_sums_buyer_donor_part;
+DROP TABLE ledger_sums_buyer_origin_province_part;
+DROP TABLE ledger_sums_buyer_origin_part;
+DROP VIEW ledger_line_parts;
+DROP INDEX ledger_lines_origin_province_idx;
+DROP INDEX ledger_lines_origin_prefecture_idx;
+DROP INDEX ledger_lines_buyer_province_idx;
+DROP INDEX ledger_lines_buyer_prefecture_idx;
+CREATE INDEX ledger_lines_origin_province_idx ON ledger_lines (origin_province, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_origin_prefecture_idx ON ledger_lines (origin_prefecture, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_buyer_province_idx ON ledger_lines (buyer_province, year, recorded_at) INCLUDE (amount_fen, month);
+CREATE INDEX ledger_lines_buyer_prefecture_idx ON ledger_lines (buyer_prefecture, year, recorded_at) INCLUDE (amount_fen, month);

@@ -1,0 +1,4 @@
+DROP TABLE ledger_sums_buyer_donor_part;
+DROP TABLE ledger_sums_buyer_origin_province_part;
+DROP TABLE ledger_sums_buyer_origin_part;
+DROP VIEW ledger_line_parts;
