@@ -1,5 +1,8 @@
 //! Report benchmark on PostgreSQL: `cargo bench --bench reports -- [--entries N] [--runs R] [--plain-runs P] [--reuse]
-//! [--write-only]` (`--write-only`: load, then measure only what the ledger adds to a payment).
+//! [--write-only] [--chunk C]` (`--write-only`: load, then measure only what the ledger adds to a
+//! payment; `--chunk`: entries per transaction of the load, 1,000,000 by default). A load that
+//! stopped part-way (killed, out of disk) resumes after its last whole chunk when run again with
+//! the same `--entries` and `--chunk`.
 //!
 //! Loads N ledger entries (default 10,000,000) into a fresh schema of `DONGXI_BENCH_PG_URL`,
 //! shaped like the national platform: ~30,000 producers in the 992 counties of the western
@@ -61,7 +64,10 @@ fn time<F: FnMut()>(runs: usize, mut f: F) -> (f64, f64, f64) {
     (percentile(&ms, 0.5), percentile(&ms, 0.99), ms.iter().sum::<f64>() / ms.len() as f64)
 }
 
-fn load(conn: &mut DbConn, entries: u64) {
+/// Loads `entries` entries in chunks of `chunk`, each chunk one transaction drawn from a seed of
+/// its own, so that a load stopped part-way resumes after its last whole chunk (`already`
+/// entries) and draws the same data as one that was never stopped.
+fn load(conn: &mut DbConn, entries: u64, chunk: u64, already: u64) {
     let started = Instant::now();
     let step = |what: &str| eprintln!("  {what} ({:.0} s)", started.elapsed().as_secs_f64());
     // The migrations' indexes on the lines (a later definition replacing an earlier one of the
@@ -92,7 +98,8 @@ fn load(conn: &mut DbConn, entries: u64) {
            FROM bench_dc dc, generate_series(1, 174) g;
          INSERT INTO organizations (id, name, kind, region_code, parent_id, path, created_at)
            SELECT id, '合作社' || n, 'producer', code, NULL, id || '/', now() FROM bench_producers
-           UNION ALL SELECT id, '采购单位' || n, 'agency', code, NULL, id || '/', now() FROM bench_buyers;
+           UNION ALL SELECT id, '采购单位' || n, 'agency', code, NULL, id || '/', now() FROM bench_buyers
+           ON CONFLICT DO NOTHING;
          CREATE TEMP TABLE bench_pairs AS
            WITH r AS (SELECT prefecture, row_number() OVER (ORDER BY prefecture) - 1 AS i FROM (SELECT DISTINCT prefecture FROM bench_rc) x),
                 d AS (SELECT prefecture, row_number() OVER (ORDER BY prefecture) - 1 AS j FROM (SELECT DISTINCT prefecture FROM bench_dc) y)
@@ -100,10 +107,11 @@ fn load(conn: &mut DbConn, entries: u64) {
            FROM r JOIN d ON d.j = r.i % (SELECT count(*) FROM d);
          INSERT INTO pairings (id, donor_region_code, donor_org_id, donor_path, recipient_region_code, recipient_path, valid_from, created_at, updated_at)
            SELECT p.id, p.donor, NULL, dr.path, p.recipient, rr.path, DATE '2021-01-01', now(), now()
-           FROM bench_pairs p JOIN regions dr ON dr.code = p.donor JOIN regions rr ON rr.code = p.recipient;
+           FROM bench_pairs p JOIN regions dr ON dr.code = p.donor JOIN regions rr ON rr.code = p.recipient
+           ON CONFLICT DO NOTHING;
          CREATE TEMP TABLE bench_pref_buyers AS SELECT prefecture, array_agg(n ORDER BY n) AS ns FROM bench_buyers GROUP BY prefecture;
          CREATE INDEX ON bench_producers (n); CREATE INDEX ON bench_buyers (n);
-         ALTER TABLE ledger_lines DROP CONSTRAINT ledger_lines_pkey;",
+         ALTER TABLE ledger_lines DROP CONSTRAINT IF EXISTS ledger_lines_pkey;",
     );
     for idx in &line_indexes {
         let name = idx.split_whitespace().nth(2).unwrap_or_default();
@@ -129,12 +137,18 @@ fn load(conn: &mut DbConn, entries: u64) {
     };
     eprintln!("  {np} producers, {nb} buyers");
     // Entries in chunks, each a random draw joined to its producer, buyer and pairing.
-    let chunk = 1_000_000u64;
-    let mut from = 1u64;
+    let mut from = already + 1;
+    if already > 0 {
+        eprintln!("  resuming after entry {already}");
+    }
     while from <= entries {
         let to = (from + chunk - 1).min(entries);
+        // A seed per chunk in (-1, 1), from the chunk's first entry.
+        let seed = ((from / chunk) % 19_997) as f64 / 20_000.0;
+        // One multi-statement string: one transaction, so a chunk is loaded whole or not at all.
         conn.batch_execute(&format!(
             "SET session_replication_role = replica;
+             SELECT setseed({seed});
              CREATE TEMP TABLE bench_draw AS
                SELECT i, 1 + floor(random() * {np})::bigint AS pn, random() AS paired, random() AS pick,
                       1 + floor(random() * {nb})::bigint AS anyone,
@@ -324,19 +338,28 @@ fn main() {
     let runs: usize = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(30);
     // The plain GROUP BY takes a second or more a query: fewer runs of it keep a rerun short.
     let plain_runs: usize = arg("--plain-runs").and_then(|v| v.parse().ok()).unwrap_or(runs.min(10));
+    let chunk: u64 = arg("--chunk").and_then(|v| v.parse().ok()).filter(|c| *c > 0).unwrap_or(1_000_000);
     let schema = format!("bench_reports_{entries}");
     let mut admin = dongxi::db::establish(&base).expect("DONGXI_BENCH_PG_URL");
-    let loaded = flag("--reuse")
-        && {
-            let n = count(
-                &mut admin,
-                &format!(
-                    "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = 'ledger_sums_month'"
-                ),
-            );
-            n == 1 && count(&mut admin, &format!("SELECT count(*) AS n FROM {schema}.ledger_entries")) as u64 >= entries
-        };
-    if !loaded {
+    let has = |admin: &mut DbConn, table: &str| {
+        count(
+            admin,
+            &format!(
+                "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{table}'"
+            ),
+        ) == 1
+    };
+    // A load in progress leaves `bench_load` (what it was asked for) until it has finished: the
+    // same load asked again resumes it.
+    let unfinished = has(&mut admin, "bench_load");
+    let resume = unfinished
+        && count(&mut admin, &format!("SELECT entries AS n FROM {schema}.bench_load")) as u64 == entries
+        && count(&mut admin, &format!("SELECT chunk AS n FROM {schema}.bench_load")) as u64 == chunk;
+    let loaded = !unfinished
+        && flag("--reuse")
+        && has(&mut admin, "ledger_sums_month")
+        && count(&mut admin, &format!("SELECT count(*) AS n FROM {schema}.ledger_entries")) as u64 >= entries;
+    if !loaded && !resume {
         admin
             .batch_execute(&format!(
                 "SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
@@ -352,10 +375,24 @@ fn main() {
     if loaded {
         eprintln!("reusing {schema}");
     } else {
-        eprintln!("loading {entries} ledger entries into {schema} …");
+        // A load stopped from outside may still be finishing its chunk in the server: wait for
+        // its session (which holds this lock until it ends) before counting what it loaded.
+        conn.batch_execute(&format!("SELECT pg_advisory_lock(hashtext('{schema}'))")).expect("load lock");
+        let already = if resume {
+            count(&mut conn, "SELECT count(*) AS n FROM ledger_entries") as u64
+        } else {
+            conn.batch_execute(&format!(
+                "CREATE TABLE bench_load (entries BIGINT NOT NULL, chunk BIGINT NOT NULL); INSERT INTO bench_load VALUES ({entries}, {chunk})"
+            ))
+            .expect("load marker");
+            0
+        };
+        eprintln!("loading {entries} ledger entries into {schema} in chunks of {chunk} …");
         let started = Instant::now();
-        load(&mut conn, entries);
-        eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
+        load(&mut conn, entries, chunk, already);
+        conn.batch_execute("DROP TABLE bench_load").expect("load marker");
+        let rate = (entries - already) as f64 / started.elapsed().as_secs_f64();
+        eprintln!("loaded in {:.0} s ({rate:.0} entries/s)", started.elapsed().as_secs_f64());
     }
     // Month-end snapshots, as the worker takes them once each month has ended.
     if count(&mut conn, "SELECT count(*) AS n FROM ledger_snapshots") == 0 {
