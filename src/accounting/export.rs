@@ -67,9 +67,20 @@ pub fn as_of_text(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
     format!("截至 {}（{zone_name}）", local.format("%Y年%m月%d日 %H:%M"))
 }
 
+/// Text as a spreadsheet shows it, never as a formula: a text that a spreadsheet would read as
+/// one (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return; an organisation or a
+/// product may be named so) gets a leading `'`, which Excel and LibreOffice take as "text".
+/// Numbers are not texts, so a negative amount keeps its sign.
+fn never_a_formula(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_owned(),
+    }
+}
+
 fn text(cell: &Cell) -> String {
     match cell {
-        Cell::Text(s) => s.clone(),
+        Cell::Text(s) => never_a_formula(s),
         Cell::Yuan(f) => Fen(*f).yuan(),
         Cell::Ratio(r) => format!("{:.2}%", r * 100.0),
         Cell::Int(n) => n.to_string(),
@@ -82,9 +93,9 @@ pub fn csv(table: &Table) -> AppResult<Vec<u8>> {
     {
         let mut w = csv::WriterBuilder::new().flexible(true).from_writer(&mut out);
         let fail = |e: csv::Error| AppError::Unexpected(anyhow::anyhow!("csv: {e}"));
-        w.write_record([table.title.as_str()]).map_err(fail)?;
+        w.write_record([never_a_formula(&table.title)]).map_err(fail)?;
         for (label, value) in &table.preamble {
-            w.write_record([label.clone(), text(value)]).map_err(fail)?;
+            w.write_record([never_a_formula(label), text(value)]).map_err(fail)?;
         }
         w.write_record(&table.headers).map_err(fail)?;
         for row in &table.rows {
@@ -397,4 +408,34 @@ pub fn ledger_export(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ct
     };
     let at = q.as_of.unwrap_or_else(|| crate::clock::utc(ctx.now));
     Ok(ledger_table(&title, (q.year, q.period.as_deref().unwrap_or("year")), at, &all, ctx.zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cell, Table, csv};
+
+    #[test]
+    fn a_csv_cell_is_never_a_formula() {
+        let names = ["=HYPERLINK(\"http://x.cn\",\"点此\")", "+1+1", "-2+3", "@SUM(A1)", "\tX", "普安红茶", "a=b"];
+        let table = Table {
+            title: "=标题".into(),
+            file_stem: "t".into(),
+            preamble: vec![("@说明".into(), Cell::Text("-备注".into()))],
+            headers: vec!["单位", "金额"],
+            rows: names.iter().map(|n| vec![Cell::Text((*n).into()), Cell::Yuan(-1234)]).collect(),
+        };
+        let out = String::from_utf8(csv(&table).unwrap()).unwrap();
+        let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(out.as_bytes());
+        let records: Vec<Vec<String>> =
+            reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+        assert_eq!(records[0][0], "'=标题");
+        assert_eq!(records[1], ["'@说明", "'-备注"]);
+        let cells: Vec<&str> = records[3..].iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            cells,
+            ["'=HYPERLINK(\"http://x.cn\",\"点此\")", "'+1+1", "'-2+3", "'@SUM(A1)", "'\tX", "普安红茶", "a=b"]
+        );
+        // An amount is a number: its minus sign stays.
+        assert!(records[3..].iter().all(|r| r[1] == "-12.34"), "{records:?}");
+    }
 }
