@@ -288,7 +288,6 @@ pub struct PairingQuery {
 
 crate::paged!(PairingQuery);
 
-/// Codes of a region and of every region above it.
 /// Pairings are public facts (announced by the governments that make them): every signed-in user may list them.
 pub fn list(conn: &mut DbConn, q: PairingQuery, page: &PageRequest) -> AppResult<Page<PairingView>> {
     let mut query = p::table.select(PairingRow::as_select()).order(p::id.asc()).limit(page.limit + 1).into_boxed();

@@ -156,12 +156,11 @@ impl Insert {
     /// The same rows, selected beside `part` (a `WITH` part of one row): PostgreSQL reads that
     /// part before it has a first row to insert.
     fn after(&self, part: &str) -> Statement {
-        let one = format!("({})", vec!["?"; self.columns.len()].join(", "));
         let sql = format!(
             "INSERT INTO {} ({}) SELECT v.* FROM {part}, (VALUES {}) AS v{}",
             self.table,
             self.columns.join(", "),
-            vec![one; self.rows()].join(", "),
+            value_rows(self.columns.len(), self.rows()),
             self.suffix
         );
         Statement { sql, binds: self.binds.clone() }
@@ -293,8 +292,13 @@ fn numbered(sql: &str) -> String {
 
 /// `INSERT INTO table (columns) VALUES (?, …), …` for `rows` rows, with `suffix` after it.
 pub fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
-    let one = format!("({})", vec!["?"; columns.len()].join(", "));
-    format!("INSERT INTO {table} ({}) VALUES {}{suffix}", columns.join(", "), vec![one; rows].join(", "))
+    format!("INSERT INTO {table} ({}) VALUES {}{suffix}", columns.join(", "), value_rows(columns.len(), rows))
+}
+
+/// `(?, …), …`: `rows` rows of `columns` placeholders.
+fn value_rows(columns: usize, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(", "));
+    vec![one; rows].join(", ")
 }
 
 #[cfg(test)]
