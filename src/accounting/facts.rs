@@ -231,9 +231,16 @@ pub fn sums(
         (Some(table), Some(c)) => {
             let base = base(conn, table, group, cond, span, c)?;
             let (stored, mut binds) = part(base.table, base.taken_at, span, cond, column, "amount_fen");
-            let (between, between_binds) = lines_between(&base, span, cond, column);
+            let sign = if base.adds { "amount_fen" } else { "-amount_fen" };
+            let (between, between_binds) = part("ledger_lines", None, span, cond, column, sign);
             binds.extend(between_binds);
-            (format!("{stored} UNION ALL {between}"), binds)
+            let mut sql = format!("{stored} UNION ALL {between} AND recorded_at > ?");
+            binds.push(Bind::Time(base.from));
+            if let Some(to) = base.to {
+                sql.push_str(" AND recorded_at <= ?");
+                binds.push(Bind::Time(to));
+            }
+            (sql, binds)
         }
     };
     let sql = format!("SELECT key, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
@@ -280,20 +287,6 @@ fn base(conn: &mut DbConn, table: &'static str, group: Group, cond: &Cond, span:
     })
 }
 
-/// The lines recorded between `base` and the instant, signed so that base plus them is the
-/// instant.
-fn lines_between(base: &Base, span: &Span, cond: &Cond, column: &str) -> (String, Vec<Bind>) {
-    let sign = if base.adds { "amount_fen" } else { "-amount_fen" };
-    let (mut sql, mut binds) = part("ledger_lines", None, span, cond, column, sign);
-    sql.push_str(" AND recorded_at > ?");
-    binds.push(Bind::Time(base.from));
-    if let Some(to) = base.to {
-        sql.push_str(" AND recorded_at <= ?");
-        binds.push(Bind::Time(to));
-    }
-    (sql, binds)
-}
-
 /// A breakdown's largest groups, the count and the sum of the rest.
 #[derive(Debug)]
 pub struct Top {
@@ -301,6 +294,9 @@ pub struct Top {
     pub rest_count: usize,
     pub rest_sum: i64,
 }
+
+/// Lines between the base and the instant beyond which `top` leaves the work to `sums`.
+const TOP_DELTA_MAX: usize = 2_000;
 
 /// A row of `part`.
 #[derive(QueryableByName)]
@@ -319,25 +315,12 @@ struct Stats {
     total: i64,
 }
 
-/// A buyer the lines between base and instant touch: what they add (or take away) and what the
-/// base holds for it.
-#[derive(QueryableByName)]
-struct Moved {
-    #[diesel(sql_type = Text)]
-    key: String,
-    #[diesel(sql_type = BigInt)]
-    delta: i64,
-    #[diesel(sql_type = BigInt)]
-    before: i64,
-}
-
 /// The `limit` largest buyers of a region scope over a year, a half or a quarter (amount descending, key
 /// ascending; groups adding up to nothing left out), read from the top of an index of a rollup
 /// or snapshot that holds one row per buyer, instead of summing every buyer. With `as_of`, the
-/// buyers the lines between base and instant touch are corrected exactly, their base rows found
-/// beside their sums in one query: every other buyer keeps its base amount, so the largest
-/// untouched ones are the top of the base's index less the touched.
-/// `None`: no such table answers; use `sums`.
+/// buyers the lines between base and instant touch are corrected exactly: the top `limit + d`
+/// rows of the base hold every untouched buyer that can still be among the `limit` largest.
+/// `None`: no such table answers (or too many buyers moved since it); use `sums`.
 pub fn top(
     conn: &mut DbConn,
     span: &Span,
@@ -357,11 +340,28 @@ pub fn top(
         None => None,
     };
     let (stored, taken_at) = base.as_ref().map_or((table, None), |b| (b.table, b.taken_at));
+    let mut delta: HashMap<String, i64> = HashMap::new();
+    if let Some(b) = &base {
+        let sign = if b.adds { "amount_fen" } else { "-amount_fen" };
+        let (mut sql, mut binds) = part("ledger_lines", None, span, cond, "buyer_org_id", sign);
+        sql.push_str(" AND recorded_at > ?");
+        binds.push(Bind::Time(b.from));
+        if let Some(to) = b.to {
+            sql.push_str(" AND recorded_at <= ?");
+            binds.push(Bind::Time(to));
+        }
+        let sql = format!("SELECT key, CAST(SUM(a) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
+        let rows: Vec<KeySum> = query(conn, &sql, &binds)?;
+        if rows.len() > TOP_DELTA_MAX {
+            return Ok(None);
+        }
+        delta = rows.into_iter().map(|r| (r.key, r.amount)).collect();
+    }
     let (scoped, scoped_binds) = part(stored, taken_at, span, cond, "buyer_org_id", "amount_fen");
-    let moved: Vec<Moved> = match &base {
-        Some(b) => moved(conn, b, span, cond, &scoped, &scoped_binds)?,
-        None => Vec::new(),
-    };
+    let mut binds = scoped_binds.clone();
+    binds.push(Bind::BigInt((limit + delta.len()) as i64));
+    let head: Vec<Part> =
+        query(conn, &format!("{scoped} AND amount_fen <> 0 ORDER BY amount_fen DESC, buyer_org_id LIMIT ?"), &binds)?;
     let stats: Vec<Stats> = query(
         conn,
         &format!(
@@ -370,57 +370,27 @@ pub fn top(
         &scoped_binds,
     )?;
     let (mut count, mut total) = stats.first().map_or((0, 0), |s| (s.n, s.total));
-    let held = moved.iter().filter(|m| m.before != 0).count();
-    // The head is read twice as deep as shown, and again as deep as every touched buyer the
-    // base holds when touched buyers fill more than half of it.
-    let first = limit + held.min(limit);
-    let mut head = read_head(conn, &scoped, &scoped_binds, first)?;
-    let touched: HashMap<&str, &Moved> = moved.iter().map(|m| (m.key.as_str(), m)).collect();
-    let untouched = |head: &[Part]| head.iter().filter(|r| !touched.contains_key(r.key.as_str())).count();
-    if held > limit && head.len() == first && untouched(&head) < limit {
-        head = read_head(conn, &scoped, &scoped_binds, limit + held)?;
+    let mut values: HashMap<String, i64> = head.into_iter().map(|r| (r.key, r.a)).collect();
+    let touched: Vec<String> = delta.keys().cloned().collect();
+    for chunk in touched.chunks(500) {
+        let mut binds = scoped_binds.clone();
+        binds.extend(chunk.iter().map(|k| Bind::Text(k.clone())));
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let rows: Vec<Part> = query(conn, &format!("{scoped} AND buyer_org_id IN ({marks})"), &binds)?;
+        values.extend(rows.into_iter().map(|r| (r.key, r.a)));
     }
-    let mut rows: Vec<(String, i64)> =
-        head.into_iter().filter(|r| !touched.contains_key(r.key.as_str())).map(|r| (r.key, r.a)).collect();
-    for m in &moved {
-        let after = m.before + m.delta;
-        count += i64::from(after != 0) - i64::from(m.before != 0);
-        total += m.delta;
-        if after != 0 {
-            rows.push((m.key.clone(), after));
-        }
+    for (key, d) in delta {
+        let before = values.get(&key).copied().unwrap_or(0);
+        let after = before + d;
+        count += i64::from(after != 0) - i64::from(before != 0);
+        total += d;
+        values.insert(key, after);
     }
+    let mut rows: Vec<(String, i64)> = values.into_iter().filter(|(_, v)| *v != 0).collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     rows.truncate(limit);
     let shown: i64 = rows.iter().map(|(_, v)| v).sum();
     Ok(Some(Top { rest_count: (count as usize).saturating_sub(rows.len()), rest_sum: total - shown, rows }))
-}
-
-/// The base's `n` largest buyers (amount descending, key ascending), groups of nothing left out.
-fn read_head(conn: &mut DbConn, scoped: &str, scoped_binds: &[Bind], n: usize) -> AppResult<Vec<Part>> {
-    let mut binds = scoped_binds.to_vec();
-    binds.push(Bind::BigInt(n as i64));
-    query(conn, &format!("{scoped} AND amount_fen <> 0 ORDER BY amount_fen DESC, buyer_org_id LIMIT ?"), &binds)
-}
-
-/// Every buyer the lines between `base` and the instant touch, with its sum of them (signed so
-/// that base + delta is the instant) and its base amount, joined in the database.
-fn moved(
-    conn: &mut DbConn,
-    base: &Base,
-    span: &Span,
-    cond: &Cond,
-    scoped: &str,
-    scoped_binds: &[Bind],
-) -> AppResult<Vec<Moved>> {
-    let (lines, mut binds) = lines_between(base, span, cond, "buyer_org_id");
-    binds.extend(scoped_binds.iter().cloned());
-    let sql = format!(
-        "SELECT d.key, d.delta, CAST(COALESCE(s.a, 0) AS BIGINT) AS before \
-         FROM (SELECT key, CAST(SUM(a) AS BIGINT) AS delta FROM ({lines}) x GROUP BY key) d \
-         LEFT JOIN ({scoped}) s ON s.key = d.key"
-    );
-    query(conn, &sql, &binds)
 }
 
 /// `SELECT key, amount FROM table WHERE [taken_at = ? AND] year = ? [AND month BETWEEN ? AND ?
