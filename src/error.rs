@@ -207,6 +207,14 @@ pub fn on_unique_violation(err: diesel::result::Error, mapped: impl FnOnce() -> 
     }
 }
 
+/// A problem's `code` and the first refused field, carried on its response so that the access log
+/// names why a request was refused (the body itself is never logged).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: String,
+    pub field: Option<String>,
+}
+
 pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
@@ -219,6 +227,8 @@ pub fn problem_response(problem: &Problem) -> Response {
     if let Some(secs) = problem.retry_after_secs {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    let field = problem.errors.first().map(|e| e.field.chars().take(64).collect());
+    response.extensions_mut().insert(Refusal { code: problem.code.clone(), field });
     response
 }
 

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::error::{AppError, Problem, problem_response};
+use crate::error::{AppError, Problem, Refusal, problem_response};
 use crate::ids::new_id;
 use crate::ops::metrics::Metrics;
 
@@ -43,7 +43,10 @@ pub async fn observe(request: Request, next: Next) -> Response {
     .await;
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(status, elapsed_ms = format!("{elapsed_ms:.1}"), "handled"));
+    let refusal = response.extensions().get::<Refusal>();
+    let code = refusal.map(|r| r.code.as_str());
+    let field = refusal.and_then(|r| r.field.as_deref());
+    span.in_scope(|| tracing::info!(status, code, field, elapsed_ms = format!("{elapsed_ms:.1}"), "handled"));
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
