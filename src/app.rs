@@ -83,7 +83,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Everything served outside `/api/v1`: probes, the API's description, mail links and the pages.
 fn pages(openapi: &utoipa::openapi::OpenApi) -> RouteTable {
-    let openapi_json = Arc::new(serde_json::to_value(openapi).unwrap_or_default());
+    let mut openapi_json = serde_json::to_value(openapi).unwrap_or_default();
+    crate::http::links::document(&mut openapi_json);
+    let openapi_json = Arc::new(openapi_json);
     let docs_html = Arc::new(ops::docs::render(&openapi_json));
     RouteTable::default()
         .route("/healthz", &[Method::GET], get(ops::health::healthz))

@@ -68,13 +68,17 @@ pub struct EntryView {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// `year` (default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`: the entries of those months.
+    #[param(pattern = r"^(year|H1|H2|Q[1-4]|M(0[1-9]|1[0-2]))$")]
     pub period: Option<String>,
+    #[param(pattern = r"^(recipient|donor|org|pairing|producer)$")]
     pub scope_kind: Option<String>,
     pub scope_id: Option<String>,
     pub as_of: Option<DateTime<Utc>>,
     /// With `key`: only the entries behind one row of `GET /reports/breakdown?by=…`.
+    #[param(pattern = r"^(recipient_county|recipient_prefecture|donor_region|buyer_org|producer|category|month)$")]
     pub by: Option<String>,
     pub key: Option<String>,
     pub order_id: Option<String>,
@@ -82,6 +86,7 @@ pub struct LedgerQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// `json` (default), `csv` or `xlsx`.
+    #[param(pattern = r"^(json|csv|xlsx)$")]
     pub format: Option<String>,
 }
 

@@ -107,12 +107,15 @@ fn view(row: FilingRow, org_name: String) -> FilingView {
 #[serde(deny_unknown_fields)]
 pub struct FilingBody {
     /// The year's canteen food-ingredient budget (年度食堂食材采购总额); 0 with `no_canteen`.
+    #[schema(minimum = 0, maximum = 100000000000000.0)]
     pub canteen_budget_fen: i64,
     /// The reserved share in basis points (1000 = 10%).
+    #[schema(minimum = 0, maximum = 10000)]
     pub share_bp: i32,
     #[serde(default)]
     pub no_canteen: bool,
     /// Required when `share_bp` is under 1000.
+    #[schema(max_length = 1000)]
     pub exemption_reason: Option<String>,
 }
 

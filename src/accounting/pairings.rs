@@ -92,14 +92,17 @@ pub fn view(conn: &mut DbConn, row: PairingRow) -> AppResult<PairingView> {
 #[serde(deny_unknown_fields)]
 pub struct NewPairingBody {
     /// The donor region (a city, a district …); or give `donor_org_id`.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub donor_region_code: Option<String>,
     /// One donor organisation (a firm, a bureau) instead of a region.
     pub donor_org_id: Option<String>,
     /// An assisted region: a county, a prefecture, or a unit below a county.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub recipient_region_code: String,
     pub valid_from: NaiveDate,
     /// The last day in force; open-ended when absent.
     pub valid_to: Option<NaiveDate>,
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 

@@ -149,7 +149,7 @@ async fn patch_target(
 /// Files the agency's reserved share for a year (its own admin) → `submitted`. A share under
 /// 10% (1000 bp) needs `exemption_reason`; `no_canteen` means no target.
 #[utoipa::path(put, path = "/organizations/{id}/filings/{year}", tag = "accounting", security(("bearer" = [])),
-    params(("id" = String, Path), ("year" = i32, Path)), request_body = FilingBody,
+    params(("id" = String, Path), ("year" = i32, Path, minimum = 2000, maximum = 2100)), request_body = FilingBody,
     responses((status = 200, description = "filed again", body = FilingView), (status = 201, description = "first filing", body = FilingView),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "period_closed", body = Problem), (status = 422, body = Problem)))]
@@ -166,7 +166,7 @@ async fn put_filing(
 
 /// One agency's filing for a year.
 #[utoipa::path(get, path = "/organizations/{id}/filings/{year}", tag = "accounting", security(("bearer" = [])),
-    params(("id" = String, Path), ("year" = i32, Path)),
+    params(("id" = String, Path), ("year" = i32, Path, minimum = 2000, maximum = 2100)),
     responses((status = 200, body = FilingView), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_filing(
     State(state): State<AppState>,
@@ -179,7 +179,7 @@ async fn get_filing(
 /// Approves a submitted filing (the supervising organisation's admin, or a coordinator admin
 /// over the agency's region): the agency's `org` target becomes budget × share.
 #[utoipa::path(post, path = "/organizations/{id}/filings/{year}/approve", tag = "accounting", security(("bearer" = [])),
-    params(("id" = String, Path), ("year" = i32, Path)),
+    params(("id" = String, Path), ("year" = i32, Path, minimum = 2000, maximum = 2100)),
     responses((status = 200, body = FilingView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "invalid_state, period_closed", body = Problem)))]
 async fn approve_filing(
@@ -193,7 +193,7 @@ async fn approve_filing(
 
 /// Sends a submitted filing back with a reason; the agency files again.
 #[utoipa::path(post, path = "/organizations/{id}/filings/{year}/return", tag = "accounting", security(("bearer" = [])),
-    params(("id" = String, Path), ("year" = i32, Path)), request_body = ReturnBody,
+    params(("id" = String, Path), ("year" = i32, Path, minimum = 2000, maximum = 2100)), request_body = ReturnBody,
     responses((status = 200, body = FilingView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "invalid_state, period_closed", body = Problem), (status = 422, body = Problem)))]
 async fn return_filing(
@@ -220,7 +220,7 @@ async fn list_filings(
 
 /// Closes a year that has ended (platform admin): its figures never change again; corrections
 /// post into the earliest open year with `adjusts_year`.
-#[utoipa::path(post, path = "/periods/{year}/close", tag = "accounting", security(("bearer" = [])), params(("year" = i32, Path)),
+#[utoipa::path(post, path = "/periods/{year}/close", tag = "accounting", security(("bearer" = [])), params(("year" = i32, Path, minimum = 2000, maximum = 2100)),
     responses((status = 200, body = PeriodView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 409, description = "period_closed", body = Problem), (status = 422, description = "the year has not ended", body = Problem)))]
 async fn close_period(
@@ -273,27 +273,35 @@ async fn ledger(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// `year` (default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`, in the deployment's zone.
+    #[param(pattern = r"^(year|H1|H2|Q[1-4]|M(0[1-9]|1[0-2]))$")]
     pub period: Option<String>,
     /// `recipient`, `donor`, `org`, `pairing` or `producer`.
+    #[param(pattern = r"^(recipient|donor|org|pairing|producer)$")]
     pub scope_kind: String,
     pub scope_id: String,
     /// The figures as they stood at this instant (entries recorded by then).
     pub as_of: Option<DateTime<Utc>>,
     /// `json` (default), `csv` or `xlsx`.
+    #[param(pattern = r"^(json|csv|xlsx)$")]
     pub format: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BreakdownQuery {
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// `year` (default), `H1`, `H2`, `Q1`..`Q4` or `M01`..`M12`, in the deployment's zone.
+    #[param(pattern = r"^(year|H1|H2|Q[1-4]|M(0[1-9]|1[0-2]))$")]
     pub period: Option<String>,
+    #[param(pattern = r"^(recipient|donor|org|pairing|producer)$")]
     pub scope_kind: String,
     pub scope_id: String,
     /// `recipient_county`, `recipient_prefecture`, `donor_region`, `buyer_org`, `producer`, `category` or `month`.
+    #[param(pattern = r"^(recipient_county|recipient_prefecture|donor_region|buyer_org|producer|category|month)$")]
     pub by: String,
     pub as_of: Option<DateTime<Utc>>,
     /// The largest rows to return (1 to 100000; JSON default 1000, files all); the rest are summed
@@ -301,6 +309,7 @@ pub struct BreakdownQuery {
     #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<i64>,
     /// `json` (default), `csv` or `xlsx`.
+    #[param(pattern = r"^(json|csv|xlsx)$")]
     pub format: Option<String>,
 }
 
@@ -387,13 +396,16 @@ async fn laggards(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BulletinQuery {
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// `H1` or `H2` for the half-yearly bulletin; also `Q1`..`Q4`, `M01`..`M12` or `year` (default).
+    #[param(pattern = r"^(year|H1|H2|Q[1-4]|M(0[1-9]|1[0-2]))$")]
     pub period: Option<String>,
     /// The supervising organisation (an agency with units under it).
     pub org_id: String,
     pub as_of: Option<DateTime<Utc>>,
     /// `json` (default), `csv` or `xlsx`.
+    #[param(pattern = r"^(json|csv|xlsx)$")]
     pub format: Option<String>,
 }
 
@@ -419,6 +431,7 @@ async fn bulletin(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `pairing`, `target`, `filing` or `period`.
+    #[param(pattern = r"^(pairing|target|filing|period)$")]
     pub subject_kind: String,
     pub subject_id: String,
 }

@@ -71,8 +71,10 @@ impl TargetView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTargetBody {
+    #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// `recipient`, `donor`, `org`, `pairing` or `producer`.
+    #[schema(pattern = r"^(recipient|donor|org|pairing|producer)$")]
     pub scope_kind: String,
     /// A region code (recipient, donor), an organisation id (org, producer) or a pairing id.
     pub scope_id: String,

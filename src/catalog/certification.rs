@@ -267,12 +267,18 @@ pub struct ApproveBody {
     /// The last day the certificate is valid (Asia/Shanghai); after today.
     pub valid_until: NaiveDate,
     /// Given by the catalogue office, or generated.
+    #[schema(pattern = r"^[0-9A-Za-z-]{1,64}$")]
     pub certificate_no: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 

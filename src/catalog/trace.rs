@@ -24,6 +24,7 @@ use crate::regions;
 pub struct NewBatchBody {
     pub batch_no: String,
     pub produced_on: NaiveDate,
+    #[schema(minimum = 1, maximum = 1000000000)]
     pub quantity: i64,
     pub inspection_report_url: Option<String>,
 }

@@ -47,7 +47,9 @@ impl Storage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
+    #[schema(minimum = 1, maximum = 10000000)]
     pub min_qty: i64,
+    #[schema(minimum = 1, maximum = 10000000000.0)]
     pub price_fen: i64,
 }
 
@@ -156,29 +158,55 @@ pub fn per_500g(price_fen: i64, net_weight_g: Option<i64>) -> Option<i64> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProductBody {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// A code from `GET /categories`.
+    #[schema(
+        pattern = r"^(tea|edible_fungi|grain_oil|meat_eggs|vegetables|fruit|herbs|specialty_food|handicraft|other)$"
+    )]
     pub category: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
     /// An assisted region (county or below).
     pub origin_region_code: String,
     /// The sale unit: 罐, 箱, 袋, kg …
+    #[schema(
+        min_length = 1,
+        max_length = 10,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub unit: String,
     /// e.g. `250g/罐`.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub spec: String,
+    #[schema(minimum = 1, maximum = 10000000)]
     pub net_weight_g: Option<i64>,
+    #[schema(minimum = 1, maximum = 10000000000.0)]
     pub price_fen: i64,
     /// Quantity prices, strictly cheaper as `min_qty` grows, all cheaper than `price_fen`.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub tiers: Vec<Tier>,
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10000000)]
     pub min_order_qty: i64,
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub stock: i64,
     #[serde(default = "ambient")]
     pub storage: Storage,
+    #[schema(minimum = 1, maximum = 3650)]
     pub shelf_life_days: Option<i64>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub images: Vec<String>,
 }
 

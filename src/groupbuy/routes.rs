@@ -79,7 +79,7 @@ async fn get_campaign(
 /// Pledges a quantity (agency users whose organisation lies inside the eligible region), taken
 /// from the product's stock at once. Pledging again replaces the organisation's active pledge.
 #[utoipa::path(post, path = "/group-buys/{id}/pledges", tag = "group-buys", security(("bearer" = [])),
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response; kept 72 h per organisation")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response; kept 72 h per organisation")),
     request_body = PledgeBody,
     responses(
         (status = 201, body = PledgeMade),
@@ -140,7 +140,7 @@ async fn withdraw(
 /// Longer campaigns: pay the order after the close (`POST /orders/{id}/payments/stripe` or offline).
 #[utoipa::path(post, path = "/group-buys/{id}/pledges/{pledge_id}/authorization", tag = "group-buys", security(("bearer" = [])),
     params(("id" = String, Path), ("pledge_id" = String, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response")),
     responses((status = 201, body = AuthorizationView), (status = 401, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "authorization_unavailable (closes in more than 6 days), campaign_not_open, invalid_state", body = Problem),
         (status = 503, description = "stripe_not_configured, payment_provider_unavailable", body = Problem)))]

@@ -17,7 +17,9 @@ pub const MAX_CAMPAIGN_DAYS: i64 = 366;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignTier {
+    #[schema(minimum = 1, maximum = 10000000)]
     pub min_qty: i64,
+    #[schema(minimum = 1, maximum = 10000000000.0)]
     pub unit_price_fen: i64,
 }
 
@@ -54,22 +56,33 @@ pub fn yuan_short(fen: i64) -> String {
 #[serde(deny_unknown_fields)]
 pub struct NewCampaignBody {
     /// 1 to 100 characters, e.g. `2021年中秋工会福利 普安红茶团购`.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub title: String,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// A listed, certified product.
     pub product_id: String,
     /// 1 to 10 tiers: `min_qty` strictly rising, `unit_price_fen` strictly falling, the first
     /// price at most the product's own price and the first `min_qty` at most `min_total_qty`.
+    #[schema(min_items = 1, max_items = 10)]
     pub tiers: Vec<CampaignTier>,
     /// The campaign succeeds when the pledges reach this total.
+    #[schema(minimum = 1, maximum = 10000000)]
     pub min_total_qty: i64,
     /// Pledges never take the total above this.
+    #[schema(minimum = 1, maximum = 10000000)]
     pub max_total_qty: i64,
     /// The smallest pledge (default 1).
+    #[schema(minimum = 1, maximum = 10000000)]
     pub min_pledge_qty: Option<i64>,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     /// Agencies whose region lies inside this one may pledge.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub eligible_region_code: String,
 }
 
@@ -170,9 +183,11 @@ impl NewCampaignBody {
 #[serde(deny_unknown_fields)]
 pub struct PledgeBody {
     /// In the product's sale unit. Pledging again replaces the organisation's active pledge.
+    #[schema(minimum = 1, maximum = 10000000)]
     pub quantity: i64,
     /// Where this organisation's order goes when the campaign succeeds.
     pub delivery: Delivery,
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 

@@ -183,8 +183,14 @@ pub fn logout(conn: &mut DbConn, actor: &Actor) -> AppResult<()> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrgBody {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     pub kind: OrgKind,
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub region_code: String,
     pub parent_id: Option<String>,
 }
@@ -308,9 +314,16 @@ pub fn list_orgs(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 200)]
     pub password: String,
     pub role: Role,
 }

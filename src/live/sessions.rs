@@ -32,8 +32,10 @@ pub struct LiveItemBody {
     pub product_id: String,
     /// The live price, in fen: not above the product's catalogue price (the price of one unit).
     /// An order pays the lower of it and the catalogue tier price for its quantity.
+    #[schema(minimum = 1, maximum = 10000000000.0)]
     pub live_price_fen: i64,
     /// The most units sold at the live price in this session; none: the product's stock.
+    #[schema(minimum = 1, maximum = 10000000)]
     pub stock_cap: Option<i64>,
 }
 
@@ -49,6 +51,7 @@ pub struct NewSessionBody {
     /// After `starts_at`, at most 12 hours on, and in the future.
     pub ends_at: DateTime<Utc>,
     /// 1 to 20 products, each once.
+    #[schema(min_items = 1, max_items = 20)]
     pub items: Vec<LiveItemBody>,
 }
 

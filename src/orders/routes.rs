@@ -29,7 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Places an order (agency users): one sub-order per producer, stock taken at once, each product
 /// priced by its tiers for the quantity ordered.
 #[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])), request_body = NewOrderBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response; kept 72 h per organisation")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response; kept 72 h per organisation")),
     responses(
         (status = 201, body = OrderView),
         (status = 401, body = Problem), (status = 403, description = "not an agency", body = Problem),

@@ -14,14 +14,26 @@ pub const MAX_LINES: usize = 100;
 pub struct LineBody {
     pub product_id: String,
     /// In the product's sale unit; at least the product's `min_order_qty`.
+    #[schema(minimum = 1, maximum = 10000000)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub address: String,
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub contact_name: String,
+    #[schema(min_length = 5, max_length = 20, pattern = r"^[ ()+-]*([0-9][ ()+-]*){5,}$")]
     pub phone: String,
 }
 
@@ -29,8 +41,10 @@ pub struct Delivery {
 #[serde(deny_unknown_fields)]
 pub struct NewOrderBody {
     /// 1 to 100 lines; several lines of one product are priced by their total quantity.
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<LineBody>,
     pub delivery: Delivery,
+    #[schema(max_length = 500)]
     pub note: Option<String>,
     /// Order at this live session's prices (while it is live; only the products it pins). The
     /// order then carries the channel `live`.
@@ -106,9 +120,16 @@ impl TryFrom<NewOrderBody> for NewOrder {
 #[serde(deny_unknown_fields)]
 pub struct ShipBody {
     /// The carrier: 顺丰速运, 中国邮政, 德邦物流 …
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub carrier: String,
+    #[schema(pattern = r"^[0-9A-Za-z_/-]{1,64}$")]
     pub tracking_no: String,
     /// The number of the invoice (发票) issued for this sub-order.
+    #[schema(pattern = r"^[0-9A-Za-z_/-]{1,64}$")]
     pub invoice_no: Option<String>,
 }
 
@@ -150,7 +171,9 @@ pub struct AcceptBody {
 #[serde(deny_unknown_fields)]
 pub struct RatingBody {
     /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub stars: i32,
+    #[schema(max_length = 500)]
     pub comment: Option<String>,
 }
 

@@ -62,7 +62,7 @@ struct RefundList {
 /// Records a bank transfer for an order (the platform's finance admin): the order becomes paid
 /// and its sub-orders await shipment. The amount must be exactly what is due.
 #[utoipa::path(post, path = "/orders/{id}/payments/offline", tag = "payments", security(("bearer" = [])),
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response")),
     request_body = OfflinePaymentBody,
     responses((status = 201, body = PaymentRecorded), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "invalid_state", body = Problem),
@@ -98,7 +98,7 @@ async fn list_payments(
 /// Refunds part or all of a sub-order (its producer, or the platform admin). A whole refund ends
 /// the sub-order; goods that never shipped go back to stock.
 #[utoipa::path(post, path = "/sub-orders/{id}/refunds", tag = "payments", security(("bearer" = [])),
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response")),
     request_body = RefundBody,
     responses((status = 201, body = RefundRecorded), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "invalid_state", body = Problem),
@@ -142,7 +142,7 @@ struct RefundRequestList {
 
 /// The buying unit asks for a refund of part or all of a paid sub-order; its producer answers.
 #[utoipa::path(post, path = "/sub-orders/{id}/refund-requests", tag = "payments", security(("bearer" = [])),
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response")),
     request_body = RefundRequestBody,
     responses((status = 201, body = RefundRequestView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem),
@@ -216,7 +216,7 @@ async fn decline_refund_request(
 /// paid when Stripe confirms (webhook). An earlier attempt still open for the same amount is
 /// returned instead of a second intent.
 #[utoipa::path(post, path = "/orders/{id}/payments/stripe", tag = "payments", security(("bearer" = [])),
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response (the same intent)")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Replays return the first response (the same intent)")),
     responses((status = 201, body = IntentView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "invalid_state, payment_provider_refused", body = Problem),
         (status = 422, description = "idempotency_key_reused", body = Problem),

@@ -317,8 +317,14 @@ fn write_refund(
 #[serde(deny_unknown_fields)]
 pub struct OfflinePaymentBody {
     /// Exactly the amount due.
+    #[schema(minimum = 1)]
     pub amount_fen: i64,
     /// The bank transfer's reference (流水号).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reference: String,
     /// When the transfer was made; decides the accounting year.
     pub paid_at: DateTime<Utc>,

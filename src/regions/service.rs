@@ -186,10 +186,17 @@ pub fn national_dataset_loaded(conn: &mut DbConn) -> AppResult<bool> {
 #[serde(deny_unknown_fields)]
 pub struct NewRegionBody {
     /// 2 to 32 characters of digits, letters and `-`; six-digit codes belong to the national list.
+    #[schema(pattern = r"^[0-9A-Za-z][0-9A-Za-z-]{1,31}$")]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     pub parent_code: String,
     /// `town`, `village` or `unit`.
+    #[schema(pattern = r"^(town|village|unit)$")]
     pub level: String,
 }
 

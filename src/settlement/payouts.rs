@@ -355,6 +355,11 @@ pub fn batch_lines(conn: &mut DbConn, actor: &Actor, batch_id: &str, zone: chron
 #[serde(deny_unknown_fields)]
 pub struct PaidBody {
     /// The bank's reference for the transfer (流水号).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reference: String,
     /// When the bank made it.
     pub paid_at: DateTime<Utc>,
@@ -364,6 +369,11 @@ pub struct PaidBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = SettlementReasonBody)]
 pub struct ReasonBody {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 

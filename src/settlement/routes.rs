@@ -157,7 +157,7 @@ async fn statement_xlsx(
 /// Takes scheduled settlements into a bank batch (platform finance): each gets a pending bank
 /// payout and reads `paying`. Settlements whose producers have no bank details are left out
 /// (or, when named, refused).
-#[utoipa::path(post, path = "/settlements/batches", tag = "settlement", security(("bearer" = [])), request_body = BatchBody,
+#[utoipa::path(post, path = "/settlements/batches", operation_id = "create_payment_batch", tag = "settlement", security(("bearer" = [])), request_body = BatchBody,
     responses((status = 201, body = BatchView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "invalid_state (a named settlement is not scheduled), nothing_to_batch (none is scheduled), no_bank_details (none of their producers has bank details; `skipped_settlement_ids` names them)", body = Problem),
         (status = 422, body = Problem)))]

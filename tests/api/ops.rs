@@ -556,3 +556,64 @@ fn processes_started_together_migrate_once() {
     assert_eq!(applied[..2], [0, 0], "the others found nothing pending: {applied:?}");
     assert!(applied[2] > 10, "one applied every migration: {applied:?}");
 }
+
+/// Resolves `$ref` and `allOf` until the schema at `pointer` (`/order/sub_orders/0/id`) is found.
+fn schema_at<'a>(doc: &'a Value, schema: &'a Value, pointer: &[&str]) -> Option<&'a Value> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return schema_at(doc, &doc["components"]["schemas"][name], pointer);
+    }
+    let Some((first, rest)) = pointer.split_first() else { return Some(schema) };
+    if let Some(parts) = schema["allOf"].as_array() {
+        return parts.iter().find_map(|part| schema_at(doc, part, pointer));
+    }
+    if first.parse::<usize>().is_ok() && schema["items"].is_object() {
+        return schema_at(doc, &schema["items"], rest);
+    }
+    schema["properties"].get(*first).and_then(|field| schema_at(doc, field, rest))
+}
+
+#[tokio::test]
+async fn openapi_links_lead_to_real_operations_with_real_fields() {
+    let app = TestApp::sqlite().await;
+    let doc = app.get("/api/openapi.json").send().await.json();
+    let mut operations = std::collections::BTreeMap::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(operations.insert(id.to_owned(), operation.clone()).is_none(), "operationId {id} is used twice");
+        }
+    }
+    let mut links = 0;
+    for (from, operation) in &operations {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let Some(response_links) = response["links"].as_object() else { continue };
+            let body = &response["content"]["application/json"]["schema"];
+            for (name, link) in response_links {
+                links += 1;
+                let to = link["operationId"].as_str().unwrap();
+                let target = operations
+                    .get(to)
+                    .unwrap_or_else(|| panic!("{from} {status} links to {to}, which is not an operation"));
+                for (parameter, expression) in link["parameters"].as_object().unwrap() {
+                    let (place, param) = parameter.split_once('.').unwrap();
+                    assert!(
+                        target["parameters"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|p| p["in"] == place && p["name"] == param),
+                        "{from} {status} → {name}: {to} has no {place} parameter {param}"
+                    );
+                    let pointer = expression.as_str().unwrap().strip_prefix("$response.body#/").unwrap();
+                    let parts: Vec<&str> = pointer.split('/').collect();
+                    assert!(
+                        schema_at(&doc, body, &parts).is_some(),
+                        "{from} {status} → {name}: the answer has no /{pointer}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(links, dongxi::http::links::LINKS.len(), "every link of the table is in the document");
+}
