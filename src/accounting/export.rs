@@ -71,10 +71,20 @@ pub fn as_of_text(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
 /// one (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return; an organisation or a
 /// product may be named so) gets a leading `'`, which Excel and LibreOffice take as "text".
 /// Numbers are not texts, so a negative amount keeps its sign.
-fn never_a_formula(s: &str) -> String {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_owned(),
+pub fn never_a_formula(s: &str) -> String {
+    if starts_like_a_formula(s) { format!("'{s}") } else { s.to_owned() }
+}
+
+fn starts_like_a_formula(s: &str) -> bool {
+    matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
+}
+
+/// A cell read back from a sheet we wrote (an order-sheet template filled in): `'=…` is the text
+/// `=…` that [`never_a_formula`] guarded; any other cell is itself.
+pub fn as_written(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if starts_like_a_formula(rest) => rest,
+        _ => s,
     }
 }
 
@@ -412,7 +422,16 @@ pub fn ledger_export(conn: &mut DbConn, actor: &Actor, q: &LedgerQuery, ctx: &Ct
 
 #[cfg(test)]
 mod tests {
-    use super::{Cell, Table, csv};
+    use super::{Cell, Table, as_written, csv, never_a_formula};
+
+    #[test]
+    fn a_guarded_cell_reads_back_as_written() {
+        for s in ["=HYPERLINK(\"http://x.cn\")", "+1", "-2", "@A1", "普安红茶", "'quoted", "'", ""] {
+            assert_eq!(as_written(&never_a_formula(s)), s, "{s:?}");
+        }
+        assert_eq!(as_written("'=1"), "=1");
+        assert_eq!(as_written("'普安"), "'普安", "an apostrophe before a plain text is the text's own");
+    }
 
     #[test]
     fn a_csv_cell_is_never_a_formula() {

@@ -324,7 +324,7 @@ pub async fn template(
             };
             write(&mut w, &HEADINGS.iter().map(|(h, _)| (*h).to_owned()).collect::<Vec<_>>())?;
             for r in &rows {
-                write(&mut w, r)?;
+                write(&mut w, &r.iter().map(|c| export::never_a_formula(c)).collect::<Vec<_>>())?;
             }
             let bytes = w.into_inner().map_err(|e| AppError::Unexpected(anyhow::anyhow!("template csv: {e}")))?;
             (bytes, "text/csv; charset=utf-8", "csv")

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::accounting::export::as_written;
 use crate::catalog::import::read_table_bytes;
 use crate::catalog::model::{self as products, ProductRow};
 use crate::catalog::types::{MAX_ORDER_QTY, unit_price};
@@ -87,8 +88,9 @@ pub fn read(file_name: &str, bytes: Vec<u8>, default_contact: &str, default_phon
         ));
     };
     let (contact, phone) = (place(3), place(4));
-    let cell =
-        |r: &[String], i: Option<usize>| i.and_then(|i| r.get(i)).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let cell = |r: &[String], i: Option<usize>| {
+        i.and_then(|i| r.get(i)).map(|v| as_written(v.trim()).to_owned()).unwrap_or_default()
+    };
     let mut rows = Vec::new();
     for (i, r) in table.rows.iter().enumerate() {
         if r.iter().all(|c| c.trim().is_empty()) {

@@ -352,3 +352,65 @@ async fn no_secret_reaches_the_logs() {
         assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
     }
 }
+
+/// Text that would be markup, SQL or a spreadsheet formula if it were not escaped.
+const HOSTILE: &str = "=HYPERLINK(\"http://evil.example\")<script>alert('东西')</script>'; DROP TABLE products;--";
+
+/// Hostile text in a product's name and an order's note and address is stored as written (the
+/// SQL is only text), shown escaped on every page that names it, and written to the order-sheet
+/// template as text: a CSV cell with a leading apostrophe, an XLSX cell that reads back as the
+/// text (a formula cell would read back as its empty cached value).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_is_stored_as_written_and_shown_escaped() {
+    let app = TestApp::sqlite().await;
+    let w = world(&app).await;
+    let products_before = crate::helpers::count_rows(&app, "products").await;
+    for product in [&w.tea, &w.fungi] {
+        let producer = if *product == w.tea { &w.tea_producer } else { &w.fungi_producer };
+        app.patch(&format!("/api/v1/products/{product}"))
+            .token(producer)
+            .json(json!({"name": HOSTILE}))
+            .send()
+            .await
+            .assert_status(200);
+        let stored = app.get(&format!("/api/v1/products/{product}")).token(producer).send().await.json();
+        assert_eq!(stored["name"], HOSTILE, "stored as written");
+    }
+    assert_eq!(crate::helpers::count_rows(&app, "products").await, products_before, "the SQL was only text");
+    app.index_now().await;
+
+    let mut body = order_body(&[(&w.tea, 2)]);
+    body["note"] = json!(HOSTILE);
+    body["delivery"]["address"] = json!(HOSTILE);
+    let order = app.post("/api/v1/orders").token(&w.school).json(body).send().await;
+    order.assert_status(201);
+    let order = order.json();
+    assert_eq!(order["note"], HOSTILE);
+    let sub = order["sub_orders"][0]["id"].as_str().unwrap().to_owned();
+
+    let mut school = crate::workplace::browser(&app, &w.school);
+    let mut tea = crate::workplace::browser(&app, &w.tea_producer);
+    let pages = [
+        school.get("/agency/goods?q=").await,
+        school.get(&format!("/agency/orders/{}", order["id"].as_str().unwrap())).await,
+        tea.get(&format!("/producer/orders/{sub}")).await,
+        tea.get("/producer/products").await,
+    ];
+    for page in &pages {
+        page.assert_status(200);
+        let html = page.text();
+        assert!(html.contains("&lt;script&gt;alert("), "the name is shown, escaped: {html}");
+        assert!(!html.contains("<script>alert("), "never as markup");
+    }
+
+    let csv = school.get("/agency/sheet-template?format=csv").await;
+    csv.assert_status(200);
+    let table = dongxi::catalog::import::read_table_bytes("csv", csv.body.clone()).unwrap();
+    let cells: Vec<&String> = table.rows.iter().flatten().collect();
+    assert!(cells.iter().any(|c| **c == format!("'{HOSTILE}")), "the CSV cell is guarded: {cells:?}");
+    assert!(!cells.iter().any(|c| c.starts_with('=')), "no CSV cell starts a formula: {cells:?}");
+    let xlsx = school.get("/agency/sheet-template?format=xlsx").await;
+    xlsx.assert_status(200);
+    let table = dongxi::catalog::import::read_table_bytes("xlsx", xlsx.body.clone()).unwrap();
+    assert!(table.rows.iter().flatten().any(|c| c == HOSTILE), "the XLSX cell is the text: {:?}", table.rows);
+}
