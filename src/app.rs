@@ -21,7 +21,7 @@ use crate::{
     accounting, catalog, groupbuy, identity, live, notify, ops, orders, payments, regions, search, settlement,
 };
 
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use crate::http::extract::MAX_BODY_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(

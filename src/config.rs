@@ -107,6 +107,9 @@ pub struct Config {
     /// conversation (`DONGXI_OUTBOUND_TIMEOUT_SECS`). A peer that accepts and never answers
     /// costs this much, then counts as unavailable.
     pub outbound_timeout: Duration,
+    /// The most a client may take to send a request's headers (`DONGXI_HEADER_TIMEOUT_SECS`,
+    /// 10 s): a connection that trickles them (slow-loris) is closed then.
+    pub header_timeout: Duration,
 }
 
 impl Config {
@@ -259,6 +262,9 @@ impl Config {
         let outbound_timeout_secs =
             parse_number("DONGXI_OUTBOUND_TIMEOUT_SECS", get("DONGXI_OUTBOUND_TIMEOUT_SECS"), 20, 1, 300)?;
 
+        let header_timeout_secs =
+            parse_number("DONGXI_HEADER_TIMEOUT_SECS", get("DONGXI_HEADER_TIMEOUT_SECS"), 10, 1, 300)?;
+
         Ok(Config {
             database_url,
             database_read_url,
@@ -280,6 +286,7 @@ impl Config {
             webhook_rate_per_minute,
             outbox_lease_secs,
             outbound_timeout: Duration::from_secs(outbound_timeout_secs),
+            header_timeout: Duration::from_secs(header_timeout_secs),
         })
     }
 }

@@ -86,9 +86,8 @@ pub async fn serve(config: Config, database: Db, clock: Clock, demo: bool, run_w
         println!("{}", crate::demo::banner(&format!("http://{address}")));
     }
     tracing::info!(%address, "serving");
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let header_timeout = state.config.header_timeout;
+    crate::http::serve::serve(listener, router(state), header_timeout, shutdown_signal()).await;
     let _ = stop.send(true);
     if let Some(worker) = worker {
         let _ = worker.await;

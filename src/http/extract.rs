@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
+/// The largest request body any JSON route reads (the router's default limit too).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// A JSON body. Malformed JSON is 400, a body over the limit 413, a wrong content type 415,
 /// and a well-formed body of the wrong shape (unknown or missing field, wrong type) 422.
 pub struct ApiJson<T>(pub T);
@@ -20,6 +23,15 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A body declared too large is refused before a byte of it is read.
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(json_rejection(rejection)),
@@ -37,13 +49,13 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             "unsupported_media_type",
             "send the body as application/json",
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is larger than 1 MiB",
-        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => AppError::bad_request("bad_request", other.body_text()),
     }
+}
+
+fn too_large() -> AppError {
+    AppError::problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than 1 MiB")
 }
 
 fn strip_prefix(text: &str) -> String {

@@ -10,4 +10,5 @@ pub mod links;
 pub mod middleware;
 pub mod pagination;
 pub mod routes;
+pub mod serve;
 pub mod throttle;

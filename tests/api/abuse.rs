@@ -414,3 +414,76 @@ async fn hostile_text_is_stored_as_written_and_shown_escaped() {
     let table = dongxi::catalog::import::read_table_bytes("xlsx", xlsx.body.clone()).unwrap();
     assert!(table.rows.iter().flatten().any(|c| c == HOSTILE), "the XLSX cell is the text: {:?}", table.rows);
 }
+
+/// A real server with a 2 s header deadline, for the connection-level abuses.
+async fn server_for_abuse(name: &'static str) -> (Process, u16, tempfile::TempDir) {
+    let app = TestApp::sqlite().await;
+    let url = app.state.config.database_url.clone();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Process::start_with(
+        name,
+        &["serve"],
+        &url,
+        data.path(),
+        &format!("127.0.0.1:{port}"),
+        &[("DONGXI_HEADER_TIMEOUT_SECS", "2")],
+    );
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    crate::scale_out::ready(&http, &format!("http://127.0.0.1:{port}"), &[&server]).await;
+    (server, port, data)
+}
+
+/// A client that trickles its headers one line a half second (slow-loris) is cut off at the
+/// header deadline instead of holding its connection for as long as it keeps trickling.
+#[tokio::test]
+async fn a_connection_that_trickles_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_server, port, _data) = server_for_abuse("slowloris").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: dongxi\r\n").await.unwrap();
+    let mut closed_after = None;
+    for i in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut buf = [0u8; 512];
+        // A closed connection reads as end (or an error) at once; an open one times out.
+        let closed = match tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => true,
+            Ok(Ok(_)) => true, // an answer (408) before the close
+            Err(_) => stream.write_all(format!("X-Trickle-{i}: x\r\n").as_bytes()).await.is_err(),
+        };
+        if closed {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("the connection was still open after 20 s of trickled headers");
+    assert!(closed_after < Duration::from_secs(6), "closed after {closed_after:?}, not near the 2 s deadline");
+}
+
+/// A body declared larger than the limit is refused with 413 before it is sent: the client
+/// sends the headers and a few bytes of a 50 MB body, and has its answer at once.
+#[tokio::test]
+async fn a_body_declared_too_large_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_server, port, _data) = server_for_abuse("oversized").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: dongxi\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{\"email\": \"";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("payload_too_large") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer within 5 s: the server waited for the body ({answer})");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+}
