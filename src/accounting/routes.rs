@@ -253,7 +253,7 @@ async fn list_periods(
 /// category mix and lines; `by` and `key` narrow it to one breakdown row. `format=csv|xlsx`
 /// downloads all of them.
 #[utoipa::path(get, path = "/ledger", tag = "accounting", security(("bearer" = [])), params(LedgerQuery),
-    responses((status = 200, description = "entries; a CSV or XLSX file with format=csv|xlsx", body = Page<EntryView>),
+    responses((status = 200, description = "entries; a CSV or XLSX file with format=csv|xlsx", content((Page<EntryView> = "application/json"), ("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn ledger(
     State(state): State<AppState>,
@@ -334,7 +334,7 @@ async fn report<T: Serialize + Send + 'static>(
 /// Progress of a scope against its target for a year: counted, ratio, the even-pace figure to
 /// date, a year-end projection, a status and the twelve months.
 #[utoipa::path(get, path = "/reports/progress", tag = "accounting", security(("bearer" = [])), params(ReportQuery),
-    responses((status = 200, description = "the progress; a CSV or XLSX file with format=csv|xlsx", body = ProgressView),
+    responses((status = 200, description = "the progress; a CSV or XLSX file with format=csv|xlsx", content((ProgressView = "application/json"), ("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn progress(
     State(state): State<AppState>,
@@ -353,7 +353,7 @@ async fn progress(
 /// producer, category or month, largest first; the rows (with an `_other` row for any left out
 /// by `limit`) add up to `total_fen`, the progress figure.
 #[utoipa::path(get, path = "/reports/breakdown", tag = "accounting", security(("bearer" = [])), params(BreakdownQuery),
-    responses((status = 200, description = "the breakdown; a CSV or XLSX file with format=csv|xlsx", body = BreakdownView),
+    responses((status = 200, description = "the breakdown; a CSV or XLSX file with format=csv|xlsx", content((BreakdownView = "application/json"), ("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn breakdown(
     State(state): State<AppState>,
@@ -378,7 +378,7 @@ async fn breakdown(
 
 /// Organisations under the scope that have a target for the year, worst ratio first.
 #[utoipa::path(get, path = "/reports/laggards", tag = "accounting", security(("bearer" = [])), params(ReportQuery),
-    responses((status = 200, description = "the laggards; a CSV or XLSX file with format=csv|xlsx", body = LaggardsView),
+    responses((status = 200, description = "the laggards; a CSV or XLSX file with format=csv|xlsx", content((LaggardsView = "application/json"), ("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn laggards(
     State(state): State<AppState>,
@@ -412,7 +412,7 @@ pub struct BulletinQuery {
 /// The bulletin of a supervising organisation: each unit directly under it (with those under the
 /// unit) against its reserved share over the period, ranked best first, with the totals.
 #[utoipa::path(get, path = "/reports/bulletin", tag = "accounting", security(("bearer" = [])), params(BulletinQuery),
-    responses((status = 200, description = "the bulletin; a CSV or XLSX file with format=csv|xlsx", body = BulletinView),
+    responses((status = 200, description = "the bulletin; a CSV or XLSX file with format=csv|xlsx", content((BulletinView = "application/json"), ("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn bulletin(
     State(state): State<AppState>,
