@@ -26,6 +26,7 @@ use crate::validate::required_text;
 #[serde(deny_unknown_fields)]
 pub struct NewLabelBody {
     /// `szpin` (圳品), `green_food` (绿色食品), `organic` (有机产品) or `geo_indication` (农产品地理标志).
+    #[schema(pattern = r"^(szpin|green_food|organic|geo_indication)$")]
     pub kind: String,
     /// Who certified it, e.g. 中国绿色食品发展中心.
     #[schema(min_length = 1, max_length = 100)]

@@ -148,6 +148,23 @@ for email in ("tea.qinglong", "fungi.ceheng", "yiren.xingren", "fungi.anlong"):
     call(seller, "POST", f"/sub-orders/{sub}/ship", {"carrier": "顺丰", "tracking_no": "SF1002"})
     call(agency, "POST", f"/sub-orders/{sub}/accept", {})
     others.append(seller_org)
+# A producer without bank details: a batch of "every scheduled settlement" leaves its settlement
+# out, so the one to cancel is still scheduled whenever the fuzzer gets to it.
+unbanked = call(admin, "POST", "/organizations", {"name": "普安县新苗茶叶合作社", "kind": "producer", "region_code": "522323"})["id"]
+call(admin, "POST", f"/organizations/{unbanked}/users",
+     {"email": "xinmiao@demo.dongxi.cn", "name": "新苗茶叶", "password": password, "role": "admin"})
+seller = login("xinmiao")
+product = call(seller, "POST", "/products", {"name": "普安红茶 新苗", "category": "tea", "origin_region_code": "522323",
+                                           "unit": "罐", "spec": "100g/罐", "price_fen": 6800, "stock": 100})["id"]
+request = call(seller, "POST", f"/products/{product}/certification-requests", {"benefit_mechanism": "保底收购"})["id"]
+call(admin, "POST", f"/certification-requests/{request}/approve", {"valid_until": "2030-12-31"})
+call(seller, "POST", f"/products/{product}/publish")
+placed = call(agency, "POST", "/orders", {"lines": [{"product_id": product, "quantity": 2}], "delivery": DELIVERY})
+call(admin, "POST", f"/orders/{placed['id']}/payments/offline",
+     {"amount_fen": placed["total_fen"], "reference": "ICBC-FUZZ", "paid_at": placed["created_at"]})
+unbanked_sub = placed["sub_orders"][0]["id"]
+call(seller, "POST", f"/sub-orders/{unbanked_sub}/ship", {"carrier": "顺丰", "tracking_no": "SF1003"})
+call(agency, "POST", f"/sub-orders/{unbanked_sub}/accept", {})
 run = call(admin, "POST", "/settlements/runs", {"cutoff": iso(datetime.now(timezone.utc))})["id"]
 for _ in range(100):
     if call(admin, "GET", f"/settlements/runs/{run}")["status"] == "finished":
@@ -155,7 +172,8 @@ for _ in range(100):
     time.sleep(0.1)
 settlements = call(admin, "GET", "/settlements?limit=200")["items"]
 paid_settlements = [s["id"] for s in settlements if s["status"] == "paid"]
-scheduled = [s["id"] for s in settlements if s["status"] == "scheduled"]
+scheduled = [s["id"] for s in settlements if s["status"] == "scheduled" and s["producer_id"] != unbanked]
+to_cancel_settlement = next(s["id"] for s in settlements if s["status"] == "scheduled" and s["producer_id"] == unbanked)
 if len(scheduled) < 4:
     raise SystemExit(f"seed: the run scheduled {len(scheduled)} settlements, not 4")
 batch = call(admin, "POST", "/settlements/batches", {"settlement_ids": scheduled[2:3]})["id"]
@@ -208,7 +226,7 @@ dictionaries = {
     "closable_year": [2020],
     "settlement": paid_settlements[:5] + scheduled[:5],
     "settlement_to_pay": scheduled[:1],
-    "settlement_to_cancel": scheduled[1:2],
+    "settlement_to_cancel": [to_cancel_settlement],
     "batch": [batch],
     "settlement_to_batch": scheduled[3:4],
     "settlement_paid": paid_settlements[:3],
