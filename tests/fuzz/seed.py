@@ -77,28 +77,33 @@ trace = call(producer, "POST", f"/products/{tea}/batches",
              {"batch_no": "PA-FUZZ-1", "produced_on": now.date().isoformat(), "quantity": 100})["trace_code"]
 
 
-def order(quantity=2):
-    return call(agency, "POST", "/orders", {"lines": [{"product_id": tea, "quantity": quantity}], "delivery": DELIVERY})
+def order(product=None):
+    return call(agency, "POST", "/orders", {"lines": [{"product_id": product or tea, "quantity": 2}], "delivery": DELIVERY})
 
 
-def paid_sub_order():
-    placed = order()
+def paid_sub_order(product=None):
+    placed = order(product)
     call(admin, "POST", f"/orders/{placed['id']}/payments/offline",
          {"amount_fen": placed["total_fen"], "reference": "ICBC-FUZZ", "paid_at": placed["created_at"]})
     return placed["sub_orders"][0]["id"]
 
 
-def shipped_sub_order():
-    sub = paid_sub_order()
-    call(producer, "POST", f"/sub-orders/{sub}/ship", {"carrier": "顺丰", "tracking_no": "SF1001"})
+def shipped_sub_order(product=None, seller=producer):
+    sub = paid_sub_order(product)
+    call(seller, "POST", f"/sub-orders/{sub}/ship", {"carrier": "顺丰", "tracking_no": "SF1001"})
+    return sub
+
+
+def accepted_sub_order(product=None, seller=producer):
+    sub = shipped_sub_order(product, seller)
+    call(agency, "POST", f"/sub-orders/{sub}/accept", {})
     return sub
 
 
 to_cancel, to_pay_offline, to_pay_stripe = order(), order(), order()
 to_ship, to_refund = paid_sub_order(), paid_sub_order()
 to_accept, to_ask_refund = shipped_sub_order(), shipped_sub_order()
-to_rate = shipped_sub_order()
-call(agency, "POST", f"/sub-orders/{to_rate}/accept", {})
+to_rate = accepted_sub_order()
 refund_requests = []
 for _ in range(2):
     sub = shipped_sub_order()
@@ -135,19 +140,12 @@ call(huiyang, "PUT", f"/organizations/{me['huiyang']}/filings/{year}", {"canteen
 
 # Four other producers' sub-orders accepted, so that a run schedules four settlements: one to
 # record paid, one to cancel, one paid by a batch here and one for the fuzzer's batch.
-others = []
 for email in ("tea.qinglong", "fungi.ceheng", "yiren.xingren", "fungi.anlong"):
     seller = login(email)
     seller_org = call(seller, "GET", "/me")["organization"]["id"]
     product = next(p["id"] for p in call(seller, "GET", "/products?limit=200")["items"]
                    if p["producer_id"] == seller_org and p["status"] == "listed")
-    placed = call(agency, "POST", "/orders", {"lines": [{"product_id": product, "quantity": 2}], "delivery": DELIVERY})
-    call(admin, "POST", f"/orders/{placed['id']}/payments/offline",
-         {"amount_fen": placed["total_fen"], "reference": "ICBC-FUZZ", "paid_at": placed["created_at"]})
-    sub = placed["sub_orders"][0]["id"]
-    call(seller, "POST", f"/sub-orders/{sub}/ship", {"carrier": "顺丰", "tracking_no": "SF1002"})
-    call(agency, "POST", f"/sub-orders/{sub}/accept", {})
-    others.append(seller_org)
+    accepted_sub_order(product, seller)
 # A producer without bank details: a batch of "every scheduled settlement" leaves its settlement
 # out, so the one to cancel is still scheduled whenever the fuzzer gets to it.
 unbanked = call(admin, "POST", "/organizations", {"name": "普安县新苗茶叶合作社", "kind": "producer", "region_code": "522323"})["id"]
@@ -159,12 +157,7 @@ product = call(seller, "POST", "/products", {"name": "普安红茶 新苗", "cat
 request = call(seller, "POST", f"/products/{product}/certification-requests", {"benefit_mechanism": "保底收购"})["id"]
 call(admin, "POST", f"/certification-requests/{request}/approve", {"valid_until": "2030-12-31"})
 call(seller, "POST", f"/products/{product}/publish")
-placed = call(agency, "POST", "/orders", {"lines": [{"product_id": product, "quantity": 2}], "delivery": DELIVERY})
-call(admin, "POST", f"/orders/{placed['id']}/payments/offline",
-     {"amount_fen": placed["total_fen"], "reference": "ICBC-FUZZ", "paid_at": placed["created_at"]})
-unbanked_sub = placed["sub_orders"][0]["id"]
-call(seller, "POST", f"/sub-orders/{unbanked_sub}/ship", {"carrier": "顺丰", "tracking_no": "SF1003"})
-call(agency, "POST", f"/sub-orders/{unbanked_sub}/accept", {})
+accepted_sub_order(product, seller)
 run = call(admin, "POST", "/settlements/runs", {"cutoff": iso(datetime.now(timezone.utc))})["id"]
 for _ in range(100):
     if call(admin, "GET", f"/settlements/runs/{run}")["status"] == "finished":
