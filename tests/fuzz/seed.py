@@ -69,6 +69,9 @@ to_request = new_product("普安红茶 待申请认证")
 to_approve = certification_request(new_product("普安红茶 待审批"))
 to_reject = certification_request(new_product("普安红茶 待驳回"))
 to_publish = new_product("普安红茶 待上架")
+# Its own product to edit: a change of origin or spec sets certification back to none, which
+# on the tea every order and campaign draws from would stop them all.
+to_patch = new_product("普安红茶 待修改")
 call(admin, "POST", f"/certification-requests/{certification_request(to_publish)}/approve", {"valid_until": "2030-12-31"})
 label = call(producer, "POST", f"/products/{tea}/labels", {
     "kind": "organic", "issuer": "中绿华夏有机产品认证中心", "certificate_no": "COFCC-R-2021-0001",
@@ -129,6 +132,10 @@ pledge(to_close, school8)
 withdraw_campaign, authorize_campaign = campaign("普安红茶 团购 撤回"), campaign("普安红茶 团购 授权")
 to_withdraw, to_authorize = pledge(withdraw_campaign), pledge(authorize_campaign)
 
+# The region whose assisted flag the fuzzer may turn: a town of its own, so that turning it off
+# never makes 普安县's goods unassisted for the rest of the run.
+town = call(admin, "POST", "/regions", {"code": "522323-FUZZ", "name": "盘水街道", "parent_code": "522323", "level": "town"})["code"]
+
 live = call(admin, "POST", "/live-sessions", {
     "title": "普安红茶 产地直播", "host": "普安县茶源合作社 理事长",
     "starts_at": iso(now + timedelta(days=1)), "ends_at": iso(now + timedelta(days=1, hours=2)),
@@ -180,6 +187,7 @@ dictionaries = {
     "product": [tea],
     "product_to_request": [to_request],
     "product_to_publish": [to_publish],
+    "product_to_patch": [to_patch],
     "product_to_unpublish": [tea_unpublish],
     "product_to_revoke": [tea_revoke],
     "request": [to_approve, to_reject],
@@ -227,6 +235,7 @@ dictionaries = {
     "pairing": pairings,
     "target": targets,
     "region": ["522300", "522323", "441300", "441302", "440000", "520000"],
+    "town": [town],
     "scope_id": ["522300", "522323", "441300", "520000", me["agency"], me["producer"]] + pairings[:2],
     "category": ["tea", "edible_fungi", "grain_oil"],
     # Values the schema cannot state: a caller's email and password, instants that must lie ahead
@@ -247,7 +256,7 @@ dictionaries = {
 
 # (operation id, {parameter: dictionary}); the ids of the operations are the document's.
 bindings = {
-    "get_product": {"path.id": "product"}, "patch_product": {"path.id": "product"},
+    "get_product": {"path.id": "product"}, "patch_product": {"path.id": "product_to_patch", "body.origin_region_code": "assisted_county"},
     "publish": {"path.id": "product_to_publish"}, "unpublish": {"path.id": "product_to_unpublish"},
     "request_certification": {"path.id": "product_to_request"},
     "certification_events": {"path.id": "product"}, "price_check": {"path.id": "product"},
@@ -272,7 +281,6 @@ bindings = {
                         "body.eligible_region_code": "donor_region"},
     "login": {"body.email": "email", "body.password": "password"},
     "create_product": {"body.origin_region_code": "assisted_county"},
-    "patch_product": {"body.origin_region_code": "assisted_county"},
     "get_campaign": {"path.id": "campaign"}, "list_pledges": {"path.id": "campaign"},
     "pledge": {"path.id": "campaign_to_pledge"}, "close_campaign": {"path.id": "campaign_to_close"},
     "cancel_campaign": {"path.id": "campaign_to_cancel"},
@@ -290,7 +298,7 @@ bindings = {
     "return_filing": {"path.id": "filing_org_to_return", "path.year": "filing_year"},
     "get_pairing": {"path.id": "pairing"}, "patch_pairing": {"path.id": "pairing"},
     "patch_target": {"path.id": "target"},
-    "get_region": {"path.code": "region"}, "patch_region": {"path.code": "region"},
+    "get_region": {"path.code": "region"}, "patch_region": {"path.code": "town"},
     "create_region": {"body.parent_code": "region"},
     "get_settlement": {"path.id": "settlement"}, "statement_csv": {"path.id": "settlement"},
     "statement_xlsx": {"path.id": "settlement"}, "record_paid": {"path.id": "settlement_to_pay", "body.paid_at": "paid_at"},
