@@ -617,3 +617,16 @@ async fn openapi_links_lead_to_real_operations_with_real_fields() {
     }
     assert_eq!(links, dongxi::http::links::LINKS.len(), "every link of the table is in the document");
 }
+
+/// The category values the document states for a new product are written out in a pattern; they
+/// must be exactly the categories the server knows, or the fuzzer and clients are told wrong.
+#[tokio::test]
+async fn the_documented_categories_are_the_known_ones() {
+    let app = TestApp::sqlite().await;
+    let doc = app.get("/api/openapi.json").send().await.json();
+    let pattern = doc["components"]["schemas"]["NewProductBody"]["properties"]["category"]["pattern"].as_str().unwrap();
+    let documented: Vec<&str> = pattern.trim_start_matches("^(").trim_end_matches(")$").split('|').collect();
+    let known = app.get("/api/v1/categories").send().await.json();
+    let known: Vec<&str> = known["items"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
+    assert_eq!(documented, known);
+}
