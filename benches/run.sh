@@ -10,7 +10,9 @@
 #                               runs this)
 #   benches/run.sh              the full sizes (100,000 and 1,000,000 products, 10,000,000
 #                               ledger entries, 10,000 agencies in one group purchase) and a
-#                               one-hour soak: about three hours on 2 cores
+#                               one-hour soak: about two and a half hours on 2 cores (the plain
+#                               GROUP BY that the reports are compared with runs twice a query:
+#                               1-3 s each at 10,000,000 entries, 90 queries)
 #   --write                     put the figures into BENCHMARKS.md (the full run does by default)
 #
 # Meilisearch: DONGXI_BENCH_MEILI_URL names a running server (built locally, outside the project);
@@ -73,7 +75,7 @@ else
     "search-1m|cargo bench --quiet --bench search -- --products 1000000 --pg-sample 60"
     "orders|benches/orders.sh 20 32"
     "orders-pinned|ORDERS_PIN=1 benches/orders.sh 20 32"
-    "reports|cargo bench --quiet --bench reports -- --entries 10000000 --runs 30"
+    "reports|cargo bench --quiet --bench reports -- --entries 10000000 --runs 20 --plain-runs 2"
     "group-buys|cargo bench --quiet --bench group_buys"
     "mail|cargo bench --quiet --bench mail"
     "settlement|cargo bench --quiet --bench settlement"
