@@ -394,7 +394,7 @@ fn main() {
         let rate = (entries - already) as f64 / started.elapsed().as_secs_f64();
         eprintln!("loaded in {:.0} s ({rate:.0} entries/s)", started.elapsed().as_secs_f64());
     }
-    // Month-end snapshots, as the worker takes them once each month has ended.
+    // Month-end snapshots, as the worker takes (and then vacuums) them once each month has ended.
     if count(&mut conn, "SELECT count(*) AS n FROM ledger_snapshots") == 0 {
         let started = Instant::now();
         let zone = chrono_tz::Asia::Shanghai;
@@ -404,9 +404,7 @@ fn main() {
             let at = zone.from_local_datetime(&local).unwrap().naive_utc();
             dongxi::accounting::snapshots::take(&mut conn, at, zone, at).expect("snapshot");
         }
-        for s in &dongxi::accounting::snapshots::SNAPSHOTS {
-            conn.batch_execute(&format!("VACUUM ANALYZE {}", s.table)).expect("vacuum");
-        }
+        dongxi::accounting::snapshots::tidy(&mut conn).expect("vacuum");
         eprintln!("12 month-end snapshots taken in {:.0} s", started.elapsed().as_secs_f64());
     }
     let n_entries = count(&mut conn, "SELECT count(*) AS n FROM ledger_entries");

@@ -119,6 +119,20 @@ pub fn take(conn: &mut DbConn, at: NaiveDateTime, zone: chrono_tz::Tz, now: Naiv
     })
 }
 
+/// Vacuums and analyses the snapshot tables once a snapshot is in (PostgreSQL; SQLite has no
+/// visibility map). Autovacuum leaves a table alone until a fifth of it is new, and after the
+/// first few month ends a snapshot adds less than that, so it would wait for months: meanwhile
+/// every index-only scan of the new rows also visits their table pages, and the planner, without
+/// statistics for the new instant, takes it for one without rows. `VACUUM` runs outside any
+/// transaction.
+pub fn tidy(conn: &mut DbConn) -> AppResult<()> {
+    if matches!(conn, DbConn::Postgres(_)) {
+        let tables: Vec<&str> = SNAPSHOTS.iter().map(|s| s.table).collect();
+        sql::execute(conn, &format!("VACUUM (ANALYZE) {}", tables.join(", ")), &[])?;
+    }
+    Ok(())
+}
+
 #[derive(QueryableByName)]
 struct Taken {
     #[diesel(sql_type = Timestamp)]

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, count_rows, scalar};
 use crate::orders::{World, order_body, world};
 
 pub fn t(s: &str) -> DateTime<Utc> {
@@ -246,6 +246,35 @@ backend_tests! {
         // Before the refunds the head of the snapshot answers alone.
         let before = report(&app, &w.qxn, "breakdown", &format!("{q}&as_of=2021-02-05T00:00:00Z")).await;
         assert_eq!(before["rows"][0]["counted_fen"], 300 * 14_800);
+    }
+
+    // The worker takes a month's snapshot once the month and the grace are over, once, and on
+    // PostgreSQL leaves its tables vacuumed and analysed: autovacuum would wait for months.
+    async fn the_worker_takes_a_month_end_snapshot_once_and_tidies_its_tables(app: TestApp) {
+        use dongxi::worker::job::Periodic;
+        use dongxi::worker::jobs::timetables::LedgerSnapshots;
+        let w = world(&app).await;
+        let order = order_at(&app, &w.school, &[(&w.tea, 30)], "2021-01-10T02:00:00Z").await;
+        pay_at(&app, &w.admin, &order, "2021-01-10T03:00:00Z").await;
+        // January ends at 16:00 UTC on the 31st (midnight in Beijing); within the ten minutes'
+        // grace the latest month end due is still December's.
+        app.clock.set(t("2021-01-31T16:05:00Z"));
+        assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "December's, due since January began");
+        assert!(!LedgerSnapshots::tick(&app.state).await.unwrap(), "taken once");
+        app.clock.set(t("2021-01-31T16:11:00Z"));
+        assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "January's, once the grace is over");
+        assert!(!LedgerSnapshots::tick(&app.state).await.unwrap(), "taken once");
+        assert_eq!(count_rows(&app, "ledger_snapshots").await, 2);
+        let january = "SELECT COUNT(*) AS n FROM ledger_snap_buyer_origin_province WHERE taken_at = '2021-01-31 16:00:00'";
+        assert_eq!(scalar(&app, january.to_owned()).await, 1, "the one buyer of January");
+        if app.db(|c| matches!(c, dongxi::db::DbConn::Postgres(_))).await {
+            for table in dongxi::accounting::snapshots::SNAPSHOTS.iter().map(|s| s.table) {
+                let visible = scalar(&app, format!("SELECT CAST(relallvisible AS BIGINT) AS n FROM pg_class WHERE oid = '{table}'::regclass")).await;
+                assert!(visible > 0, "{table}: vacuumed, so its pages are all-visible");
+                let analysed = scalar(&app, format!("SELECT COUNT(*) AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = '{table}'")).await;
+                assert!(analysed > 0, "{table}: analysed, so the planner has its statistics");
+            }
+        }
     }
 
     async fn breakdown_rows_add_up_to_progress_for_every_scope(app: TestApp) {

@@ -147,6 +147,10 @@ impl Periodic for LedgerSnapshots {
         if state.db.read(move |c| snapshots::exists(c, at)).await? {
             return Ok(false);
         }
-        state.db.write(move |c| snapshots::take(c, at, ctx.zone, ctx.now)).await
+        let took = state.db.write(move |c| snapshots::take(c, at, ctx.zone, ctx.now)).await?;
+        if took {
+            state.db.run(snapshots::tidy).await?;
+        }
+        Ok(took)
     }
 }
