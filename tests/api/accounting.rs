@@ -269,8 +269,10 @@ backend_tests! {
         assert_eq!(scalar(&app, january.to_owned()).await, 1, "the one buyer of January");
         if app.db(|c| matches!(c, dongxi::db::DbConn::Postgres(_))).await {
             for table in dongxi::accounting::snapshots::SNAPSHOTS.iter().map(|s| s.table) {
-                let visible = scalar(&app, format!("SELECT CAST(relallvisible AS BIGINT) AS n FROM pg_class WHERE oid = '{table}'::regclass")).await;
-                assert!(visible > 0, "{table}: vacuumed, so its pages are all-visible");
+                // Whether its pages then count as all-visible depends on what else is running
+                // (an older transaction holds them back), so what is checked is that it ran.
+                let vacuumed = scalar(&app, format!("SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relid = '{table}'::regclass")).await;
+                assert!(vacuumed > 0, "{table}: vacuumed");
                 let analysed = scalar(&app, format!("SELECT COUNT(*) AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = '{table}'")).await;
                 assert!(analysed > 0, "{table}: analysed, so the planner has its statistics");
             }
