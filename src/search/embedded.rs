@@ -17,10 +17,11 @@ use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 use super::analysis::Analyzer;
+use super::browse::browse;
 use super::engine::{BoxFuture, Facets, SearchDoc, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
 use super::facets::{FacetCache, FacetCounter};
 use super::tantivy_index::{Fields, WRITER_HEAP, failed, fields, open_index, to_document, unavailable};
-use super::top::TopByField;
+use super::top::{OrderCache, TopByField};
 
 struct Live {
     generation: String,
@@ -29,6 +30,18 @@ struct Live {
     writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
     facet_cache: FacetCache,
+    orders: OrderCache,
+}
+
+impl Live {
+    /// Picks up commits (this process's or another's) and forgets what it kept of merged segments.
+    fn reload(&self) -> tantivy::Result<()> {
+        self.reader.reload()?;
+        let searcher = self.reader.searcher();
+        self.facet_cache.keep_only(&searcher);
+        self.orders.keep_only(&searcher);
+        Ok(())
+    }
 }
 
 pub struct EmbeddedEngine {
@@ -96,8 +109,7 @@ impl EmbeddedEngine {
             && live.generation == generation
         {
             // Same generation: still pick up commits another process made to it.
-            live.reader.reload().map_err(unavailable)?;
-            live.facet_cache.keep_only(&live.reader.searcher());
+            live.reload().map_err(unavailable)?;
             return Ok(());
         }
         let dir = self.root.join(&generation);
@@ -109,7 +121,8 @@ impl EmbeddedEngine {
         // Release the old generation's writer before the new one is taken.
         *live = None;
         let facet_cache = FacetCache::new(fields.labels.is_some());
-        *live = Some(Live { generation, index, reader, writer: None, fields, facet_cache });
+        let orders = OrderCache::default();
+        *live = Some(Live { generation, index, reader, writer: None, fields, facet_cache, orders });
         if had_previous {
             let started =
                 std::fs::read_to_string(dir.join("STARTED_AT")).ok().and_then(|s| s.trim().parse::<i64>().ok());
@@ -129,25 +142,47 @@ impl EmbeddedEngine {
         let guard = self.live.read().map_err(failed)?;
         let live = guard.as_ref().ok_or_else(|| unavailable("no index open"))?;
         let searcher = live.reader.searcher();
-        let query = self.build_query(&live.fields, q);
+        let (query, words) = self.build_query(&live.fields, q);
         let limit = q.limit.max(1);
         let facets = FacetCounter { cache: &live.facet_cache };
         let by = |field, order| TopByField::<i64>::new(field, order, limit, q.offset);
-        let (addresses, counts): (Vec<DocAddress>, _) = match q.sort {
-            SortOrder::Relevance if q.q.trim().is_empty() => {
-                searcher.search(&query, &(by("created_at", Order::Desc), facets)).map_err(failed)?
+        // Without words a search is a browse (filters at most) in a field's order. Words that
+        // leave no term (punctuation) match the same, but keep the relevance order asked for.
+        let browsing = !words && (q.q.trim().is_empty() || !matches!(q.sort, SortOrder::Relevance));
+        let (addresses, counts): (Vec<DocAddress>, _) = if browsing {
+            let (cache, orders, query) = (&live.facet_cache, &live.orders, query.as_ref());
+            match q.sort {
+                SortOrder::Relevance | SortOrder::Newest => {
+                    browse(&searcher, query, by("created_at", Order::Desc), cache, orders)
+                }
+                SortOrder::PriceAsc => browse(&searcher, query, by("price_fen", Order::Asc), cache, orders),
+                SortOrder::PriceDesc => browse(&searcher, query, by("price_fen", Order::Desc), cache, orders),
+                SortOrder::Rating => {
+                    let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
+                    browse(&searcher, query, top, cache, orders)
+                }
             }
-            SortOrder::Relevance => {
-                let window = TopDocs::with_limit(limit).and_offset(q.offset);
-                let (docs, counts) = searcher.search(&query, &(window.order_by_score(), facets)).map_err(failed)?;
-                (docs.into_iter().map(|(_, a)| a).collect(), counts)
-            }
-            SortOrder::PriceAsc => searcher.search(&query, &(by("price_fen", Order::Asc), facets)).map_err(failed)?,
-            SortOrder::PriceDesc => searcher.search(&query, &(by("price_fen", Order::Desc), facets)).map_err(failed)?,
-            SortOrder::Newest => searcher.search(&query, &(by("created_at", Order::Desc), facets)).map_err(failed)?,
-            SortOrder::Rating => {
-                let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
-                searcher.search(&query, &(top, facets)).map_err(failed)?
+            .map_err(failed)?
+        } else {
+            match q.sort {
+                SortOrder::Relevance => {
+                    let window = TopDocs::with_limit(limit).and_offset(q.offset);
+                    let (docs, counts) = searcher.search(&query, &(window.order_by_score(), facets)).map_err(failed)?;
+                    (docs.into_iter().map(|(_, a)| a).collect(), counts)
+                }
+                SortOrder::PriceAsc => {
+                    searcher.search(&query, &(by("price_fen", Order::Asc), facets)).map_err(failed)?
+                }
+                SortOrder::PriceDesc => {
+                    searcher.search(&query, &(by("price_fen", Order::Desc), facets)).map_err(failed)?
+                }
+                SortOrder::Newest => {
+                    searcher.search(&query, &(by("created_at", Order::Desc), facets)).map_err(failed)?
+                }
+                SortOrder::Rating => {
+                    let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
+                    searcher.search(&query, &(top, facets)).map_err(failed)?
+                }
             }
         };
         let mut hits = Vec::with_capacity(addresses.len());
@@ -167,7 +202,8 @@ impl EmbeddedEngine {
         Ok(SearchResults { hits, total, facets, engine: "embedded", took_ms: started.elapsed().as_secs_f64() * 1000.0 })
     }
 
-    fn build_query(&self, f: &Fields, q: &SearchQuery) -> Box<dyn Query> {
+    /// The query, and whether it has words (terms to score) besides its filters.
+    fn build_query(&self, f: &Fields, q: &SearchQuery) -> (Box<dyn Query>, bool) {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in self.analyzer.query_terms(&q.q) {
             let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -218,6 +254,7 @@ impl EmbeddedEngine {
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(options))));
         }
+        let words = !clauses.is_empty();
         let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
             (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
         };
@@ -258,9 +295,9 @@ impl EmbeddedEngine {
             clauses.push(filter(Box::new(RangeQuery::new(lower, upper))));
         }
         if clauses.is_empty() {
-            return Box::new(AllQuery);
+            return (Box::new(AllQuery), false);
         }
-        Box::new(BooleanQuery::new(clauses))
+        (Box::new(BooleanQuery::new(clauses)), words)
     }
 
     fn apply_blocking(&self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> Result<(), SearchError> {
@@ -288,8 +325,7 @@ impl EmbeddedEngine {
             writer.add_document(to_document(&live.fields, &schema, doc)?).map_err(failed)?;
         }
         writer.commit().map_err(failed)?;
-        live.reader.reload().map_err(failed)?;
-        live.facet_cache.keep_only(&live.reader.searcher());
+        live.reload().map_err(failed)?;
         Ok(())
     }
 

@@ -44,7 +44,13 @@ const LANES: usize = 4;
 pub(super) struct FacetCache {
     fields: Vec<(&'static str, Values)>,
     segments: Mutex<HashMap<SegmentId, Arc<Vec<Option<Decoded>>>>>,
+    /// Per segment, the counts of all its live documents and how many were deleted when they were
+    /// counted: a segment only ever gains deletions, so the number tells whether they still hold.
+    everything: Mutex<HashMap<SegmentId, (DocId, Arc<SegmentFruit>)>>,
 }
+
+/// One segment's counts, a map per field.
+type SegmentFruit = Vec<BTreeMap<String, u64>>;
 
 impl FacetCache {
     /// `labels`: whether the index has them (one built before labels has not).
@@ -53,7 +59,7 @@ impl FacetCache {
         if labels {
             fields.push(("labels", Values::Many));
         }
-        FacetCache { fields, segments: Mutex::new(HashMap::new()) }
+        FacetCache { fields, segments: Mutex::new(HashMap::new()), everything: Mutex::new(HashMap::new()) }
     }
 
     /// How many fields are counted (the fruit has one map per field, in this order).
@@ -78,12 +84,46 @@ impl FacetCache {
         Ok(decoded)
     }
 
+    /// The counts of every live document, as `searcher.search(&AllQuery, &FacetCounter { .. })`
+    /// gives them: a browse of everything, counted once per segment (and again only when the
+    /// segment has gained deletions since), instead of at every browse.
+    pub(super) fn count_everything(&self, searcher: &Searcher) -> tantivy::Result<Vec<BTreeMap<String, u64>>> {
+        let mut fruits = Vec::with_capacity(searcher.segment_readers().len());
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            fruits.push(self.everything_of(ord as u32, reader)?.as_ref().clone());
+        }
+        FacetCounter { cache: self }.merge_fruits(fruits)
+    }
+
+    fn everything_of(&self, ord: u32, reader: &SegmentReader) -> tantivy::Result<Arc<SegmentFruit>> {
+        let (id, deleted) = (reader.segment_id(), reader.num_deleted_docs());
+        if let Some((_, fruit)) =
+            self.everything.lock().ok().and_then(|e| e.get(&id).filter(|(d, _)| *d == deleted).cloned())
+        {
+            return Ok(fruit);
+        }
+        let mut segment = FacetCounter { cache: self }.for_segment(ord, reader)?;
+        let live: Vec<DocId> = reader.doc_ids_alive().collect();
+        for block in live.chunks(1024) {
+            segment.count(block);
+        }
+        let fruit = Arc::new(segment.harvest());
+        if let Ok(mut everything) = self.everything.lock() {
+            everything.insert(id, (deleted, fruit.clone()));
+        }
+        Ok(fruit)
+    }
+
     /// Forgets segments the searcher no longer has (merged away): called where the reader reloads.
     pub(super) fn keep_only(&self, searcher: &Searcher) {
-        let Ok(mut segments) = self.segments.lock() else { return };
-        if segments.len() > searcher.segment_readers().len() {
-            let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();
+        let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();
+        if let Ok(mut segments) = self.segments.lock()
+            && segments.len() > live.len()
+        {
             segments.retain(|id, _| live.contains(id));
+        }
+        if let Ok(mut everything) = self.everything.lock() {
+            everything.retain(|id, _| live.contains(id));
         }
     }
 }
@@ -317,9 +357,22 @@ mod tests {
                     }
                 }
                 assert_eq!(got, want, "{category:?}");
+                if category.is_none() {
+                    assert_eq!(cache.count_everything(&searcher).unwrap(), want, "kept counts of everything");
+                }
             }
         }
         cache.keep_only(&searcher);
         assert_eq!(cache.segments.lock().unwrap().len(), 3);
+        // A segment counted whole gains deletions: its kept counts no longer stand.
+        let before = cache.count_everything(&searcher).unwrap();
+        for i in (0..1000).step_by(4) {
+            writer.delete_term(Term::from_field_text(id, &format!("p2-{i}")));
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let walked = searcher.search(&AllQuery, &FacetCounter { cache: &cache }).unwrap();
+        assert_ne!(walked, before);
+        assert_eq!(cache.count_everything(&searcher).unwrap(), walked);
     }
 }

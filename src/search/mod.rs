@@ -6,6 +6,7 @@
 //! Imported by: the state (the `engine` seam), the worker (indexing), the server (choosing the engine).
 
 pub mod analysis;
+mod browse;
 pub mod document;
 pub mod embedded;
 pub mod engine;

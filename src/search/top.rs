@@ -3,9 +3,13 @@
 //! worst of the best so far; a browse of everything sorted by newest, where nearly every match
 //! beats the page so far (documents are added oldest first), stays cheap.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
-use tantivy::{DocAddress, DocId, Order, Score, SegmentReader};
+use tantivy::index::SegmentId;
+use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader};
 
 /// Candidates gathered before the worst are dropped: fewer, larger prunings when nearly every
 /// match enters (a browse by newest).
@@ -65,13 +69,18 @@ pub(super) struct SegmentTop<T: SortValue> {
     worst: u64,
 }
 
+/// A document's place in the order: smaller first, a document without the value last.
+fn sort_key<T: SortValue>(value: Option<T>, descending: bool) -> u64 {
+    match value {
+        Some(v) if descending => !v.key(),
+        Some(v) => v.key(),
+        None => u64::MAX,
+    }
+}
+
 impl<T: SortValue> SegmentTop<T> {
     fn key(&self, value: Option<T>) -> u64 {
-        match value {
-            Some(v) if self.descending => !v.key(),
-            Some(v) => v.key(),
-            None => u64::MAX,
-        }
+        sort_key(value, self.descending)
     }
 
     fn prune(&mut self) {
@@ -147,6 +156,87 @@ impl<T: SortValue> SegmentCollector for SegmentTop<T> {
     }
 }
 
+/// A segment, a field and whether descending.
+type OrderKey = (SegmentId, &'static str, bool);
+
+/// Each segment's documents, deleted ones too, in the order of a field (ties in document order),
+/// sorted once and kept while the segment lives, as a segment never changes. The page of a browse
+/// of everything (no words, no filters) is then the first live documents of each segment's order,
+/// where the collector would read and compare every one of a million matches.
+#[derive(Default)]
+pub(super) struct OrderCache {
+    orders: Mutex<HashMap<OrderKey, Arc<Vec<DocId>>>>,
+}
+
+impl OrderCache {
+    fn get<T: SortValue>(
+        &self,
+        reader: &SegmentReader,
+        field: &'static str,
+        descending: bool,
+    ) -> tantivy::Result<Arc<Vec<DocId>>> {
+        let id = (reader.segment_id(), field, descending);
+        if let Some(found) = self.orders.lock().ok().and_then(|o| o.get(&id).cloned()) {
+            return Ok(found);
+        }
+        // Sorted outside the lock, like the facet values: two racing searches both sort once.
+        let column = T::column(reader, field)?;
+        let docs: Vec<DocId> = (0..reader.max_doc()).collect();
+        let mut keyed: Vec<(u64, DocId)> = Vec::with_capacity(docs.len());
+        let mut values = [None; 1024];
+        for chunk in docs.chunks(1024) {
+            let out = &mut values[..chunk.len()];
+            out.iter_mut().for_each(|v| *v = None);
+            column.first_vals(chunk, out);
+            keyed.extend(chunk.iter().zip(out.iter()).map(|(doc, v)| (sort_key(*v, descending), *doc)));
+        }
+        keyed.sort_unstable();
+        let order = Arc::new(keyed.into_iter().map(|(_, doc)| doc).collect::<Vec<DocId>>());
+        if let Ok(mut orders) = self.orders.lock() {
+            orders.insert(id, order.clone());
+        }
+        Ok(order)
+    }
+
+    /// Forgets segments the searcher no longer has (merged away): called where the reader reloads.
+    pub(super) fn keep_only(&self, searcher: &Searcher) {
+        let Ok(mut orders) = self.orders.lock() else { return };
+        let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();
+        orders.retain(|(id, _, _), _| live.contains(id));
+    }
+}
+
+impl<T: SortValue> TopByField<T> {
+    /// The page of every live document, as `searcher.search(&AllQuery, self)` gives it, from
+    /// each segment's kept order.
+    pub(super) fn of_everything(&self, searcher: &Searcher, cache: &OrderCache) -> tantivy::Result<Vec<DocAddress>> {
+        let mut fruits = Vec::with_capacity(searcher.segment_readers().len());
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            fruits.push(self.segment_page_in_order(ord as u32, reader, cache)?);
+        }
+        self.merge_fruits(fruits)
+    }
+
+    /// One segment's part of the page of everything, as the collector harvests it: its first
+    /// `offset + limit` live documents in the kept order.
+    fn segment_page_in_order(
+        &self,
+        ord: u32,
+        reader: &SegmentReader,
+        cache: &OrderCache,
+    ) -> tantivy::Result<Vec<(u64, DocAddress)>> {
+        let keep = (self.offset + self.limit).max(1);
+        let order = cache.get::<T>(reader, self.field, self.descending)?;
+        let column = T::column(reader, self.field)?;
+        Ok(order
+            .iter()
+            .filter(|doc| !reader.is_deleted(**doc))
+            .take(keep)
+            .map(|doc| (sort_key(column.first(*doc), self.descending), DocAddress::new(ord, *doc)))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SortValue;
@@ -168,7 +258,7 @@ mod collector_tests {
     use tantivy::schema::{FAST, IndexRecordOption, STRING, Schema};
     use tantivy::{DocAddress, Index, Order, TantivyDocument, Term};
 
-    use super::{SortValue, TopByField};
+    use super::{OrderCache, SortValue, TopByField};
 
     /// Three segments of values with many ties, some documents deleted (so matches are offered
     /// one at a time as well as in blocks), checked against sorting every live match.
@@ -222,7 +312,8 @@ mod collector_tests {
         limit: usize,
         offset: usize,
     ) {
-        let got = searcher.search(query, &TopByField::<T>::new(field, order, limit, offset)).unwrap();
+        let top = TopByField::<T>::new(field, order, limit, offset);
+        let got = searcher.search(query, &top).unwrap();
         let mut all: Vec<(u64, DocAddress)> = Vec::new();
         let everything = searcher.search(query, &tantivy::collector::DocSetCollector).unwrap();
         for at in everything {
@@ -233,6 +324,14 @@ mod collector_tests {
         all.sort_by_key(|(key, at)| (*key, at.segment_ord, at.doc_id));
         let want: Vec<DocAddress> = all.into_iter().skip(offset).take(limit).map(|(_, at)| at).collect();
         assert_eq!(got, want, "{field} {order:?} limit {limit} offset {offset}");
+        if query.is::<AllQuery>() {
+            // Twice: sorting each segment, then from the cache.
+            let cache = OrderCache::default();
+            for _ in 0..2 {
+                let kept = top.of_everything(searcher, &cache).unwrap();
+                assert_eq!(kept, want, "kept order: {field} {order:?} limit {limit} offset {offset}");
+            }
+        }
         assert!(!TopByField::<T>::new(field, order, limit, offset).requires_scoring());
     }
 }

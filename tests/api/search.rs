@@ -332,8 +332,19 @@ backend_tests! {
         assert_eq!(search(&app, "q=古树红茶").await["total"], 0, "certified but not listed");
         app.post(&format!("/api/v1/products/{id}/publish")).token(&producer).send().await.assert_status(200);
         wait_for(1).await;
+        // The browse of everything is answered from counts and orders kept per segment: they
+        // must follow the product's removal too.
+        let shown = |browse: &Value| browse["hits"].as_array().unwrap().iter().any(|h| h["id"] == id.as_str());
+        let browse = search(&app, "sort=newest&limit=100").await;
+        assert!(shown(&browse), "the browse of everything shows the product");
+        let listed = browse["total"].as_u64().unwrap();
+        assert_eq!(browse["facets"]["category"]["tea"], search(&app, "category=tea").await["total"]);
         app.post(&format!("/api/v1/products/{id}/unpublish")).token(&producer).send().await.assert_status(200);
         wait_for(0).await;
+        let browse = search(&app, "sort=newest&limit=100").await;
+        assert_eq!(browse["total"].as_u64().unwrap(), listed - 1);
+        assert!(!shown(&browse), "the browse of everything no longer shows the product");
+        assert_eq!(browse["facets"]["category"]["tea"], search(&app, "category=tea").await["total"]);
         let _ = stop.send(true);
         worker.await.unwrap();
     }
