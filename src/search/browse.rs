@@ -1,8 +1,8 @@
-//! A browse: a search without words (filters at most), ordered by a field. The browse of
-//! everything (no filters either) is the one that matches a million products, and walking every
-//! match to compare and count it is what it costs; its page comes instead from each segment's kept
-//! order (`top::OrderCache`) and its facet counts from each segment's kept counts
-//! (`facets::FacetCache::count_everything`). A browse with filters is collected.
+//! A page of matches in a field's order (newest, price, rating) and the facet counts of every
+//! match. The browse of everything (no words, no filters) is the search that matches a million
+//! products, and walking every match to compare and count it is what it costs; its page comes
+//! instead from each segment's kept order (`top::OrderCache`) and its facet counts from each
+//! segment's kept counts (`facets::FacetCache::count_everything`). Any other query is collected.
 //!
 //! Tried and not kept: marking a filtered browse's matches (one bit per document), then taking its
 //! page from the kept order and its counts as everything's less those of the documents that do not
@@ -20,9 +20,9 @@ use super::top::{OrderCache, SortValue, TopByField};
 /// A page of matches and the facet counts of every match, a map per field.
 pub(super) type Page = (Vec<DocAddress>, Vec<BTreeMap<String, u64>>);
 
-/// The page and the facet counts of `query` (no words), the same as
+/// The page and the facet counts of `query`, the same as
 /// `searcher.search(query, &(top, FacetCounter { cache: facets }))`.
-pub(super) fn browse<T: SortValue>(
+pub(super) fn by_field<T: SortValue>(
     searcher: &Searcher,
     query: &dyn Query,
     top: TopByField<T>,
@@ -37,14 +37,12 @@ pub(super) fn browse<T: SortValue>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use tantivy::collector::Collector;
     use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
     use tantivy::schema::{FAST, INDEXED, IndexRecordOption, STRING, Schema};
-    use tantivy::{DocAddress, Index, Order, TantivyDocument, Term};
+    use tantivy::{Index, Order, TantivyDocument, Term};
 
-    use super::browse;
+    use super::{Page, by_field};
     use crate::search::facets::{FacetCache, FacetCounter};
     use crate::search::top::{OrderCache, TopByField};
 
@@ -115,10 +113,10 @@ mod tests {
                 for order in [Order::Asc, Order::Desc] {
                     for (limit, offset) in [(20, 0), (20, 40), (1, 0), (100, 3000)] {
                         let top = TopByField::<i64>::new("price_fen", order, limit, offset);
-                        let want: (Vec<DocAddress>, Vec<BTreeMap<String, u64>>) =
+                        let want: Page =
                             searcher.search(query.as_ref(), &(top, FacetCounter { cache: &facets })).unwrap();
                         let top = TopByField::<i64>::new("price_fen", order, limit, offset);
-                        let got = browse(&searcher, query.as_ref(), top, &facets, &orders).unwrap();
+                        let got = by_field(&searcher, query.as_ref(), top, &facets, &orders).unwrap();
                         assert_eq!(got, want, "round {round}, {query:?} {order:?} limit {limit} offset {offset}");
                     }
                 }

@@ -17,7 +17,7 @@ use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 use super::analysis::Analyzer;
-use super::browse::browse;
+use super::browse::by_field;
 use super::engine::{BoxFuture, Facets, SearchDoc, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
 use super::facets::{FacetCache, FacetCounter};
 use super::tantivy_index::{Fields, WRITER_HEAP, failed, fields, open_index, to_document, unavailable};
@@ -142,47 +142,30 @@ impl EmbeddedEngine {
         let guard = self.live.read().map_err(failed)?;
         let live = guard.as_ref().ok_or_else(|| unavailable("no index open"))?;
         let searcher = live.reader.searcher();
-        let (query, words) = self.build_query(&live.fields, q);
+        let query = self.build_query(&live.fields, q);
         let limit = q.limit.max(1);
-        let facets = FacetCounter { cache: &live.facet_cache };
+        let (cache, orders) = (&live.facet_cache, &live.orders);
         let by = |field, order| TopByField::<i64>::new(field, order, limit, q.offset);
-        // Without words a search is a browse (filters at most) in a field's order. Words that
-        // leave no term (punctuation) match the same, but keep the relevance order asked for.
-        let browsing = !words && (q.q.trim().is_empty() || !matches!(q.sort, SortOrder::Relevance));
-        let (addresses, counts): (Vec<DocAddress>, _) = if browsing {
-            let (cache, orders, query) = (&live.facet_cache, &live.orders, query.as_ref());
-            match q.sort {
-                SortOrder::Relevance | SortOrder::Newest => {
-                    browse(&searcher, query, by("created_at", Order::Desc), cache, orders)
-                }
-                SortOrder::PriceAsc => browse(&searcher, query, by("price_fen", Order::Asc), cache, orders),
-                SortOrder::PriceDesc => browse(&searcher, query, by("price_fen", Order::Desc), cache, orders),
-                SortOrder::Rating => {
-                    let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
-                    browse(&searcher, query, top, cache, orders)
-                }
+        let (addresses, counts): (Vec<DocAddress>, _) = match q.sort {
+            // Without words there is nothing to score: newest first.
+            SortOrder::Relevance if !q.q.trim().is_empty() => {
+                let window = TopDocs::with_limit(limit).and_offset(q.offset);
+                let facets = FacetCounter { cache };
+                let (docs, counts) = searcher.search(&query, &(window.order_by_score(), facets)).map_err(failed)?;
+                (docs.into_iter().map(|(_, a)| a).collect(), counts)
             }
-            .map_err(failed)?
-        } else {
-            match q.sort {
-                SortOrder::Relevance => {
-                    let window = TopDocs::with_limit(limit).and_offset(q.offset);
-                    let (docs, counts) = searcher.search(&query, &(window.order_by_score(), facets)).map_err(failed)?;
-                    (docs.into_iter().map(|(_, a)| a).collect(), counts)
-                }
-                SortOrder::PriceAsc => {
-                    searcher.search(&query, &(by("price_fen", Order::Asc), facets)).map_err(failed)?
-                }
-                SortOrder::PriceDesc => {
-                    searcher.search(&query, &(by("price_fen", Order::Desc), facets)).map_err(failed)?
-                }
-                SortOrder::Newest => {
-                    searcher.search(&query, &(by("created_at", Order::Desc), facets)).map_err(failed)?
-                }
-                SortOrder::Rating => {
-                    let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
-                    searcher.search(&query, &(top, facets)).map_err(failed)?
-                }
+            SortOrder::Relevance | SortOrder::Newest => {
+                by_field(&searcher, query.as_ref(), by("created_at", Order::Desc), cache, orders).map_err(failed)?
+            }
+            SortOrder::PriceAsc => {
+                by_field(&searcher, query.as_ref(), by("price_fen", Order::Asc), cache, orders).map_err(failed)?
+            }
+            SortOrder::PriceDesc => {
+                by_field(&searcher, query.as_ref(), by("price_fen", Order::Desc), cache, orders).map_err(failed)?
+            }
+            SortOrder::Rating => {
+                let top = TopByField::<f64>::new("rating", Order::Desc, limit, q.offset);
+                by_field(&searcher, query.as_ref(), top, cache, orders).map_err(failed)?
             }
         };
         let mut hits = Vec::with_capacity(addresses.len());
@@ -202,8 +185,7 @@ impl EmbeddedEngine {
         Ok(SearchResults { hits, total, facets, engine: "embedded", took_ms: started.elapsed().as_secs_f64() * 1000.0 })
     }
 
-    /// The query, and whether it has words (terms to score) besides its filters.
-    fn build_query(&self, f: &Fields, q: &SearchQuery) -> (Box<dyn Query>, bool) {
+    fn build_query(&self, f: &Fields, q: &SearchQuery) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in self.analyzer.query_terms(&q.q) {
             let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -254,7 +236,6 @@ impl EmbeddedEngine {
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(options))));
         }
-        let words = !clauses.is_empty();
         let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
             (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
         };
@@ -295,9 +276,9 @@ impl EmbeddedEngine {
             clauses.push(filter(Box::new(RangeQuery::new(lower, upper))));
         }
         if clauses.is_empty() {
-            return (Box::new(AllQuery), false);
+            return Box::new(AllQuery);
         }
-        (Box::new(BooleanQuery::new(clauses)), words)
+        Box::new(BooleanQuery::new(clauses))
     }
 
     fn apply_blocking(&self, upserts: Vec<SearchDoc>, deletes: Vec<String>) -> Result<(), SearchError> {
