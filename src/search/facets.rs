@@ -2,7 +2,10 @@
 //! matches. A segment's facet values are decoded once into plain arrays, one slot per document,
 //! and kept while the segment lives: a segment never changes (a deleted document keeps its slot
 //! and is skipped by the search), and counting a match is then one array read, which is what
-//! makes counting a million matches cheap.
+//! makes counting a million matches cheap. Where a segment's documents share few combinations of
+//! values (a category, a prefecture, a storage and a set of labels), each document is decoded to
+//! its combination instead, and counting a match is one array read and one addition for all the
+//! fields together; the combinations' counts are spread over the fields once, at the end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -37,16 +40,72 @@ enum Decoded {
 
 const NONE: u16 = u16::MAX;
 
+/// Up to this many distinct combinations of values a segment is counted by combination: their
+/// counters (4 bytes each) stay in the processor's nearer caches.
+const MAX_COMBOS: usize = 8192;
+
+/// One segment's facet fields, decoded.
+struct Segment {
+    fields: Vec<Option<Decoded>>,
+    combos: Option<Combos>,
+}
+
+/// Each document's combination of facet values, where a segment has at most `MAX_COMBOS`.
+struct Combos {
+    /// Each document's combination, as its index in `values`.
+    ids: Vec<u16>,
+    /// Per combination, per field: the value's index (a single value, `NONE` for none) or the
+    /// values' bits (many), as `fields` decodes them.
+    values: Vec<Vec<u64>>,
+}
+
+impl Combos {
+    /// The combinations of a segment's decoded fields, unless one is not decoded to plain arrays
+    /// or there are too many.
+    fn of(fields: &[Option<Decoded>], max_doc: DocId, limit: usize) -> Option<Combos> {
+        if fields.iter().any(|f| matches!(f, Some(Decoded::Column(_)))) {
+            return None;
+        }
+        let mut ids = Vec::with_capacity(max_doc as usize);
+        let mut known: HashMap<Vec<u64>, u16> = HashMap::new();
+        let mut values = Vec::new();
+        let mut key = vec![0u64; fields.len()];
+        for doc in 0..max_doc as usize {
+            for (slot, field) in key.iter_mut().zip(fields) {
+                *slot = match field {
+                    Some(Decoded::One { ords, .. }) => u64::from(ords.get(doc).copied().unwrap_or(NONE)),
+                    Some(Decoded::Mask { masks, .. }) => masks.get(doc).copied().unwrap_or(0),
+                    _ => 0,
+                };
+            }
+            let id = match known.get(key.as_slice()) {
+                Some(id) => *id,
+                None if values.len() < limit => {
+                    let id = values.len() as u16;
+                    known.insert(key.clone(), id);
+                    values.push(key.clone());
+                    id
+                }
+                None => return None,
+            };
+            ids.push(id);
+        }
+        Some(Combos { ids, values })
+    }
+}
+
 /// Counters per value of a single-valued field (see `SegmentFacetCounter::count`).
 const LANES: usize = 4;
 
 /// The facet fields of an index, and their decoded values in the segments being searched.
 pub(super) struct FacetCache {
     fields: Vec<(&'static str, Values)>,
-    segments: Mutex<HashMap<SegmentId, Arc<Vec<Option<Decoded>>>>>,
+    segments: Mutex<HashMap<SegmentId, Arc<Segment>>>,
     /// Per segment, the counts of all its live documents and how many were deleted when they were
     /// counted: a segment only ever gains deletions, so the number tells whether they still hold.
     everything: Mutex<HashMap<SegmentId, (DocId, Arc<SegmentFruit>)>>,
+    /// `MAX_COMBOS`, or fewer where a test counts field by field.
+    max_combos: usize,
 }
 
 /// One segment's counts, a map per field.
@@ -59,7 +118,8 @@ impl FacetCache {
         if labels {
             fields.push(("labels", Values::Many));
         }
-        FacetCache { fields, segments: Mutex::new(HashMap::new()), everything: Mutex::new(HashMap::new()) }
+        let (segments, everything) = (Mutex::new(HashMap::new()), Mutex::new(HashMap::new()));
+        FacetCache { fields, segments, everything, max_combos: MAX_COMBOS }
     }
 
     /// How many fields are counted (the fruit has one map per field, in this order).
@@ -67,7 +127,7 @@ impl FacetCache {
         self.fields.len()
     }
 
-    fn get(&self, reader: &SegmentReader) -> tantivy::Result<Arc<Vec<Option<Decoded>>>> {
+    fn get(&self, reader: &SegmentReader) -> tantivy::Result<Arc<Segment>> {
         let id = reader.segment_id();
         if let Some(found) = self.segments.lock().ok().and_then(|s| s.get(&id).cloned()) {
             return Ok(found);
@@ -77,7 +137,8 @@ impl FacetCache {
         for (name, values) in &self.fields {
             columns.push(reader.fast_fields().str(name)?.map(|c| decode(c, *values, reader.max_doc())).transpose()?);
         }
-        let decoded = Arc::new(columns);
+        let combos = Combos::of(&columns, reader.max_doc(), self.max_combos);
+        let decoded = Arc::new(Segment { fields: columns, combos });
         if let Ok(mut segments) = self.segments.lock() {
             segments.insert(id, decoded.clone());
         }
@@ -170,9 +231,11 @@ pub(super) struct FacetCounter<'a> {
 }
 
 pub(super) struct SegmentFacetCounter {
-    decoded: Arc<Vec<Option<Decoded>>>,
+    decoded: Arc<Segment>,
     /// Per field, a count per value (and, for single values, one more slot for "none").
     counts: Vec<Vec<u64>>,
+    /// A count per combination of values, when the segment is counted by combination.
+    combos: Vec<u32>,
 }
 
 impl Collector for FacetCounter<'_> {
@@ -182,6 +245,7 @@ impl Collector for FacetCounter<'_> {
     fn for_segment(&self, _segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentFacetCounter> {
         let decoded = self.cache.get(reader)?;
         let counts = decoded
+            .fields
             .iter()
             .map(|d| match d {
                 Some(Decoded::One { names, .. }) => vec![0; (names.len() + 1) * LANES],
@@ -190,7 +254,8 @@ impl Collector for FacetCounter<'_> {
                 None => Vec::new(),
             })
             .collect();
-        Ok(SegmentFacetCounter { decoded, counts })
+        let combos = decoded.combos.as_ref().map_or(Vec::new(), |c| vec![0; c.values.len()]);
+        Ok(SegmentFacetCounter { decoded, counts, combos })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -212,7 +277,16 @@ impl Collector for FacetCounter<'_> {
 
 impl SegmentFacetCounter {
     fn count(&mut self, docs: &[DocId]) {
-        for (decoded, counts) in self.decoded.iter().zip(self.counts.iter_mut()) {
+        if let Some(combos) = &self.decoded.combos {
+            let counts: &mut [u32] = &mut self.combos;
+            for doc in docs {
+                if let Some(c) = combos.ids.get(*doc as usize).and_then(|id| counts.get_mut(usize::from(*id))) {
+                    *c += 1;
+                }
+            }
+            return;
+        }
+        for (decoded, counts) in self.decoded.fields.iter().zip(self.counts.iter_mut()) {
             match decoded {
                 // `NONE` lands in the extra last slot, which is never reported. Neighbouring
                 // matches count into different lanes: most share a value (nearly everything is
@@ -251,6 +325,32 @@ impl SegmentFacetCounter {
     }
 }
 
+impl SegmentFacetCounter {
+    /// Adds each combination's count to the counts of its values, field by field.
+    fn spread_combos(&mut self) {
+        let Some(combos) = &self.decoded.combos else { return };
+        for (values, n) in combos.values.iter().zip(&self.combos).filter(|(_, n)| **n > 0) {
+            let n = u64::from(*n);
+            for ((decoded, counts), value) in self.decoded.fields.iter().zip(self.counts.iter_mut()).zip(values) {
+                match decoded {
+                    Some(Decoded::One { .. }) => {
+                        let last = counts.len() / LANES - 1;
+                        counts[(*value as usize).min(last) * LANES] += n;
+                    }
+                    Some(Decoded::Mask { .. }) => {
+                        let mut mask = *value;
+                        while mask != 0 {
+                            counts[mask.trailing_zeros() as usize] += n;
+                            mask &= mask - 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 impl SegmentCollector for SegmentFacetCounter {
     type Fruit = Vec<BTreeMap<String, u64>>;
 
@@ -262,8 +362,10 @@ impl SegmentCollector for SegmentFacetCounter {
         self.count(docs);
     }
 
-    fn harvest(self) -> Self::Fruit {
+    fn harvest(mut self) -> Self::Fruit {
+        self.spread_combos();
         self.decoded
+            .fields
             .iter()
             .zip(self.counts)
             .map(|(decoded, counts)| {
@@ -300,13 +402,24 @@ mod tests {
     use tantivy::schema::{FAST, IndexRecordOption, STRING, Schema};
     use tantivy::{Index, TantivyDocument, Term};
 
-    use super::{FacetCache, FacetCounter};
+    use super::{FacetCache, FacetCounter, MAX_COMBOS};
+
+    /// Counted by combination of values, as the segments of this test have few.
+    #[test]
+    fn counts_are_those_of_every_live_match() {
+        check_counts(MAX_COMBOS);
+    }
+
+    /// Counted field by field, as segments with too many combinations are.
+    #[test]
+    fn counts_field_by_field_are_those_of_every_live_match() {
+        check_counts(0);
+    }
 
     /// Three segments, some documents deleted (so matches come one at a time as well as in
     /// blocks), products without a prefecture or with several labels: the counts are those of
     /// looking at every live match.
-    #[test]
-    fn counts_are_those_of_every_live_match() {
+    fn check_counts(max_combos: usize) {
         let mut schema = Schema::builder();
         let names = ["category", "origin_prefecture", "storage", "labels"];
         let fields: Vec<_> = names.iter().map(|n| schema.add_text_field(n, STRING | FAST)).collect();
@@ -341,7 +454,7 @@ mod tests {
         }
         writer.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();
-        let cache = FacetCache::new(true);
+        let cache = FacetCache { max_combos, ..FacetCache::new(true) };
         let tea = TermQuery::new(Term::from_field_text(fields[0], "tea"), IndexRecordOption::Basic);
         let queries: [(&dyn Query, Option<&str>); 2] = [(&AllQuery, None), (&tea, Some("tea"))];
         for (query, category) in queries {
@@ -363,7 +476,10 @@ mod tests {
             }
         }
         cache.keep_only(&searcher);
-        assert_eq!(cache.segments.lock().unwrap().len(), 3);
+        let segments = cache.segments.lock().unwrap();
+        assert_eq!(segments.len(), 3);
+        assert!(segments.values().all(|s| s.combos.is_some() == (max_combos > 0)), "counted by combination");
+        drop(segments);
         // A segment counted whole gains deletions: its kept counts no longer stand.
         let before = cache.count_everything(&searcher).unwrap();
         for i in (0..1000).step_by(4) {
