@@ -13,13 +13,14 @@ use tantivy::collector::TopDocs;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery,
 };
-use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
+use tantivy::schema::{IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 use super::analysis::Analyzer;
 use super::browse::by_field;
 use super::engine::{BoxFuture, Facets, SearchDoc, SearchEngine, SearchError, SearchQuery, SearchResults, SortOrder};
 use super::facets::{FacetCache, FacetCounter};
+use super::filters::{FilterCache, KeptFilters};
 use super::tantivy_index::{Fields, WRITER_HEAP, failed, fields, open_index, to_document, unavailable};
 use super::top::{OrderCache, TopByField};
 
@@ -31,6 +32,7 @@ struct Live {
     fields: Fields,
     facet_cache: FacetCache,
     orders: OrderCache,
+    filters: Arc<FilterCache>,
 }
 
 impl Live {
@@ -40,6 +42,7 @@ impl Live {
         let searcher = self.reader.searcher();
         self.facet_cache.keep_only(&searcher);
         self.orders.keep_only(&searcher);
+        self.filters.keep_only(&searcher);
         Ok(())
     }
 }
@@ -122,7 +125,8 @@ impl EmbeddedEngine {
         *live = None;
         let facet_cache = FacetCache::new(fields.labels.is_some());
         let orders = OrderCache::default();
-        *live = Some(Live { generation, index, reader, writer: None, fields, facet_cache, orders });
+        let filters = Arc::new(FilterCache::new());
+        *live = Some(Live { generation, index, reader, writer: None, fields, facet_cache, orders, filters });
         if had_previous {
             let started =
                 std::fs::read_to_string(dir.join("STARTED_AT")).ok().and_then(|s| s.trim().parse::<i64>().ok());
@@ -142,7 +146,7 @@ impl EmbeddedEngine {
         let guard = self.live.read().map_err(failed)?;
         let live = guard.as_ref().ok_or_else(|| unavailable("no index open"))?;
         let searcher = live.reader.searcher();
-        let query = self.build_query(&live.fields, q);
+        let query = self.build_query(&live.fields, &live.filters, q);
         let limit = q.limit.max(1);
         let (cache, orders) = (&live.facet_cache, &live.orders);
         let by = |field, order| TopByField::<i64>::new(field, order, limit, q.offset);
@@ -185,7 +189,7 @@ impl EmbeddedEngine {
         Ok(SearchResults { hits, total, facets, engine: "embedded", took_ms: started.elapsed().as_secs_f64() * 1000.0 })
     }
 
-    fn build_query(&self, f: &Fields, q: &SearchQuery) -> Box<dyn Query> {
+    fn build_query(&self, f: &Fields, filters: &Arc<FilterCache>, q: &SearchQuery) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in self.analyzer.query_terms(&q.q) {
             let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -239,30 +243,28 @@ impl EmbeddedEngine {
         let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
             (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
         };
-        let term = |field: Field, value: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
-        };
+        let mut kept: Vec<Term> = Vec::new();
         if let Some(c) = &q.category {
-            clauses.push(filter(term(f.category, c)));
+            kept.push(Term::from_field_text(f.category, c));
         }
         if let Some(o) = &q.origin {
-            clauses.push(filter(term(f.origin_codes, o)));
+            kept.push(Term::from_field_text(f.origin_codes, o));
         }
         if let Some(s) = &q.storage {
-            clauses.push(filter(term(f.storage, s)));
+            kept.push(Term::from_field_text(f.storage, s));
         }
         if let Some(label) = &q.label {
-            // An index built before labels has none: nothing carries the label there.
-            clauses.push(filter(match f.labels {
-                Some(field) => term(field, label),
-                None => Box::new(EmptyQuery),
-            }));
+            match f.labels {
+                Some(field) => kept.push(Term::from_field_text(field, label)),
+                // An index built before labels has none: nothing carries the label there.
+                None => clauses.push(filter(Box::new(EmptyQuery))),
+            }
         }
         if let Some(stock) = q.in_stock {
-            clauses.push(filter(Box::new(TermQuery::new(
-                Term::from_field_bool(f.in_stock, stock),
-                IndexRecordOption::Basic,
-            ))));
+            kept.push(Term::from_field_bool(f.in_stock, stock));
+        }
+        if !kept.is_empty() {
+            clauses.push(filter(Box::new(KeptFilters::new(kept, filters.clone()))));
         }
         if q.price_min_fen.is_some() || q.price_max_fen.is_some() {
             let lower = q

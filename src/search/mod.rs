@@ -11,6 +11,7 @@ pub mod document;
 pub mod embedded;
 pub mod engine;
 pub mod facets;
+mod filters;
 pub mod indexer;
 pub mod meili;
 pub mod routes;
