@@ -303,11 +303,7 @@ impl SegmentFacetCounter {
                 Some(Decoded::Mask { masks, .. }) => {
                     let (masks, counts): (&[u64], &mut [u64]) = (masks, counts);
                     for doc in docs {
-                        let mut mask = masks.get(*doc as usize).copied().unwrap_or(0);
-                        while mask != 0 {
-                            counts[mask.trailing_zeros() as usize] += 1;
-                            mask &= mask - 1;
-                        }
+                        add_to_bits(counts, masks.get(*doc as usize).copied().unwrap_or(0), 1);
                     }
                 }
                 Some(Decoded::Column(column)) => {
@@ -323,9 +319,7 @@ impl SegmentFacetCounter {
             }
         }
     }
-}
 
-impl SegmentFacetCounter {
     /// Adds each combination's count to the counts of its values, field by field.
     fn spread_combos(&mut self) {
         let Some(combos) = &self.decoded.combos else { return };
@@ -337,17 +331,19 @@ impl SegmentFacetCounter {
                         let last = counts.len() / LANES - 1;
                         counts[(*value as usize).min(last) * LANES] += n;
                     }
-                    Some(Decoded::Mask { .. }) => {
-                        let mut mask = *value;
-                        while mask != 0 {
-                            counts[mask.trailing_zeros() as usize] += n;
-                            mask &= mask - 1;
-                        }
-                    }
+                    Some(Decoded::Mask { .. }) => add_to_bits(counts, *value, n),
                     _ => {}
                 }
             }
         }
+    }
+}
+
+/// Adds `n` to the count of each value whose bit is set in `mask`.
+fn add_to_bits(counts: &mut [u64], mut mask: u64, n: u64) {
+    while mask != 0 {
+        counts[mask.trailing_zeros() as usize] += n;
+        mask &= mask - 1;
     }
 }
 

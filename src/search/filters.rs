@@ -35,7 +35,6 @@ impl Bits {
 type Key = (SegmentId, Term);
 
 /// A segment's bits per filter term, each with when it was last used.
-#[derive(Default)]
 pub(super) struct FilterCache {
     kept: Mutex<HashMap<Key, (Arc<Bits>, u64)>>,
     clock: AtomicU64,
@@ -44,7 +43,7 @@ pub(super) struct FilterCache {
 
 impl FilterCache {
     pub(super) fn new() -> FilterCache {
-        FilterCache { budget_bytes: BUDGET_BYTES, ..FilterCache::default() }
+        FilterCache { kept: Mutex::default(), clock: AtomicU64::new(0), budget_bytes: BUDGET_BYTES }
     }
 
     fn bits(&self, reader: &SegmentReader, term: &Term) -> tantivy::Result<Arc<Bits>> {
@@ -274,7 +273,7 @@ mod tests {
         }
         assert_eq!(cache.kept.lock().unwrap().len(), 3 * 5, "five terms in three segments");
         let one = read_bits(searcher.segment_reader(0), &terms[0][0]).unwrap().bytes();
-        let small = Arc::new(FilterCache { budget_bytes: 2 * one, ..FilterCache::default() });
+        let small = Arc::new(FilterCache { budget_bytes: 2 * one, ..FilterCache::new() });
         for filter in &terms[..2] {
             searcher.search(&KeptFilters::new(filter.clone(), small.clone()), &DocSetCollector).unwrap();
         }
