@@ -231,16 +231,9 @@ pub fn sums(
         (Some(table), Some(c)) => {
             let base = base(conn, table, group, cond, span, c)?;
             let (stored, mut binds) = part(base.table, base.taken_at, span, cond, column, "amount_fen");
-            let sign = if base.adds { "amount_fen" } else { "-amount_fen" };
-            let (between, between_binds) = part("ledger_lines", None, span, cond, column, sign);
-            binds.extend(between_binds);
-            let mut sql = format!("{stored} UNION ALL {between} AND recorded_at > ?");
-            binds.push(Bind::Time(base.from));
-            if let Some(to) = base.to {
-                sql.push_str(" AND recorded_at <= ?");
-                binds.push(Bind::Time(to));
-            }
-            (sql, binds)
+            let (lines, lines_binds) = between(&base, span, cond, column);
+            binds.extend(lines_binds);
+            (format!("{stored} UNION ALL {lines}"), binds)
         }
     };
     let sql = format!("SELECT key, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
@@ -295,9 +288,6 @@ pub struct Top {
     pub rest_sum: i64,
 }
 
-/// Lines between the base and the instant beyond which `top` leaves the work to `sums`.
-const TOP_DELTA_MAX: usize = 2_000;
-
 /// A row of `part`.
 #[derive(QueryableByName)]
 struct Part {
@@ -315,12 +305,27 @@ struct Stats {
     total: i64,
 }
 
+/// A buyer the lines between base and instant touch: what they add (or take away) and what the
+/// base holds for it.
+#[derive(QueryableByName)]
+struct Touched {
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = BigInt)]
+    delta: i64,
+    #[diesel(sql_type = BigInt)]
+    before: i64,
+}
+
 /// The `limit` largest buyers of a region scope over a year, a half or a quarter (amount descending, key
 /// ascending; groups adding up to nothing left out), read from the top of an index of a rollup
 /// or snapshot that holds one row per buyer, instead of summing every buyer. With `as_of`, the
-/// buyers the lines between base and instant touch are corrected exactly: the top `limit + d`
-/// rows of the base hold every untouched buyer that can still be among the `limit` largest.
-/// `None`: no such table answers (or too many buyers moved since it); use `sums`.
+/// buyers the lines between base and instant touch are summed in one statement that also reads
+/// what the base holds for each, and corrected exactly: the top `limit + t` rows of the base,
+/// `t` the touched buyers the base holds, contain every untouched buyer that can still be among
+/// the `limit` largest; the count and the sum are the base's, moved by the same lines. Every
+/// statement reads one snapshot of the database (`read_tx`), so the rows add up to the total.
+/// `None`: no such table answers; use `sums`.
 pub fn top(
     conn: &mut DbConn,
     span: &Span,
@@ -335,62 +340,69 @@ pub fn top(
     let Some(table) = rollup(group, cond, span).filter(|t| *t != "ledger_sums_buyer") else {
         return Ok(None);
     };
-    let base = match as_of {
-        Some(c) => Some(base(conn, table, group, cond, span, c)?),
-        None => None,
-    };
-    let (stored, taken_at) = base.as_ref().map_or((table, None), |b| (b.table, b.taken_at));
-    let mut delta: HashMap<String, i64> = HashMap::new();
-    if let Some(b) = &base {
-        let sign = if b.adds { "amount_fen" } else { "-amount_fen" };
-        let (mut sql, mut binds) = part("ledger_lines", None, span, cond, "buyer_org_id", sign);
-        sql.push_str(" AND recorded_at > ?");
-        binds.push(Bind::Time(b.from));
-        if let Some(to) = b.to {
-            sql.push_str(" AND recorded_at <= ?");
-            binds.push(Bind::Time(to));
-        }
-        let sql = format!("SELECT key, CAST(SUM(a) AS BIGINT) AS amount FROM ({sql}) x GROUP BY key");
-        let rows: Vec<KeySum> = query(conn, &sql, &binds)?;
-        if rows.len() > TOP_DELTA_MAX {
-            return Ok(None);
-        }
-        delta = rows.into_iter().map(|r| (r.key, r.amount)).collect();
-    }
-    let (scoped, scoped_binds) = part(stored, taken_at, span, cond, "buyer_org_id", "amount_fen");
-    let mut binds = scoped_binds.clone();
-    binds.push(Bind::BigInt((limit + delta.len()) as i64));
-    let head: Vec<Part> =
-        query(conn, &format!("{scoped} AND amount_fen <> 0 ORDER BY amount_fen DESC, buyer_org_id LIMIT ?"), &binds)?;
-    let stats: Vec<Stats> = query(
-        conn,
-        &format!(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM ({scoped} AND amount_fen <> 0) x"
-        ),
-        &scoped_binds,
-    )?;
-    let (mut count, mut total) = stats.first().map_or((0, 0), |s| (s.n, s.total));
-    let mut values: HashMap<String, i64> = head.into_iter().map(|r| (r.key, r.a)).collect();
-    let touched: Vec<String> = delta.keys().cloned().collect();
-    for chunk in touched.chunks(500) {
+    crate::db::read_tx(conn, |conn| {
+        let base = match as_of {
+            Some(c) => Some(base(conn, table, group, cond, span, c)?),
+            None => None,
+        };
+        let (stored, taken_at) = base.as_ref().map_or((table, None), |b| (b.table, b.taken_at));
+        let (scoped, scoped_binds) = part(stored, taken_at, span, cond, "buyer_org_id", "amount_fen");
+        let touched: Vec<Touched> = match &base {
+            Some(b) => {
+                let (lines, mut binds) = between(b, span, cond, "buyer_org_id");
+                binds.extend(scoped_binds.iter().cloned());
+                let sql = format!(
+                    "SELECT d.key, d.delta, CAST(COALESCE(s.a, 0) AS BIGINT) AS before \
+                     FROM (SELECT key, CAST(SUM(a) AS BIGINT) AS delta FROM ({lines}) l GROUP BY key) d \
+                     LEFT JOIN ({scoped}) s ON s.key = d.key"
+                );
+                query(conn, &sql, &binds)?
+            }
+            None => Vec::new(),
+        };
+        let held = touched.iter().filter(|t| t.before != 0).count();
         let mut binds = scoped_binds.clone();
-        binds.extend(chunk.iter().map(|k| Bind::Text(k.clone())));
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let rows: Vec<Part> = query(conn, &format!("{scoped} AND buyer_org_id IN ({marks})"), &binds)?;
-        values.extend(rows.into_iter().map(|r| (r.key, r.a)));
+        binds.push(Bind::BigInt((limit + held) as i64));
+        let head: Vec<Part> = query(
+            conn,
+            &format!("{scoped} AND amount_fen <> 0 ORDER BY amount_fen DESC, buyer_org_id LIMIT ?"),
+            &binds,
+        )?;
+        let stats: Vec<Stats> = query(
+            conn,
+            &format!(
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM ({scoped} AND amount_fen <> 0) x"
+            ),
+            &scoped_binds,
+        )?;
+        let (mut count, mut total) = stats.first().map_or((0, 0), |s| (s.n, s.total));
+        let mut values: HashMap<String, i64> = head.into_iter().map(|r| (r.key, r.a)).collect();
+        for t in touched {
+            let after = t.before + t.delta;
+            count += i64::from(after != 0) - i64::from(t.before != 0);
+            total += t.delta;
+            values.insert(t.key, after);
+        }
+        let mut rows: Vec<(String, i64)> = values.into_iter().filter(|(_, v)| *v != 0).collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        rows.truncate(limit);
+        let shown: i64 = rows.iter().map(|(_, v)| v).sum();
+        Ok(Some(Top { rest_count: (count as usize).saturating_sub(rows.len()), rest_sum: total - shown, rows }))
+    })
+}
+
+/// The lines that take a base to the instant, signed: `SELECT column AS key, ±amount_fen AS a
+/// FROM ledger_lines WHERE … AND recorded_at > from [AND recorded_at <= to]`.
+fn between(b: &Base, span: &Span, cond: &Cond, column: &str) -> (String, Vec<Bind>) {
+    let sign = if b.adds { "amount_fen" } else { "-amount_fen" };
+    let (mut sql, mut binds) = part("ledger_lines", None, span, cond, column, sign);
+    sql.push_str(" AND recorded_at > ?");
+    binds.push(Bind::Time(b.from));
+    if let Some(to) = b.to {
+        sql.push_str(" AND recorded_at <= ?");
+        binds.push(Bind::Time(to));
     }
-    for (key, d) in delta {
-        let before = values.get(&key).copied().unwrap_or(0);
-        let after = before + d;
-        count += i64::from(after != 0) - i64::from(before != 0);
-        total += d;
-        values.insert(key, after);
-    }
-    let mut rows: Vec<(String, i64)> = values.into_iter().filter(|(_, v)| *v != 0).collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    rows.truncate(limit);
-    let shown: i64 = rows.iter().map(|(_, v)| v).sum();
-    Ok(Some(Top { rest_count: (count as usize).saturating_sub(rows.len()), rest_sum: total - shown, rows }))
+    (sql, binds)
 }
 
 /// `SELECT key, amount FROM table WHERE [taken_at = ? AND] year = ? [AND month BETWEEN ? AND ?

@@ -300,6 +300,27 @@ where
     transaction(conn, f)
 }
 
+/// A read that sees one snapshot of the database across several statements, so that figures
+/// read apart (a breakdown's rows and its total) agree although payments land meanwhile: on
+/// PostgreSQL `REPEATABLE READ READ ONLY`, on SQLite a deferred transaction (WAL readers keep
+/// the snapshot of their first read). Inside a transaction already, that one's snapshot serves.
+pub fn read_tx<T, F>(conn: &mut DbConn, f: F) -> AppResult<T>
+where
+    F: FnOnce(&mut DbConn) -> AppResult<T>,
+{
+    if in_transaction(conn)? {
+        return f(conn);
+    }
+    match conn {
+        DbConn::Postgres(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?
+        }
+        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN DEFERRED")?,
+    }
+    let done = f(conn);
+    finish(conn, done)
+}
+
 fn in_transaction(conn: &mut DbConn) -> AppResult<bool> {
     Ok(<DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some())
 }
@@ -315,7 +336,13 @@ where
         DbConn::Sqlite(inner) if !nested => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
         _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
-    match f(conn) {
+    let done = f(conn);
+    finish(conn, done)
+}
+
+/// Commits the transaction `f` ran in when it succeeded, else rolls it back.
+fn finish<T>(conn: &mut DbConn, done: AppResult<T>) -> AppResult<T> {
+    match done {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)
