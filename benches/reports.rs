@@ -1,6 +1,7 @@
 //! Report benchmark on PostgreSQL: `cargo bench --bench reports -- [--entries N] [--runs R] [--plain-runs P] [--reuse]
-//! [--write-only] [--chunk C]` (`--write-only`: load, then measure only what the ledger adds to a
-//! payment; `--chunk`: entries per transaction of the load, 1,000,000 by default). A load that
+//! [--write-only] [--as-of-only] [--chunk C]` (`--write-only`: load, then measure only what the ledger adds to a
+//! payment; `--as-of-only`: only the reports `as_of` an instant; `--plain-runs 0`: no baselines;
+//! `--chunk`: entries per transaction of the load, 1,000,000 by default). A load that
 //! stopped part-way (killed, out of disk) resumes after its last whole chunk when run again with
 //! the same `--entries` and `--chunk`.
 //!
@@ -23,11 +24,12 @@ use dongxi::accounting::progress;
 use dongxi::accounting::span::Span;
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use dongxi::accounting::breakdown::By;
 use dongxi::accounting::scope::{self, ScopeKind};
+use dongxi::accounting::snapshots::Kind;
 use dongxi::config::{CountOn, SettleOn};
 use dongxi::ctx::Ctx;
 use dongxi::db::{Db, DbConn};
@@ -50,8 +52,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// (p50, p99, mean) in milliseconds of `runs` timings of `f` (after one warm-up run).
+/// (p50, p99, mean) in milliseconds of `runs` timings of `f` (after one warm-up run); no runs, no
+/// warm-up either (`--plain-runs 0`: no baselines).
 fn time<F: FnMut()>(runs: usize, mut f: F) -> (f64, f64, f64) {
+    if runs == 0 {
+        return (0.0, 0.0, 0.0);
+    }
     f();
     let mut ms: Vec<f64> = (0..runs)
         .map(|_| {
@@ -402,11 +408,33 @@ fn main() {
             let (y, m) = if month == 12 { (YEAR + 1, 1) } else { (YEAR, month + 1) };
             let local = chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
             let at = zone.from_local_datetime(&local).unwrap().naive_utc();
-            dongxi::accounting::snapshots::take(&mut conn, at, zone, at).expect("snapshot");
+            dongxi::accounting::snapshots::take(&mut conn, at, Kind::Month, zone, at).expect("snapshot");
         }
         dongxi::accounting::snapshots::tidy(&mut conn).expect("vacuum");
         eprintln!("12 month-end snapshots taken in {:.0} s", started.elapsed().as_secs_f64());
     }
+    // Week-end snapshots (Monday 00:00) of the weekly tables, each Monday that closes a week of the
+    // year and is not a month's first (that one is the month-end snapshot), as the worker takes them.
+    let weeks = "SELECT count(*) AS n FROM ledger_snapshots WHERE kind = 'week'";
+    if count(&mut conn, weeks) == 0 {
+        let started = Instant::now();
+        let zone = chrono_tz::Asia::Shanghai;
+        let mut monday = chrono::NaiveDate::from_ymd_opt(YEAR, 1, 2).unwrap();
+        while monday.weekday() != chrono::Weekday::Mon {
+            monday = monday.succ_opt().unwrap();
+        }
+        let mut taken = 0;
+        while monday.year() == YEAR {
+            let at = zone.from_local_datetime(&monday.and_hms_opt(0, 0, 0).unwrap()).unwrap().naive_utc();
+            taken +=
+                usize::from(dongxi::accounting::snapshots::take(&mut conn, at, Kind::Week, zone, at).expect("week"));
+            monday += chrono::Duration::days(7);
+        }
+        dongxi::accounting::snapshots::tidy(&mut conn).expect("vacuum");
+        let took = started.elapsed().as_secs_f64();
+        eprintln!("{taken} week-end snapshots taken in {took:.0} s ({:.1} s each)", took / taken.max(1) as f64);
+    }
+    let n_weeks = count(&mut conn, weeks);
     let n_entries = count(&mut conn, "SELECT count(*) AS n FROM ledger_entries");
     let n_lines = count(&mut conn, "SELECT count(*) AS n FROM ledger_lines");
     let rollups: Vec<String> = dongxi::accounting::rollups::ROLLUPS
@@ -439,7 +467,7 @@ fn main() {
         )
     };
     println!(
-        "ledger: {n_entries} entries, {n_lines} lines; rollup rows: {}; snapshot rows (12 month ends): {}; year {YEAR}; {runs} runs each",
+        "ledger: {n_entries} entries, {n_lines} lines; rollup rows: {}; snapshot rows (12 month ends, {n_weeks} week ends): {}; year {YEAR}; {runs} runs each",
         rollups.join(", "),
         snapshot_rows.join(", ")
     );
@@ -458,6 +486,9 @@ fn main() {
     let ctx = Ctx::new(now.naive_utc(), chrono_tz::Asia::Shanghai, CountOn::Paid, SettleOn::Accepted);
     let as_of: DateTime<Utc> = Utc.with_ymd_and_hms(YEAR, 9, 30, 16, 0, 0).single().unwrap();
     let mid_month: DateTime<Utc> = Utc.with_ymd_and_hms(YEAR, 8, 15, 4, 0, 0).single().unwrap();
+    // `--as-of-only`: progress and the buyers as of the two instants, nothing else.
+    let as_of_only = flag("--as-of-only");
+    let (every, every_plain) = if as_of_only { (0, 0) } else { (runs, plain_runs) };
     println!("| scope | query | ours p50 / p99 (ms) | plain GROUP BY p50 / p99 (ms) | plain ÷ ours (means) |");
     println!("|---|---|---|---|---|");
     for (kind, code, label) in [
@@ -484,10 +515,10 @@ fn main() {
                 plain.2 / ours.2.max(1e-6)
             );
         };
-        let ours = time(runs, || drop(progress::progress(&mut conn, &s, &Span::year(YEAR), None, &ctx).unwrap()));
-        let base = time(plain_runs, || plain(&mut conn, side, &path, "month", None));
+        let ours = time(every, || drop(progress::progress(&mut conn, &s, &Span::year(YEAR), None, &ctx).unwrap()));
+        let base = time(every_plain, || plain(&mut conn, side, &path, "month", None));
         row("progress", ours, base);
-        for by in By::ALL {
+        for by in By::ALL.into_iter().filter(|_| !as_of_only) {
             let b = By::parse(by).unwrap();
             let ours = time(runs, || {
                 drop(
@@ -546,6 +577,9 @@ fn main() {
             let base = time(plain_runs, || plain(&mut conn, side, &path, "buyer_org_id", Some(at.naive_utc())));
             row(&format!("breakdown by buyer_org as_of {label}"), ours, base);
         }
+        if as_of_only {
+            continue;
+        }
         // A half-year reads the month rollups where they answer, the lines elsewhere.
         let h1 = Span::parse(YEAR, Some("H1")).unwrap();
         let ours = time(runs, || drop(progress::progress(&mut conn, &s, &h1, None, &ctx).unwrap()));
@@ -560,7 +594,9 @@ fn main() {
         let base = time(plain_runs, || plain(&mut conn, side, &path, "buyer_org_id", None));
         row("breakdown by buyer_org period=H1 (baseline: the whole year from the lines)", ours, base);
     }
-    print_write_cost(&mut conn, runs);
+    if !as_of_only {
+        print_write_cost(&mut conn, runs);
+    }
 }
 
 fn print_write_cost(conn: &mut DbConn, runs: usize) {

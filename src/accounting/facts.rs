@@ -252,11 +252,13 @@ struct Base {
 }
 
 /// The snapshot table that can stand in for `table` for this grouping; pairings have none.
-fn snapshot_table(table: &str, group: Group, cond: &Cond) -> Option<&'static str> {
+fn snapshot_table(table: &str, group: Group, cond: &Cond) -> Option<&'static snapshots::Snapshot> {
     cond.side?;
     match group {
-        Group::Total | Group::Month | Group::OriginPrefecture | Group::BuyerPrefecture => Some("ledger_snap_month"),
-        Group::BuyerOrg => snapshots::of_rollup(table).map(|s| s.table),
+        Group::Total | Group::Month | Group::OriginPrefecture | Group::BuyerPrefecture => {
+            snapshots::named("ledger_snap_month")
+        }
+        Group::BuyerOrg => snapshots::of_rollup(table),
         _ => None,
     }
 }
@@ -268,9 +270,9 @@ fn base(conn: &mut DbConn, table: &'static str, group: Group, cond: &Cond, span:
     let Some(snap) = snapshot_table(table, group, cond) else {
         return Ok(current);
     };
-    Ok(match snapshots::nearest(conn, span.year, c.at)? {
+    Ok(match snapshots::nearest(conn, snap, span.year, c.at)? {
         Some((taken_at, distance)) if distance < (c.now - c.at).num_seconds() => Base {
-            table: snap,
+            table: snap.table,
             taken_at: Some(taken_at),
             from: taken_at.min(c.at),
             to: Some(taken_at.max(c.at)),

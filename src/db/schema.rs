@@ -742,6 +742,7 @@ diesel::table! {
         taken_at -> Timestamp,
         first_year -> Integer,
         made_at -> Timestamp,
+        kind -> Text,
     }
 }
 

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use dongxi::accounting::snapshots::{self, Kind};
+
 use crate::backend_tests;
 use crate::helpers::{TestApp, count_rows, scalar};
 use crate::orders::{World, order_body, world};
@@ -229,7 +231,7 @@ backend_tests! {
         let zone = chrono_tz::Asia::Shanghai;
         let february = t("2021-01-31T16:00:00Z").naive_utc();
         let now = t("2021-02-01T00:30:00Z").naive_utc();
-        assert!(app.db(move |c| dongxi::accounting::snapshots::take(c, february, zone, now).unwrap()).await);
+        assert!(app.db(move |c| snapshots::take(c, february, Kind::Month, zone, now).unwrap()).await);
         refund_at(&app, &w.tea_producer, &subs[0], 4_000_000, "2021-02-10T02:00:00Z").await;
         refund_at(&app, &w.tea_producer, &subs[1], 3_500_000, "2021-02-10T03:00:00Z").await;
         app.clock.set(t("2021-12-01T00:00:00Z"));
@@ -258,15 +260,32 @@ backend_tests! {
         pay_at(&app, &w.admin, &order, "2021-01-10T03:00:00Z").await;
         // January ends at 16:00 UTC on the 31st (midnight in Beijing); within the ten minutes'
         // grace the latest month end due is still December's.
+        // It is also a week's end (Monday 1 February): the week before's is due meanwhile.
         app.clock.set(t("2021-01-31T16:05:00Z"));
-        assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "December's, due since January began");
+        assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "December's and 25 January's, due since then");
         assert!(!LedgerSnapshots::tick(&app.state).await.unwrap(), "taken once");
         app.clock.set(t("2021-01-31T16:11:00Z"));
         assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "January's, once the grace is over");
         assert!(!LedgerSnapshots::tick(&app.state).await.unwrap(), "taken once");
-        assert_eq!(count_rows(&app, "ledger_snapshots").await, 2);
+        let kinds = "SELECT COUNT(*) AS n FROM ledger_snapshots WHERE kind = 'week' AND taken_at = '2021-01-24 16:00:00'";
+        assert_eq!(scalar(&app, kinds.to_owned()).await, 1, "25 January's week");
+        assert_eq!(count_rows(&app, "ledger_snapshots").await, 3, "1 February is a month end, taken once as such");
         let january = "SELECT COUNT(*) AS n FROM ledger_snap_buyer_origin_province WHERE taken_at = '2021-01-31 16:00:00'";
         assert_eq!(scalar(&app, january.to_owned()).await, 1, "the one buyer of January");
+        let week = "SELECT COUNT(*) AS n FROM ledger_snap_buyer_origin_province WHERE taken_at = '2021-01-24 16:00:00'";
+        assert_eq!(scalar(&app, week.to_owned()).await, 1, "the buyer of 10 January, in the week's snapshot");
+        let month_only = "SELECT COUNT(*) AS n FROM ledger_snap_month WHERE taken_at = '2021-01-24 16:00:00'";
+        assert_eq!(scalar(&app, month_only.to_owned()).await, 0, "a week's snapshot fills the weekly tables only");
+        // A week later, the next week's; two years on, 2021's weeks are dropped, its months kept.
+        app.clock.set(t("2021-02-07T16:11:00Z"));
+        assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "8 February's week");
+        app.clock.set(t("2023-01-01T16:11:00Z"));
+        assert!(LedgerSnapshots::tick(&app.state).await.unwrap(), "December 2022's month and 2 January 2023's week");
+        let weeks_2021 = "SELECT COUNT(*) AS n FROM ledger_snapshots WHERE kind = 'week' AND first_year = 2021";
+        assert_eq!(scalar(&app, weeks_2021.to_owned()).await, 0, "weeks of the year before last dropped");
+        let rows = "SELECT COUNT(*) AS n FROM ledger_snap_buyer_origin_province WHERE taken_at = '2021-01-24 16:00:00'";
+        assert_eq!(scalar(&app, rows.to_owned()).await, 0, "with their rows");
+        assert_eq!(count_rows(&app, "ledger_snapshots").await, 4, "three month ends and 2 January 2023's week");
         if app.db(|c| matches!(c, dongxi::db::DbConn::Postgres(_))).await {
             for table in dongxi::accounting::snapshots::SNAPSHOTS.iter().map(|s| s.table) {
                 // Whether its pages then count as all-visible depends on what else is running

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
+use dongxi::accounting::snapshots::{self, Kind};
 use dongxi::accounting::span::Span;
 use dongxi::accounting::{breakdown, entries, periods, progress, scope};
 use dongxi::catalog::model::ProductRow;
@@ -459,14 +460,25 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     let zone = chrono_tz::Asia::Shanghai;
     let mut snapshot_at = Utc.with_ymd_and_hms(2021, 1, 31, 16, 0, 0).unwrap().naive_utc();
     let mut snapshots_taken = 0;
+    // And week-end ones (Monday 00:00 Beijing), from 4 January 2021, the years before last dropped.
+    let mut week_at = Utc.with_ymd_and_hms(2021, 1, 3, 16, 0, 0).unwrap().naive_utc();
+    let mut weeks_taken = 0;
     for ((now, i), step) in timeline {
-        while dongxi::accounting::snapshots::due_month_end(now, zone).is_some_and(|due| due >= snapshot_at) {
-            let took = write_tx(conn, |t| dongxi::accounting::snapshots::take(t, snapshot_at, zone, now)).unwrap();
+        while snapshots::due_month_end(now, zone).is_some_and(|due| due >= snapshot_at) {
+            let took = write_tx(conn, |t| snapshots::take(t, snapshot_at, Kind::Month, zone, now)).unwrap();
             assert!(took, "{snapshot_at}: a snapshot is taken once");
             snapshots_taken += 1;
             let local = snapshot_at.and_utc().with_timezone(&zone).date_naive();
             let next = local.checked_add_months(chrono::Months::new(1)).unwrap().with_day(1).unwrap();
             snapshot_at = zone.from_local_datetime(&next.and_hms_opt(0, 0, 0).unwrap()).unwrap().naive_utc();
+        }
+        while snapshots::due_week_end(now, zone).is_some_and(|due| due >= week_at) {
+            let took = write_tx(conn, |t| snapshots::take(t, week_at, Kind::Week, zone, now)).unwrap();
+            let first_of_month = week_at.and_utc().with_timezone(&zone).day() == 1;
+            assert_eq!(took, !first_of_month, "{week_at}: a Monday that begins a month has its month-end snapshot");
+            weeks_taken += usize::from(took);
+            snapshots::forget_old_weeks(conn, now, zone).unwrap();
+            week_at += Duration::days(7);
         }
         while settle_at <= now {
             let (failed, cancelled) = settlement_day(conn, &cast, &mut rng, &ctx(settle_at, count_on));
@@ -651,6 +663,12 @@ fn simulate(app: &TestApp, count_on: CountOn, lifecycles: usize, seed: u64) {
     assert!(v.drift.is_empty(), "seed {seed}: {:?}", &v.drift[..v.drift.len().min(10)]);
     assert!(v.entries > lifecycles, "{} entries", v.entries);
     assert!(snapshots_taken >= 28, "seed {seed}: {snapshots_taken} month-end snapshots over the three years");
+    // The week-end snapshots kept are those of the last two years, and `ledger verify` read them.
+    let kept = snapshots::all(conn).unwrap();
+    let weeks: Vec<_> = kept.iter().filter(|s| s.kind == "week").collect();
+    let last = end.and_utc().with_timezone(&zone).year();
+    assert!(weeks_taken > weeks.len() && weeks.len() > 52, "seed {seed}: {weeks_taken} taken, {} kept", weeks.len());
+    assert!(weeks.iter().all(|s| s.first_year >= last - 1), "seed {seed}: a week of a year before last is kept");
     // A month-end snapshot changed by hand is drift, and an `as_of` report next to it reads it.
     let province = scope::resolve(conn, scope::ScopeKind::Recipient, "520000").unwrap();
     let at = Utc.with_ymd_and_hms(2022, 9, 30, 16, 0, 0).unwrap();

@@ -128,26 +128,37 @@ impl Periodic for SettlementTimetable {
     }
 }
 
-/// Once a month has ended (and the grace for transactions in flight has passed), the ledger's
-/// month-end snapshot, which reports `as_of` an earlier instant start from. Once per month end
-/// whatever the number of workers: the snapshot's own row is the claim.
+/// Once a month or a week has ended (and the grace for transactions in flight has passed), the
+/// ledger's snapshot, which reports `as_of` an earlier instant start from; week-end snapshots of
+/// years before last are then dropped. Once per month or week end whatever the number of
+/// workers: the snapshot's own row is the claim. The month's first, so that an instant that ends
+/// both is a month-end snapshot (which fills every table).
 pub struct LedgerSnapshots;
 
 impl Periodic for LedgerSnapshots {
-    const NAME: &'static str = "ledger month-end snapshots";
+    const NAME: &'static str = "ledger month-end and week-end snapshots";
     const EVERY: Duration = Duration::from_secs(60);
     type Report = bool;
 
     async fn tick(state: &AppState) -> AppResult<bool> {
-        use crate::accounting::snapshots;
+        use crate::accounting::snapshots::{self, Kind};
         let ctx = state.ctx();
-        let Some(at) = snapshots::due_month_end(ctx.now, ctx.zone) else {
-            return Ok(false);
-        };
-        if state.db.read(move |c| snapshots::exists(c, at)).await? {
-            return Ok(false);
+        let mut took = false;
+        for (kind, due) in [
+            (Kind::Month, snapshots::due_month_end(ctx.now, ctx.zone)),
+            (Kind::Week, snapshots::due_week_end(ctx.now, ctx.zone)),
+        ] {
+            let Some(at) = due else { continue };
+            if state.db.read(move |c| snapshots::exists(c, at)).await? {
+                continue;
+            }
+            if state.db.write(move |c| snapshots::take(c, at, kind, ctx.zone, ctx.now)).await? {
+                took = true;
+                if kind == Kind::Week {
+                    state.db.run(move |c| snapshots::forget_old_weeks(c, ctx.now, ctx.zone)).await?;
+                }
+            }
         }
-        let took = state.db.write(move |c| snapshots::take(c, at, ctx.zone, ctx.now)).await?;
         if took {
             state.db.run(snapshots::tidy).await?;
         }
